@@ -1,0 +1,1 @@
+"""The SPARE3D supervised baselines (early fusion, late fusion / metric). Arrives with issue 6."""

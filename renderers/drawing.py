@@ -1,0 +1,122 @@
+"""The `Drawing` value: 2D polylines per edge class for one view, in model units.
+
+Everything downstream (PNG, SVG, arrays, datasets) consumes a Drawing; nothing here
+imports OCCT. Framing turns a Drawing into a square window of the view plane.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from .views import View
+
+
+class EdgeClass(str, Enum):
+    """Edge classes of a hidden-line drawing."""
+
+    VISIBLE_SHARP = "visible_sharp"
+    VISIBLE_OUTLINE = "visible_outline"
+    VISIBLE_SMOOTH = "visible_smooth"
+    HIDDEN_SHARP = "hidden_sharp"
+    HIDDEN_OUTLINE = "hidden_outline"
+    HIDDEN_SMOOTH = "hidden_smooth"
+
+    @property
+    def visible(self) -> bool:
+        return self.value.startswith("visible")
+
+
+VISIBLE = (EdgeClass.VISIBLE_SHARP, EdgeClass.VISIBLE_OUTLINE, EdgeClass.VISIBLE_SMOOTH)
+HIDDEN = (EdgeClass.HIDDEN_SHARP, EdgeClass.HIDDEN_OUTLINE, EdgeClass.HIDDEN_SMOOTH)
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """One view of a model as polylines.
+
+    Attributes:
+        view: the view it was drawn for.
+        lines: edge class -> list of (n, 2) float64 polylines in view coordinates
+            (x along view.xdir, y along view.ydir, model units).
+        model_box: (2, 3) tight 3D bounds (min row, max row) of what was drawn; the
+            shared SPARE3D framing scales every view of a model by this box.
+        algorithm: "exact" (HLRBRep_Algo) or "poly" (HLRBRep_PolyAlgo).
+        hlr_seconds: wall time spent in OCCT's hidden-line removal for this view.
+    """
+
+    view: View
+    lines: dict[EdgeClass, list[np.ndarray]]
+    model_box: np.ndarray
+    algorithm: str
+    hlr_seconds: float = 0.0
+    notes: tuple[str, ...] = field(default=())
+
+    def polylines(self, classes: tuple[EdgeClass, ...] | None = None) -> list[np.ndarray]:
+        """All polylines of the given classes (default: all)."""
+        keep = classes if classes is not None else tuple(EdgeClass)
+        return [p for c in keep for p in self.lines.get(c, [])]
+
+    def bounds2d(self) -> np.ndarray:
+        """(2, 2) min/max of every polyline point, or the projected model box if empty."""
+        pts = self.polylines()
+        if not pts:
+            return _box_corners_bounds(self.view, self.model_box)
+        allp = np.concatenate(pts, axis=0)
+        return np.stack([allp.min(axis=0), allp.max(axis=0)])
+
+    def is_blank(self) -> bool:
+        """True when no visible line was drawn."""
+        return not any(len(p) >= 2 for p in self.polylines(VISIBLE))
+
+
+def _box_corners_bounds(view: View, box: np.ndarray) -> np.ndarray:
+    lo, hi = np.asarray(box, dtype=np.float64)
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    p = view.project(corners)
+    return np.stack([p.min(axis=0), p.max(axis=0)])
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A square window of the view plane: `center` (2,) and `side`, both in model units."""
+
+    center: tuple[float, float]
+    side: float
+
+    def to_pixels(self, points: np.ndarray, size: int) -> np.ndarray:
+        """Map (n, 2) view points to pixel coordinates (x right, y down, pixel centres at +0.5)."""
+        s = size / self.side
+        c = np.asarray(self.center)
+        px = (np.asarray(points, dtype=np.float64) - c) * s
+        return np.stack([px[:, 0] + size / 2.0, size / 2.0 - px[:, 1]], axis=1)
+
+
+#: Default window factors: SPARE3D's shared 1.7 x the longest box edge; per-view fit margin.
+DEFAULT_FACTOR = {"shared": 1.7, "fit": 1.15}
+
+
+def frame(drawing: Drawing, mode: str = "shared", factor: float | None = None) -> Frame:
+    """Choose the window for a drawing.
+
+    `shared` (SPARE3D 2020-09): side = factor x the longest edge of the model's 3D box,
+    the same for every view of a model, centred on the centre of this view's 2D bounds.
+    `fit` (SPARE3D 2020-03): side = factor x the larger 2D extent of this view.
+    """
+    if mode not in DEFAULT_FACTOR:
+        raise ValueError(f"unknown framing {mode!r} (use shared or fit)")
+    f = DEFAULT_FACTOR[mode] if factor is None else float(factor)
+    if not np.isfinite(f) or f <= 0:
+        raise ValueError(f"frame factor must be a positive number, got {factor!r}")
+    b2 = drawing.bounds2d()
+    center = (b2[0] + b2[1]) / 2.0
+    if mode == "shared":
+        lo, hi = drawing.model_box
+        extent = float(np.max(hi - lo))
+    else:
+        extent = float(np.max(b2[1] - b2[0]))
+        if extent <= 0:
+            extent = float(np.max(drawing.model_box[1] - drawing.model_box[0]))
+    return Frame((float(center[0]), float(center[1])), f * extent)

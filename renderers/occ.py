@@ -1,0 +1,465 @@
+"""Every OpenCascade call of the project, behind a small typed surface.
+
+Reading CAD files, building simple solids, tight bounds, exact and polygonal hidden-line
+removal and edge discretisation live here and nowhere else, so another OCCT binding
+(pythonocc-core) could be added beside this module. Functions take and return OCCT
+shapes only where unavoidable; drawings come back as numpy polylines.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from OCP.Bnd import Bnd_Box
+from OCP.BRep import BRep_Builder, BRep_Tool
+from OCP.BRepAdaptor import BRepAdaptor_Curve, BRepAdaptor_Surface
+from OCP.BRepAlgoAPI import BRepAlgoAPI_Common, BRepAlgoAPI_Cut, BRepAlgoAPI_Fuse
+from OCP.BRepBndLib import BRepBndLib
+from OCP.BRepBuilderAPI import BRepBuilderAPI_Transform
+from OCP.BRepLib import BRepLib
+from OCP.BRepMesh import BRepMesh_IncrementalMesh
+from OCP.BRepPrimAPI import (
+    BRepPrimAPI_MakeBox,
+    BRepPrimAPI_MakeCone,
+    BRepPrimAPI_MakeCylinder,
+    BRepPrimAPI_MakeSphere,
+)
+from OCP.BRepTools import BRepTools
+from OCP.GCPnts import GCPnts_QuasiUniformDeflection
+from OCP.GeomAbs import (
+    GeomAbs_BezierSurface,
+    GeomAbs_BSplineSurface,
+    GeomAbs_Circle,
+    GeomAbs_Ellipse,
+    GeomAbs_Line,
+    GeomAbs_OffsetSurface,
+    GeomAbs_SurfaceOfExtrusion,
+    GeomAbs_SurfaceOfRevolution,
+)
+from OCP.gp import gp_Ax1, gp_Ax2, gp_Dir, gp_Pnt, gp_Trsf, gp_Vec
+from OCP.HLRAlgo import HLRAlgo_Projector
+from OCP.HLRBRep import HLRBRep_Algo, HLRBRep_HLRToShape, HLRBRep_PolyAlgo, HLRBRep_PolyHLRToShape
+from OCP.IFSelect import IFSelect_RetDone
+from OCP.IGESControl import IGESControl_Reader
+from OCP.Interface import Interface_Static
+from OCP.STEPControl import STEPControl_AsIs, STEPControl_Reader, STEPControl_Writer
+from OCP.TopAbs import TopAbs_EDGE, TopAbs_FACE, TopAbs_ShapeEnum
+from OCP.TopExp import TopExp_Explorer
+from OCP.TopoDS import TopoDS, TopoDS_Compound, TopoDS_Iterator, TopoDS_Shape
+
+from .drawing import EdgeClass
+from .errors import RenderError
+from .views import View
+
+Shape = TopoDS_Shape
+
+#: File extensions read as CAD, lower case.
+CAD_EXTENSIONS = {".step": "step", ".stp": "step", ".iges": "iges", ".igs": "iges", ".brep": "brep", ".brp": "brep"}
+
+_FACE_BEARING = {
+    TopAbs_ShapeEnum.TopAbs_SOLID,
+    TopAbs_ShapeEnum.TopAbs_COMPSOLID,
+    TopAbs_ShapeEnum.TopAbs_SHELL,
+    TopAbs_ShapeEnum.TopAbs_FACE,
+}
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_cad(path: str | os.PathLike) -> Shape:
+    """Read a STEP, IGES or BREP file into one shape.
+
+    Raises RenderError (file and reason) for a missing, empty, truncated or unreadable
+    file, an unknown extension, or a file holding no geometry.
+    """
+    p = Path(path)
+    kind = CAD_EXTENSIONS.get(p.suffix.lower())
+    if kind is None:
+        raise RenderError(p, f"unknown CAD extension {p.suffix!r} (use .step .stp .iges .igs .brep)")
+    if not p.exists():
+        raise RenderError(p, "file not found")
+    if not p.is_file():
+        raise RenderError(p, "not a regular file")
+    size = p.stat().st_size
+    if size == 0:
+        raise RenderError(p, "file is empty")
+    if kind == "step":
+        shape = _read_step(p, size)
+    elif kind == "iges":
+        shape = _read_iges(p)
+    else:
+        shape = _read_brep(p)
+    if shape is None or shape.IsNull():
+        raise RenderError(p, f"no geometry could be read from this {kind.upper()} file")
+    if count(shape, TopAbs_EDGE) == 0 and count(shape, TopAbs_FACE) == 0:
+        raise RenderError(p, "the file holds no edges or faces (no geometry to draw)")
+    return shape
+
+
+def _read_step(p: Path, size: int) -> Shape | None:
+    with open(p, "rb") as fh:
+        head = fh.read(64)
+        fh.seek(max(0, size - 4096))
+        tail = fh.read()
+    if not head.lstrip().upper().startswith(b"ISO-10303-21"):
+        raise RenderError(p, "not a STEP file (missing the ISO-10303-21 header)")
+    if b"END-ISO-10303-21" not in tail.upper():
+        raise RenderError(p, "truncated STEP file (no END-ISO-10303-21 terminator)")
+    reader = STEPControl_Reader()
+    if reader.ReadFile(str(p)) != IFSelect_RetDone:
+        raise RenderError(p, "STEP file could not be parsed")
+    if reader.TransferRoots() == 0:
+        raise RenderError(p, "STEP file holds no transferable shape")
+    return reader.OneShape()
+
+
+def _read_iges(p: Path) -> Shape | None:
+    reader = IGESControl_Reader()
+    if reader.ReadFile(str(p)) != IFSelect_RetDone:
+        raise RenderError(p, "IGES file could not be parsed")
+    if reader.TransferRoots() == 0:
+        raise RenderError(p, "IGES file holds no transferable shape")
+    return reader.OneShape()
+
+
+def _read_brep(p: Path) -> Shape | None:
+    shape = TopoDS_Shape()
+    if not BRepTools.Read_s(shape, str(p), BRep_Builder()):
+        raise RenderError(p, "BREP file could not be parsed")
+    return shape
+
+
+def write_step(shape: Shape, path: str | os.PathLike) -> None:
+    """Write a shape to a STEP file atomically (OCCT's banner goes to stdout, as it does)."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}.step")
+    Interface_Static.SetCVal_s("write.step.schema", "AP214")
+    writer = STEPControl_Writer()
+    writer.Transfer(shape, STEPControl_AsIs)
+    if writer.Write(str(tmp)) != IFSelect_RetDone:
+        tmp.unlink(missing_ok=True)
+        raise RenderError(p, "STEP writing failed")
+    os.replace(tmp, p)
+
+
+def write_brep(shape: Shape, path: str | os.PathLike) -> None:
+    """Write a shape to a BREP file atomically."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}.brep")
+    if not BRepTools.Write_s(shape, str(tmp)):
+        raise RenderError(p, "BREP writing failed")
+    os.replace(tmp, p)
+
+
+# --------------------------------------------------------------------------- topology
+
+
+def count(shape: Shape, kind: TopAbs_ShapeEnum) -> int:
+    """Number of sub-shapes of one kind (with repeats for shared sub-shapes)."""
+    exp = TopExp_Explorer(shape, kind)
+    n = 0
+    while exp.More():
+        n += 1
+        exp.Next()
+    return n
+
+
+def _iter_sub(shape: Shape) -> Iterator[Shape]:
+    it = TopoDS_Iterator(shape)
+    while it.More():
+        yield it.Value()
+        it.Next()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What gets drawn: the face-bearing part of a model and what was left out."""
+
+    shape: Shape
+    dropped_free: int
+
+
+def drawable(shape: Shape, source: object = "<shape>") -> Prepared:
+    """Keep solids, shells and faces; drop free wires, edges and points.
+
+    Free wires in CAD files are construction geometry (the CAx-IF k1 part carries
+    reference-plane borders 2e6 mm wide); they are not part of the object and would
+    shrink it to a dot. A model with no face but with edges (a wireframe) keeps its edges.
+    """
+    builder = BRep_Builder()
+    comp = TopoDS_Compound()
+    builder.MakeCompound(comp)
+    kept = dropped = 0
+    stack = [shape]
+    while stack:
+        s = stack.pop()
+        t = s.ShapeType()
+        if t in _FACE_BEARING:
+            builder.Add(comp, s)
+            kept += 1
+        elif t == TopAbs_ShapeEnum.TopAbs_COMPOUND:
+            stack.extend(reversed(list(_iter_sub(s))))
+        else:
+            dropped += 1
+    if kept == 0:
+        if count(shape, TopAbs_EDGE) == 0:
+            raise RenderError(source, "no faces or edges to draw")
+        return Prepared(shape, 0)
+    return Prepared(comp, dropped)
+
+
+def tight_box(shape: Shape, source: object = "<shape>") -> np.ndarray:
+    """(2, 3) tight bounds from the geometry (not OCCT's tolerance-padded box).
+
+    Raises RenderError for empty, infinite or zero-size geometry.
+    """
+    box = Bnd_Box()
+    BRepBndLib.AddOptimal_s(shape, box, False, False)
+    if box.IsVoid():
+        raise RenderError(source, "geometry has no extent (empty bounding box)")
+    lo, hi = box.CornerMin(), box.CornerMax()
+    arr = np.array([[lo.X(), lo.Y(), lo.Z()], [hi.X(), hi.Y(), hi.Z()]], dtype=np.float64)
+    if not np.all(np.isfinite(arr)) or box.IsOpen() or np.abs(arr).max() > 1e15:
+        raise RenderError(source, "geometry is unbounded (infinite bounding box)")
+    extent = float(np.max(arr[1] - arr[0]))
+    if extent <= 1e-9 * max(1.0, float(np.abs(arr).max())):
+        raise RenderError(source, "zero-size geometry (all points coincide)")
+    return arr
+
+
+@dataclass(frozen=True)
+class Complexity:
+    """Cheap shape statistics that predict the cost of exact hidden-line removal."""
+
+    faces: int
+    edges: int
+    freeform_faces: int
+    freeform_poles: int
+
+
+def complexity(shape: Shape) -> Complexity:
+    """Count faces, edges and freeform faces with their control points.
+
+    Freeform = B-spline, Bezier, offset and swept (revolution, extrusion) surfaces: exact
+    HLR intersects them numerically, which is where its time goes.
+    """
+    faces = freeform = poles = 0
+    exp = TopExp_Explorer(shape, TopAbs_FACE)
+    while exp.More():
+        faces += 1
+        surf = BRepAdaptor_Surface(TopoDS.Face(exp.Current()), False)
+        kind = surf.GetType()
+        if kind in (GeomAbs_BSplineSurface, GeomAbs_BezierSurface):
+            freeform += 1
+            poles += surf.NbUPoles() * surf.NbVPoles()
+        elif kind in (GeomAbs_OffsetSurface, GeomAbs_SurfaceOfExtrusion, GeomAbs_SurfaceOfRevolution):
+            freeform += 1
+            poles += 16
+        exp.Next()
+    return Complexity(faces, count(shape, TopAbs_EDGE), freeform, poles)
+
+
+# --------------------------------------------------------------------------- building
+
+
+def box(dx: float, dy: float, dz: float, origin: tuple[float, float, float] = (0, 0, 0)) -> Shape:
+    """An axis-aligned box with its minimum corner at `origin`."""
+    return BRepPrimAPI_MakeBox(gp_Pnt(*origin), dx, dy, dz).Shape()
+
+
+def _axes(origin, axis, xdir=None) -> gp_Ax2:
+    if xdir is None:
+        return gp_Ax2(gp_Pnt(*origin), gp_Dir(*axis))
+    return gp_Ax2(gp_Pnt(*origin), gp_Dir(*axis), gp_Dir(*xdir))
+
+
+def cylinder(radius: float, height: float, origin=(0, 0, 0), axis=(0, 0, 1), angle_deg: float = 360.0) -> Shape:
+    """A (possibly partial) cylinder along `axis` from `origin`."""
+    ang = np.radians(angle_deg)
+    return BRepPrimAPI_MakeCylinder(_axes(origin, axis), radius, height, ang).Shape()
+
+
+def cone(r1: float, r2: float, height: float, origin=(0, 0, 0), axis=(0, 0, 1), angle_deg: float = 360.0) -> Shape:
+    """A (possibly partial) cone frustum along `axis` from `origin`."""
+    return BRepPrimAPI_MakeCone(_axes(origin, axis), r1, r2, height, np.radians(angle_deg)).Shape()
+
+
+def sphere(radius: float, center=(0, 0, 0)) -> Shape:
+    """A sphere."""
+    return BRepPrimAPI_MakeSphere(gp_Pnt(*center), radius).Shape()
+
+
+def _boolean(op, a: Shape, b: Shape, name: str) -> Shape:
+    algo = op(a, b)
+    if not algo.IsDone():
+        raise RenderError("<boolean>", f"{name} failed")
+    return algo.Shape()
+
+
+def cut(a: Shape, b: Shape) -> Shape:
+    """a minus b."""
+    return _boolean(BRepAlgoAPI_Cut, a, b, "cut")
+
+
+def fuse(a: Shape, b: Shape) -> Shape:
+    """a union b."""
+    return _boolean(BRepAlgoAPI_Fuse, a, b, "fuse")
+
+
+def common(a: Shape, b: Shape) -> Shape:
+    """a intersect b."""
+    return _boolean(BRepAlgoAPI_Common, a, b, "common")
+
+
+def compound(shapes: list[Shape]) -> Shape:
+    """A compound of shapes (SPARE3D-CSG models are compounds of overlapping solids)."""
+    builder = BRep_Builder()
+    comp = TopoDS_Compound()
+    builder.MakeCompound(comp)
+    for s in shapes:
+        builder.Add(comp, s)
+    return comp
+
+
+def transformed(
+    shape: Shape,
+    translate: tuple[float, float, float] = (0, 0, 0),
+    scale: float = 1.0,
+    rotate: tuple[tuple[float, float, float], float] | None = None,
+) -> Shape:
+    """A copy of `shape` scaled about the origin, then rotated (axis, degrees), then translated."""
+    out = shape
+    if scale != 1.0:
+        t = gp_Trsf()
+        t.SetScale(gp_Pnt(0, 0, 0), scale)
+        out = BRepBuilderAPI_Transform(out, t, True).Shape()
+    if rotate is not None:
+        t = gp_Trsf()
+        t.SetRotation(gp_Ax1(gp_Pnt(0, 0, 0), gp_Dir(*rotate[0])), np.radians(rotate[1]))
+        out = BRepBuilderAPI_Transform(out, t, True).Shape()
+    if any(translate):
+        t = gp_Trsf()
+        t.SetTranslation(gp_Vec(*translate))
+        out = BRepBuilderAPI_Transform(out, t, True).Shape()
+    return out
+
+
+# --------------------------------------------------------------------------- hidden-line removal
+
+_EXACT_CLASSES = (
+    (EdgeClass.VISIBLE_SHARP, "VCompound"),
+    (EdgeClass.VISIBLE_OUTLINE, "OutLineVCompound"),
+    (EdgeClass.HIDDEN_SHARP, "HCompound"),
+    (EdgeClass.HIDDEN_OUTLINE, "OutLineHCompound"),
+)
+_SMOOTH_CLASSES = (
+    (EdgeClass.VISIBLE_SMOOTH, "Rg1LineVCompound"),
+    (EdgeClass.HIDDEN_SMOOTH, "Rg1LineHCompound"),
+)
+
+
+def _projector(view: View) -> HLRAlgo_Projector:
+    # An explicit x direction: without it gp_Ax2 picks one and the drawing rotates.
+    return HLRAlgo_Projector(gp_Ax2(gp_Pnt(0, 0, 0), gp_Dir(*view.direction), gp_Dir(*view.xdir)))
+
+
+@dataclass(frozen=True)
+class HLRResult:
+    """Polylines per edge class in view coordinates and the time each stage took."""
+
+    lines: dict[EdgeClass, list[np.ndarray]]
+    hlr_seconds: float
+    mesh_seconds: float
+    discretise_seconds: float
+
+
+def hlr_exact(shape: Shape, view: View, deflection: float, smooth: bool = False) -> HLRResult:
+    """Exact hidden-line removal (HLRBRep_Algo) of `shape` seen along `view`."""
+    t0 = time.perf_counter()
+    algo = HLRBRep_Algo()
+    algo.Add(shape, 0)
+    algo.Projector(_projector(view))
+    algo.Update()
+    algo.Hide()
+    extractor = HLRBRep_HLRToShape(algo)
+    t1 = time.perf_counter()
+    classes = _EXACT_CLASSES + (_SMOOTH_CLASSES if smooth else ())
+    lines = {cls: _discretise(getattr(extractor, meth)(), deflection) for cls, meth in classes}
+    return HLRResult(lines, t1 - t0, 0.0, time.perf_counter() - t1)
+
+
+def mesh(shape: Shape, deflection: float, angular: float = 0.25) -> float:
+    """Tessellate `shape` in place for the polygonal algorithm; returns seconds spent."""
+    t0 = time.perf_counter()
+    BRepMesh_IncrementalMesh(shape, deflection, False, angular, False)
+    return time.perf_counter() - t0
+
+
+def hlr_poly(shape: Shape, view: View, deflection: float, smooth: bool = False, meshed: bool = False) -> HLRResult:
+    """Polygonal hidden-line removal (HLRBRep_PolyAlgo) on a tessellation of `shape`.
+
+    Tessellates first unless `meshed`; `deflection` bounds the chordal error (model units).
+    """
+    mesh_s = 0.0 if meshed else mesh(shape, deflection)
+    t0 = time.perf_counter()
+    algo = HLRBRep_PolyAlgo(shape)
+    algo.Projector(_projector(view))
+    algo.Update()
+    extractor = HLRBRep_PolyHLRToShape()
+    extractor.Update(algo)
+    t1 = time.perf_counter()
+    classes = _EXACT_CLASSES + (_SMOOTH_CLASSES if smooth else ())
+    lines = {cls: _discretise(getattr(extractor, meth)(), deflection) for cls, meth in classes}
+    return HLRResult(lines, t1 - t0, mesh_s, time.perf_counter() - t1)
+
+
+def _discretise(comp: Shape, deflection: float) -> list[np.ndarray]:
+    """Turn the edges of an HLR output compound into (n, 2) polylines (x, y of the view)."""
+    if comp is None or comp.IsNull():
+        return []
+    # HLR output edges may lack 3D curves; reading them without this can segfault.
+    BRepLib.BuildCurves3d_s(comp)
+    out: list[np.ndarray] = []
+    exp = TopExp_Explorer(comp, TopAbs_EDGE)
+    while exp.More():
+        edge = TopoDS.Edge(exp.Current())
+        exp.Next()
+        if BRep_Tool.Degenerated_s(edge):
+            continue
+        curve = BRepAdaptor_Curve(edge)
+        kind = curve.GetType()
+        t0, t1 = curve.FirstParameter(), curve.LastParameter()
+        if kind == GeomAbs_Line:
+            a, b = curve.Value(t0), curve.Value(t1)
+            out.append(np.array([[a.X(), a.Y()], [b.X(), b.Y()]]))
+        elif kind in (GeomAbs_Circle, GeomAbs_Ellipse):
+            out.append(_conic_points(curve, kind, t0, t1, deflection))
+        else:
+            sampler = GCPnts_QuasiUniformDeflection(curve, deflection)
+            if sampler.IsDone() and sampler.NbPoints() >= 2:
+                pts = (sampler.Value(i) for i in range(1, sampler.NbPoints() + 1))
+                out.append(np.array([[p.X(), p.Y()] for p in pts]))
+    return out
+
+
+def _conic_points(curve: BRepAdaptor_Curve, kind, t0: float, t1: float, deflection: float) -> np.ndarray:
+    """Sample a circle or ellipse arc in numpy with chordal error below `deflection`."""
+    if kind == GeomAbs_Circle:
+        c = curve.Circle()
+        a = b = c.Radius()
+    else:
+        c = curve.Ellipse()
+        a, b = c.MajorRadius(), c.MinorRadius()
+    pos = c.Position()
+    o, xd, yd = pos.Location(), pos.XDirection(), pos.YDirection()
+    step = 2.0 * np.arccos(max(-1.0, 1.0 - deflection / max(a, 1e-300)))
+    n = int(min(10000, max(2, np.ceil(abs(t1 - t0) / max(step, 1e-6)) + 1)))
+    t = np.linspace(t0, t1, n)
+    ca, sb = a * np.cos(t), b * np.sin(t)
+    return np.stack([o.X() + ca * xd.X() + sb * yd.X(), o.Y() + ca * xd.Y() + sb * yd.Y()], axis=1)

@@ -1,0 +1,146 @@
+"""One model -> a folder of drawings: `<out>/<view>.<ext>` plus a `render.json` manifest.
+
+The manifest is written last, so a folder with a manifest matching the options holds a
+complete render and a re-run can skip it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .cad import HLROptions, Timings, draw_file, draw_shape
+from .drawing import DEFAULT_FACTOR, Drawing, frame
+from .raster import PixelLines, rasterize, to_pixel_lines
+from .styles import get_style
+from .views import View
+from .writers import FORMATS, atomic_write, npy_bytes, png_bytes, svg_text
+
+MANIFEST = "render.json"
+MIN_SIZE, MAX_SIZE = 16, 8192
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Everything that decides the output files of a render."""
+
+    views: tuple[View, ...]
+    formats: tuple[str, ...] = ("png",)
+    size: int = 200
+    style: str = "spare3d"
+    grayscale: bool = False
+    framing: str = "shared"
+    frame_factor: float | None = None
+    hlr: HLROptions = field(default_factory=HLROptions)
+
+    def __post_init__(self) -> None:
+        if not self.views:
+            raise ValueError("no views given")
+        bad = [f for f in self.formats if f not in FORMATS]
+        if bad or not self.formats:
+            raise ValueError(f"unknown format {', '.join(bad) or '(none)'} (use {', '.join(FORMATS)})")
+        if not isinstance(self.size, int) or not MIN_SIZE <= self.size <= MAX_SIZE:
+            raise ValueError(f"size must be an integer from {MIN_SIZE} to {MAX_SIZE}, got {self.size!r}")
+        get_style(self.style)
+        if self.framing not in DEFAULT_FACTOR:
+            raise ValueError(f"unknown framing {self.framing!r} (use {', '.join(DEFAULT_FACTOR)})")
+        if self.frame_factor is not None and not (np.isfinite(self.frame_factor) and self.frame_factor > 0):
+            raise ValueError(f"frame factor must be a positive number, got {self.frame_factor!r}")
+
+    def fingerprint(self) -> str:
+        """Hash of the options that change the files (not the HLR budget)."""
+        d = asdict(self)
+        d["views"] = [[v.name, list(v.direction), list(v.xdir)] for v in self.views]
+        d["hlr"] = {"mode": self.hlr.mode, "smooth": self.hlr.smooth, "tolerance": self.hlr.tolerance}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    def files(self) -> list[str]:
+        """Output file names, one per view and format."""
+        return [f"{v.name}.{ext}" for v in self.views for ext in self.formats]
+
+
+@dataclass
+class ModelReport:
+    """What happened to one model."""
+
+    name: str
+    source: str
+    ok: bool = True
+    skipped: bool = False
+    error: str = ""
+    algorithms: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def pixel_lines(drawing: Drawing, options: RenderOptions) -> PixelLines:
+    """Frame a drawing as the options say and map it to pixels."""
+    return to_pixel_lines(drawing, frame(drawing, options.framing, options.frame_factor), options.size)
+
+
+def image(drawing: Drawing, options: RenderOptions) -> np.ndarray:
+    """The uint8 image of one drawing: (H, W, 3) RGB, or (H, W) when grayscale."""
+    return rasterize(pixel_lines(drawing, options), get_style(options.style), options.grayscale)
+
+
+def is_complete(out_dir: Path, options: RenderOptions) -> bool:
+    """True when `out_dir` holds a finished render made with these options."""
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return manifest.get("options") == options.fingerprint() and all((out_dir / f).is_file() for f in options.files())
+
+
+def write_drawings(drawings: list[Drawing], out_dir: Path, options: RenderOptions, timings: dict[str, float]) -> None:
+    """Write every drawing in every format; adds 'rasterise' and 'write' seconds."""
+    style = get_style(options.style)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for d in drawings:
+        t0 = time.perf_counter()
+        lines = pixel_lines(d, options)
+        blobs: dict[str, bytes] = {}
+        if "png" in options.formats or "npy" in options.formats:
+            img = rasterize(lines, style, options.grayscale)
+            if "png" in options.formats:
+                blobs["png"] = png_bytes(img)
+            if "npy" in options.formats:
+                blobs["npy"] = npy_bytes(img)
+        if "svg" in options.formats:
+            blobs["svg"] = svg_text(lines, style, options.grayscale, f"{d.view.name} ({d.algorithm} HLR)").encode()
+        t1 = time.perf_counter()
+        for ext in options.formats:
+            atomic_write(out_dir / f"{d.view.name}.{ext}", blobs[ext])
+        t2 = time.perf_counter()
+        timings["rasterise"] = timings.get("rasterise", 0.0) + t1 - t0
+        timings["write"] = timings.get("write", 0.0) + t2 - t1
+
+
+def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, name: str | None = None) -> ModelReport:
+    """Draw a CAD file (path) or an OCCT shape into `out_dir`; errors propagate as RenderError."""
+    out = Path(out_dir)
+    is_path = isinstance(source, (str, os.PathLike))
+    report = ModelReport(name or (Path(source).stem if is_path else out.name), str(source) if is_path else "<shape>")
+    (out / MANIFEST).unlink(missing_ok=True)  # the folder is incomplete until the end
+    t = Timings()
+    views = list(options.views)
+    drawings = draw_file(source, views, options.hlr, t) if is_path else draw_shape(source, views, options.hlr, timings=t)
+    seconds = {"read": t.read, "mesh": t.mesh, "hlr": t.hlr, "discretise": t.discretise}
+    write_drawings(drawings, out, options, seconds)
+    report.algorithms = {d.view.name: d.algorithm for d in drawings}
+    report.notes = sorted({n for d in drawings for n in d.notes})
+    report.seconds = seconds
+    manifest = {
+        "source": report.source,
+        "options": options.fingerprint(),
+        "views": {d.view.name: {"algorithm": d.algorithm, "notes": list(d.notes)} for d in drawings},
+        "blank_views": [d.view.name for d in drawings if d.is_blank()],
+    }
+    atomic_write(out / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    return report

@@ -1,0 +1,56 @@
+"""Drawing styles: colours, widths in pixels and dash patterns, shared by PNG and SVG."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Image side at which the widths and dash lengths below hold; they scale with the side.
+REFERENCE_SIZE = 200
+
+RGB = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a Drawing looks. Widths and dashes are pixels at a 200-px image.
+
+    Widths are in pixels, never in model units, so a part at 1 mm and at 1 km gives the
+    same image (SPARE3D's SVG widths were in model units and varied with model size).
+    """
+
+    name: str
+    visible_width: float
+    visible_color: RGB
+    hidden_width: float | None
+    hidden_color: RGB
+    hidden_dash: tuple[float, float] | None = None
+    background: RGB = (255, 255, 255)
+
+    def scaled(self, size: int) -> tuple[float, float | None, tuple[float, float] | None]:
+        """(visible width, hidden width, dash) in pixels for an image of side `size`."""
+        k = size / REFERENCE_SIZE
+        hw = None if self.hidden_width is None else self.hidden_width * k
+        dash = None if self.hidden_dash is None else (self.hidden_dash[0] * k, self.hidden_dash[1] * k)
+        return self.visible_width * k, hw, dash
+
+
+STYLES: dict[str, Style] = {
+    # SPARE3D: visible black, hidden thin solid red drawn under the visible lines.
+    "spare3d": Style("spare3d", 1.4, (0, 0, 0), 0.7, (255, 0, 0)),
+    # Engineering convention: hidden lines dashed grey.
+    "dashed": Style("dashed", 1.4, (0, 0, 0), 1.0, (128, 128, 128), hidden_dash=(4.0, 3.0)),
+    "visible-only": Style("visible-only", 1.4, (0, 0, 0), None, (0, 0, 0)),
+}
+
+
+def get_style(name: str) -> Style:
+    """Look up a style by name; ValueError lists the known ones."""
+    try:
+        return STYLES[name]
+    except KeyError:
+        raise ValueError(f"unknown style {name!r} (known: {', '.join(STYLES)})") from None
+
+
+def gray(c: RGB) -> int:
+    """ITU-R 601 luma of an RGB colour (what PIL's 'L' conversion uses)."""
+    return int(round(0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]))

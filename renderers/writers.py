@@ -1,0 +1,83 @@
+"""Writers: PNG, SVG and .npy, each written atomically (temp file + rename)."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .raster import PixelLines
+from .styles import Style, gray
+
+FORMATS = ("png", "svg", "npy")
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> None:
+    """Write bytes so that readers see the old file or the whole new one, never a part."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, p)
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Encode an (H, W) grey or (H, W, 3) RGB uint8 image as PNG (deterministic bytes)."""
+    arr = image if image.ndim == 2 else np.ascontiguousarray(image[..., ::-1])
+    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def npy_bytes(image: np.ndarray) -> bytes:
+    """The image as a .npy file (uint8, no pickled objects)."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(image), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _hex(c: tuple[int, int, int], grayscale: bool) -> str:
+    if grayscale:
+        g = gray(c)
+        c = (g, g, g)
+    return "#{:02x}{:02x}{:02x}".format(*c)
+
+
+def _points(p: np.ndarray) -> str:
+    return " ".join(f"{x:.3f},{y:.3f}" for x, y in p)
+
+
+def svg_text(lines: PixelLines, style: Style, grayscale: bool = False, title: str = "") -> str:
+    """A standalone SVG of the lines in pixel units: hidden group under the visible one."""
+    size = lines.size
+    vw, hw, dash = style.scaled(size)
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" viewBox="0 0 {size} {size}">',
+    ]
+    if title:
+        out.append(f"<title>{_escape(title)}</title>")
+    out.append(f'<rect width="{size}" height="{size}" fill="{_hex(style.background, grayscale)}"/>')
+    common = 'fill="none" stroke-linecap="round" stroke-linejoin="round"'
+    if hw is not None and lines.hidden:
+        dash_attr = f' stroke-dasharray="{dash[0]:.3f} {dash[1]:.3f}"' if dash else ""
+        out.append(
+            f'<g id="hidden" {common} stroke="{_hex(style.hidden_color, grayscale)}" '
+            f'stroke-width="{hw:.3f}"{dash_attr}>'
+        )
+        out.extend(f'<polyline points="{_points(p)}"/>' for p in lines.hidden)
+        out.append("</g>")
+    out.append(f'<g id="visible" {common} stroke="{_hex(style.visible_color, grayscale)}" stroke-width="{vw:.3f}">')
+    out.extend(f'<polyline points="{_points(p)}"/>' for p in lines.visible)
+    out.append("</g>")
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+

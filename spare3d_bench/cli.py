@@ -1,0 +1,174 @@
+"""The `spare3d` command. Heavy libraries load inside each sub-command, never at start-up."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+VIEWS_HELP = (
+    "views to draw: a set (spare3d11 = f,r,t,1..8; spare3d23 = f,r,t,1..20), or a comma list of "
+    "presets (f, r, t, 1..20) and custom views name=nx:ny:nz/xx:xy:xz (direction toward the "
+    "viewer / image x axis), e.g. f,r,t,2,back=0:1:0/-1:0:0 (default: spare3d11)"
+)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _add_render(sub) -> None:
+    p = sub.add_parser(
+        "render",
+        help="draw CAD files as SPARE3D line drawings",
+        description=(
+            "Draw STEP/IGES/BREP files as orthographic line drawings with OpenCascade hidden-line "
+            "removal, writing OUT/<model-stem>/<view>.<ext> and OUT/<model-stem>/render.json. "
+            "Models that fail, hang past --timeout or crash are reported and skipped; the exit "
+            "status is 1 if any failed. A re-run skips models whose outputs are complete."
+        ),
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="CAD files, folders (searched recursively) or globs")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--views", default="spare3d11", help=VIEWS_HELP)
+    p.add_argument("--size", type=_positive_int, default=200, help="image side in pixels (16-8192, default 200)")
+    p.add_argument("--format", default="png", help="comma list of png, svg, npy (uint8 array) (default png)")
+    p.add_argument(
+        "--style",
+        default="spare3d",
+        choices=("spare3d", "dashed", "visible-only"),
+        help="spare3d: visible black, hidden thin red under them; dashed: hidden dashed grey; "
+        "visible-only: no hidden lines (default spare3d)",
+    )
+    p.add_argument("--grayscale", action="store_true", help="write one-channel images instead of RGB")
+    p.add_argument(
+        "--hlr",
+        default="auto",
+        choices=("auto", "exact", "poly"),
+        help="hidden-line removal: exact (HLRBRep_Algo), poly (HLRBRep_PolyAlgo on a tessellation) "
+        "or auto: exact where a cost predictor says it is affordable, else polygonal (default auto)",
+    )
+    p.add_argument(
+        "--hlr-budget",
+        type=_positive_float,
+        default=10.0,
+        metavar="S",
+        help="auto mode: safety limit, in seconds, on one exact view of a freeform model; past it "
+        "that view and the model's remaining views are drawn polygonally (default 10)",
+    )
+    p.add_argument("--smooth", action="store_true", help="also draw smooth (tangent-continuous) edges")
+    p.add_argument(
+        "--framing",
+        default="shared",
+        choices=("shared", "fit"),
+        help="shared: one scale for all views of a model, window = factor x the longest bounding-box "
+        "edge (SPARE3D 2020-09); fit: each view fitted to its own bounds (default shared)",
+    )
+    p.add_argument(
+        "--frame-factor", type=_positive_float, default=None, metavar="F", help="window factor (default 1.7 shared, 1.15 fit)"
+    )
+    p.add_argument(
+        "--tolerance",
+        type=_positive_float,
+        default=2.5e-4,
+        metavar="T",
+        help="curve discretisation error as a fraction of the model size (default 2.5e-4)",
+    )
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="models rendered in parallel (default 1)")
+    p.add_argument(
+        "--timeout", type=_positive_float, default=300.0, metavar="S", help="seconds one model may take (default 300)"
+    )
+    p.add_argument("--force", action="store_true", help="re-render models whose outputs are already complete")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_render)
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from renderers.batch import expand_inputs, name_tasks, run_batch, write_report
+    from renderers.cad import HLROptions
+    from renderers.render import RenderOptions
+    from renderers.views import parse_views
+
+    try:
+        options = RenderOptions(
+            views=tuple(parse_views(args.views)),
+            formats=tuple(f.strip().lower() for f in args.format.split(",") if f.strip()),
+            size=args.size,
+            style=args.style,
+            grayscale=args.grayscale,
+            framing=args.framing,
+            frame_factor=args.frame_factor,
+            hlr=HLROptions(args.hlr, args.smooth, args.hlr_budget, args.tolerance),
+        )
+    except ValueError as e:
+        return _usage("render", str(e))
+    files, missing = expand_inputs(args.inputs)
+    tasks = name_tasks(files)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as e:
+        return _usage("render", f"cannot create output folder {args.out}: {e.strerror}")
+    reports = run_batch(tasks, args.out, options, args.workers, args.timeout, args.force, not args.quiet)
+    for r in missing:
+        print(f"FAILED {r.source}: {r.error}", file=sys.stderr)
+    reports = missing + reports
+    report_path = write_report(args.out, reports)
+    failed = [r for r in reports if not r.ok]
+    done = sum(r.ok and not r.skipped for r in reports)
+    skipped = sum(r.skipped for r in reports)
+    poly = sorted(r.name for r in reports if r.ok and "poly" in r.algorithms.values())
+    print(
+        f"rendered {done}, skipped {skipped} (already complete), failed {len(failed)} -> {os.path.abspath(args.out)}"
+    )
+    if poly and args.hlr == "auto":
+        print(f"drawn polygonally (exact HLR too costly): {', '.join(poly)}")
+    print(f"report: {report_path}")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _usage(command: str, message: str) -> int:
+    print(f"spare3d {command}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `spare3d` and its sub-commands."""
+    parser = argparse.ArgumentParser(
+        prog="spare3d",
+        description="spare3d-bench: CAD and mesh line drawings and the SPARE3D spatial-reasoning benchmark.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_render(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `spare3d` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
