@@ -15,6 +15,7 @@ import multiprocessing as mp
 import os
 import resource
 import signal
+import sys
 import time
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import wait
@@ -175,7 +176,7 @@ def run_batch(
                     reports[i] = report
                     bar.update(1)
                     if not report.ok:
-                        bar.write(f"FAILED {report.source}: {report.error}")
+                        bar.write(f"FAILED {report.source}: {report.error}", file=sys.stderr)
     finally:
         for proc, recv, _ in running.values():
             _kill_group(proc)

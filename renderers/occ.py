@@ -61,6 +61,9 @@ Shape = TopoDS_Shape
 #: File extensions read as CAD, lower case.
 CAD_EXTENSIONS = {".step": "step", ".stp": "step", ".iges": "iges", ".igs": "iges", ".brep": "brep", ".brp": "brep"}
 
+#: Faces meeting at less than this angle (radians) share a smooth, not a sharp, edge.
+SMOOTH_ANGLE = 1e-3
+
 _FACE_BEARING = {
     TopAbs_ShapeEnum.TopAbs_SOLID,
     TopAbs_ShapeEnum.TopAbs_COMPSOLID,
@@ -211,6 +214,9 @@ def drawable(shape: Shape, source: object = "<shape>") -> Prepared:
         if count(shape, TopAbs_EDGE) == 0:
             raise RenderError(source, "no faces or edges to draw")
         return Prepared(shape, 0)
+    # Mark tangent-continuous edges as such: HLR then reports them as smooth (left out by
+    # default, as SPARE3D did) instead of as sharp edges.
+    BRepLib.EncodeRegularity_s(comp, SMOOTH_ANGLE)
     return Prepared(comp, dropped)
 
 

@@ -1,0 +1,147 @@
+"""Bad files and options give one clear line naming the file; batches survive them."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from renderers import batch, occ
+from renderers.errors import RenderError
+from renderers.render import MANIFEST, RenderOptions
+from renderers.views import parse_views
+from tests.conftest import fixture_path
+
+EMPTY_STEP = """ISO-10303-21;
+HEADER;
+FILE_DESCRIPTION((''),'2;1');
+FILE_NAME('empty','2020-01-01T00:00:00',(''),(''),'','','');
+FILE_SCHEMA(('AUTOMOTIVE_DESIGN'));
+ENDSEC;
+DATA;
+ENDSEC;
+END-ISO-10303-21;
+"""
+
+
+def _write(path: Path, data: bytes | str) -> Path:
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return path
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    good = fixture_path("cad/screw.step").read_bytes()
+    return {
+        "missing": (tmp_path / "nope.step", "file not found"),
+        "unknown": (_write(tmp_path / "model.xyz", "solid"), "unknown CAD extension"),
+        "empty": (_write(tmp_path / "empty.step", b""), "file is empty"),
+        "truncated": (_write(tmp_path / "truncated.step", good[: len(good) // 2]), "truncated STEP"),
+        "garbage": (_write(tmp_path / "garbage.step", os.urandom(4096)), "not a STEP file"),
+        "bad_body": (
+            _write(tmp_path / "bad_body.stp", "ISO-10303-21;\nDATA;\n#1=FOO((;;\nENDSEC;\nEND-ISO-10303-21;\n"),
+            "STEP file",
+        ),
+        "no_geometry": (_write(tmp_path / "no_geometry.step", EMPTY_STEP), "no transferable shape"),
+        "bad_iges": (_write(tmp_path / "bad.igs", os.urandom(2048)), "IGES file"),
+        "bad_brep": (_write(tmp_path / "bad.brep", "DBRep_DrawableShape\nnonsense\n"), "BREP file could not be parsed"),
+        "folder": ((tmp_path / "dir.step"), "not a regular file"),
+    }
+
+
+def test_each_bad_file_gives_one_clear_line(bad_files):
+    (bad_files["folder"][0]).mkdir()
+    for key, (path, reason) in bad_files.items():
+        with pytest.raises(RenderError) as info:
+            occ.read_cad(path)
+        msg = str(info.value)
+        assert msg.startswith(str(path)), key
+        assert reason in msg, f"{key}: {msg}"
+        assert "\n" not in msg
+
+
+def test_zero_size_geometry_is_rejected():
+    from OCP.BRepBuilderAPI import BRepBuilderAPI_MakeVertex
+    from OCP.gp import gp_Pnt
+
+    vertex = BRepBuilderAPI_MakeVertex(gp_Pnt(1, 2, 3)).Shape()
+    with pytest.raises(RenderError, match="zero-size"):
+        occ.tight_box(vertex, "point.brep")
+
+
+def _options():
+    return RenderOptions(tuple(parse_views("f,t,2")), formats=("png", "svg"))
+
+
+def test_batch_keeps_going_and_keeps_good_outputs(bad_files, tmp_path):
+    good = fixture_path("cad/tet.step")
+    files = [good] + [p for k, (p, _) in bad_files.items() if k not in ("missing", "folder")]
+    out = tmp_path / "out"
+    reports = batch.run_batch(batch.name_tasks(files), out, _options(), workers=2, progress=False)
+    by_name = {r.name: r for r in reports}
+    assert by_name["tet"].ok and (out / "tet" / "2.png").is_file() and (out / "tet" / MANIFEST).is_file()
+    failed = [r for r in reports if not r.ok]
+    assert len(failed) == len(files) - 1
+    assert all(r.error and "\n" not in r.error for r in failed)
+    # a second run leaves the finished model alone and reports the bad ones again
+    before = (out / "tet" / "2.png").stat().st_mtime_ns
+    again = batch.run_batch(batch.name_tasks(files), out, _options(), workers=2, progress=False)
+    assert {r.name: r.skipped for r in again}["tet"]
+    assert (out / "tet" / "2.png").stat().st_mtime_ns == before
+    assert sum(not r.ok for r in again) == len(failed)
+
+
+def test_crash_and_hang_are_isolated(monkeypatch, tmp_path):
+    real = batch.render_model
+
+    def flaky(source, out_dir, options, name=None):
+        if name == "crash":
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if name == "hang":
+            time.sleep(60)
+        return real(source, out_dir, options, name)
+
+    monkeypatch.setattr(batch, "render_model", flaky)  # forked children inherit the patch
+    tet = fixture_path("cad/tet.step")
+    tasks = [batch.Task("crash", tet), batch.Task("hang", tet), batch.Task("fine", tet)]
+    t0 = time.monotonic()
+    reports = batch.run_batch(tasks, tmp_path, _options(), workers=3, timeout=3, progress=False)
+    assert time.monotonic() - t0 < 30
+    crash, hang, fine = reports
+    assert not crash.ok and "crashed (SIGSEGV)" in crash.error
+    assert not hang.ok and "timed out after 3 s" in hang.error
+    assert fine.ok and (tmp_path / "fine" / "t.svg").is_file()
+    assert not (tmp_path / "hang" / MANIFEST).exists()
+
+
+def test_interrupted_model_is_redone(tmp_path):
+    tet = fixture_path("cad/tet.step")
+    opts = _options()
+    tasks = batch.name_tasks([tet])
+    batch.run_batch(tasks, tmp_path, opts, progress=False)
+    (tmp_path / "tet" / "t.png").unlink()  # as if killed before finishing
+    (reports,) = [batch.run_batch(tasks, tmp_path, opts, progress=False)]
+    assert not reports[0].skipped and (tmp_path / "tet" / "t.png").is_file()
+    other = RenderOptions(opts.views, formats=("png",), size=100)
+    assert not batch.run_batch(tasks, tmp_path, other, progress=False)[0].skipped
+
+
+def test_inputs_expand_and_names_do_not_collide(tmp_path):
+    brep = fixture_path("cad/hammer.brep")
+    iges = fixture_path("cad/hammer.iges")
+    files, missing = batch.expand_inputs([str(brep.parent / "hammer.*"), str(tmp_path / "absent.step"), str(tmp_path)])
+    assert files == [brep.resolve(), iges.resolve()]
+    assert [m.error for m in missing] == ["file not found", "folder holds no CAD files"]
+    assert [t.name for t in batch.name_tasks(files)] == ["hammer_brep", "hammer_iges"]
+    assert [t.name for t in batch.name_tasks([Path("a/x.step"), Path("b/x.step")])] == ["x_step", "x_step_2"]
+
+
+def test_report_file_lists_failures(tmp_path):
+    reports = [batch.ModelReport("a", "a.step"), batch.ModelReport("b", "b.step", ok=False, error="file is empty")]
+    path = batch.write_report(tmp_path, reports)
+    data = json.loads(path.read_text())
+    assert data["failed"] == 1 and data["models"][1]["error"] == "file is empty"

@@ -1,0 +1,222 @@
+"""Geometry at known pixels: hidden-line removal, framing, styles and writers on real OCCT parts."""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+
+import cv2
+import numpy as np
+import pytest
+
+from renderers import occ
+from renderers.cad import HLROptions, draw_shape
+from renderers.drawing import HIDDEN, VISIBLE, EdgeClass, frame
+from renderers.render import RenderOptions, image, render_model
+from renderers.views import PRESETS, parse_views
+
+SPARE11 = tuple(parse_views("spare3d11"))
+
+
+def _draw(shape, names, mode="exact", **kw):
+    return draw_shape(shape, [PRESETS[n] for n in names], HLROptions(mode, **kw))
+
+
+def _img(drawing, **kw):
+    return image(drawing, RenderOptions(SPARE11, **kw))
+
+
+def dark(img):
+    return (img[..., 0] < 110) & (img[..., 1] < 110) & (img[..., 2] < 110)
+
+
+def red(img):
+    return (img[..., 0] > 180) & (img[..., 1] < 150) & (img[..., 2] < 150)
+
+
+# Box 40 x 20 x 30, window side 1.7 * 40 = 68 mm for 200 px, centred on each view's bounds.
+PX = 200 / 68.0
+
+
+def col(x_mm, centre_mm=20.0):
+    """Pixel column (centre-of-pixel index) of a model x coordinate in the f and t views."""
+    return (x_mm - centre_mm) * PX + 100 - 0.5
+
+
+def test_front_view_outer_rectangle_visible_and_hole_hidden(box_with_hole):
+    (d,) = _draw(box_with_hole, ["f"])
+    img = _img(d)
+    rows = slice(70, 130)  # inside the rectangle (z from 0 to 30 maps to rows 56..144)
+    for x in (0, 40):  # outer vertical edges: visible
+        c = int(round(col(x)))
+        assert dark(img)[rows, c - 1 : c + 2].any(axis=1).all(), f"edge x={x} not visible at column {c}"
+    for x in (15, 25):  # hole generators: hidden, and nothing visible there
+        c = int(round(col(x)))
+        assert red(img)[rows, c - 1 : c + 2].any(axis=1).all(), f"hole line x={x} not hidden at column {c}"
+        assert not dark(img)[rows, c - 2 : c + 3].any()
+    # between the lines the face is empty
+    assert not (dark(img) | red(img))[rows, int(col(5)) : int(col(12))].any()
+    # the generators are hidden: the silhouette at x=15 and, at x=25, the silhouette that
+    # coincides with the cylinder's seam edge (so HLR reports it as a sharp edge)
+    outline_x = {round(float(p[:, 0].mean()), 6) for p in d.lines[EdgeClass.HIDDEN_OUTLINE]}
+    vertical_x = {round(float(p[0, 0]), 6) for p in d.polylines(HIDDEN) if np.ptp(p[:, 0]) < 1e-9 and np.ptp(p[:, 1]) > 29}
+    assert 15.0 in outline_x and {15.0, 25.0} <= vertical_x
+
+
+def test_top_view_shows_the_hole_circle(box_with_hole):
+    (d,) = _draw(box_with_hole, ["t"])
+    img = _img(d)
+    r = 5 * PX
+    cy = cx = 100 - 0.5  # hole centre (20, 10) is the centre of the top view's bounds
+    for a in np.linspace(0, 2 * np.pi, 16, endpoint=False):
+        x, y = cx + r * np.cos(a), cy - r * np.sin(a)
+        win = dark(img)[int(round(y)) - 1 : int(round(y)) + 2, int(round(x)) - 1 : int(round(x)) + 2]
+        assert win.any(), f"circle missing at angle {a:.2f}"
+    assert not dark(img)[95:105, 95:105].any()  # inside the hole: nothing
+    assert not red(img).any()  # a through-hole seen from above hides nothing
+
+
+@pytest.mark.parametrize("pose, near, far", [("2", (40, 0, 30), (0, 20, 0)), ("3", (40, 20, 30), (0, 0, 0))])
+def test_pose_drawings_match_their_view_vectors(box_with_hole, pose, near, far):
+    (d,) = _draw(box_with_hole, [pose])
+    view = PRESETS[pose]
+    vis = np.concatenate(d.polylines(VISIBLE))
+    hid = np.concatenate(d.polylines(HIDDEN))
+    p_near, p_far = view.project(np.array([near, far]))
+
+    def has(points, p):
+        return np.min(np.linalg.norm(points - p, axis=1)) < 1e-6
+
+    assert has(vis, p_near), "the corner facing the viewer must be a visible vertex"
+    assert has(hid, p_far) and not has(vis, p_far), "the opposite corner must be hidden"
+    # and at the expected pixel
+    f = frame(d)
+    px, py = f.to_pixels(p_near[None], 200)[0]
+    img = _img(d)
+    assert dark(img)[int(py) - 1 : int(py) + 2, int(px) - 1 : int(px) + 2].any()
+
+
+def test_pose_2_and_3_differ(box_with_hole):
+    a, b = _draw(box_with_hole, ["2", "3"])
+    assert not np.array_equal(_img(a), _img(b))
+
+
+def test_line_width_invariance_under_scale(box_with_hole, tmp_path):
+    opts = RenderOptions(SPARE11, formats=("png", "svg"))
+    small = occ.transformed(box_with_hole, scale=1e-3)
+    big = occ.transformed(box_with_hole, scale=1e3)
+    render_model(small, tmp_path / "small", opts)
+    render_model(big, tmp_path / "big", opts)
+    for v in SPARE11:
+        a = (tmp_path / "small" / f"{v.name}.png").read_bytes()
+        b = (tmp_path / "big" / f"{v.name}.png").read_bytes()
+        assert a == b, f"view {v.name} differs between 1e-3 and 1e3 scale"
+        assert (tmp_path / "small" / f"{v.name}.svg").read_bytes() == (tmp_path / "big" / f"{v.name}.svg").read_bytes()
+
+
+def _mask(img):
+    return (dark(img) | red(img)).astype(np.uint8)
+
+
+def _iou_tol(a, b):
+    """IoU of two line masks, each pixel counted as matched within 1 pixel of the other."""
+    k = np.ones((3, 3), np.uint8)
+    a_ok = a & cv2.dilate(b, k)
+    b_ok = b & cv2.dilate(a, k)
+    inter = (a_ok.sum() + b_ok.sum()) / 2
+    union = a.sum() + b.sum() - inter
+    return inter / union
+
+
+@pytest.mark.parametrize("view", ["f", "t", "2", "7"])
+def test_exact_and_polygonal_agree(box_with_hole, view):
+    (e,) = _draw(box_with_hole, [view], "exact")
+    (p,) = _draw(box_with_hole, [view], "poly")
+    assert e.algorithm == "exact" and p.algorithm == "poly"
+    assert _iou_tol(_mask(_img(e)), _mask(_img(p))) > 0.9
+
+
+def test_auto_is_exact_for_analytic_parts(box_with_hole):
+    ds = _draw(box_with_hole, ["f", "2"], "auto")
+    assert [d.algorithm for d in ds] == ["exact", "exact"]
+
+
+def test_smooth_edges_are_optional():
+    # a cylinder fused tangentially onto a box: the edges where they meet are smooth (G1)
+    part = occ.fuse(occ.box(20, 20, 10), occ.cylinder(10, 10, origin=(10, 20, 0)))
+    (plain,) = _draw(part, ["2"])
+    (smooth,) = _draw(part, ["2"], smooth=True)
+    tangent_edge = PRESETS["2"].project(np.array([[20.0, 20.0, 0.0], [20.0, 20.0, 10.0]]))
+    assert EdgeClass.VISIBLE_SMOOTH not in plain.lines
+    (line,) = smooth.lines[EdgeClass.VISIBLE_SMOOTH]
+    assert np.allclose(sorted(map(tuple, line)), sorted(map(tuple, tangent_edge)))
+    visible = np.concatenate(plain.polylines(VISIBLE))
+    mid = tangent_edge.mean(axis=0)
+    assert np.min(np.linalg.norm(visible - mid, axis=1)) > 1.0  # not drawn as a sharp edge
+
+
+def test_compound_of_several_solids_draws_all():
+    two = occ.compound([occ.box(10, 10, 10), occ.box(10, 10, 10, origin=(30, 0, 0))])
+    (d,) = _draw(two, ["f"])
+    xs = np.concatenate(d.polylines(VISIBLE))[:, 0]
+    assert xs.min() == pytest.approx(0) and xs.max() == pytest.approx(40)
+    assert ((xs > 10.5) & (xs < 29.5)).sum() == 0
+
+
+def test_a_lone_face_is_drawn_not_rejected():
+    from OCP.TopAbs import TopAbs_FACE
+    from OCP.TopExp import TopExp_Explorer
+
+    exp = TopExp_Explorer(occ.box(10, 20, 30), TopAbs_FACE)
+    face = exp.Current()
+    (d,) = _draw(face, ["2"])
+    assert not d.is_blank()
+
+
+def test_fit_framing_fills_the_window(box_with_hole):
+    (d,) = _draw(box_with_hole, ["r"])  # right view: 20 wide, 30 tall
+    f = frame(d, "fit", 1.0)
+    assert f.side == pytest.approx(30)
+    img = image(d, RenderOptions(SPARE11, framing="fit", frame_factor=1.25))
+    rows = np.nonzero(dark(img).any(axis=1))[0]
+    assert rows.min() == pytest.approx(20, abs=2) and rows.max() == pytest.approx(179, abs=2)
+
+
+def test_styles_and_grayscale(box_with_hole):
+    (d,) = _draw(box_with_hole, ["f"])
+    spare = _img(d)
+    dashed = _img(d, style="dashed")
+    vis_only = _img(d, style="visible-only")
+    gray = _img(d, grayscale=True)
+    assert red(spare).sum() > 50
+    assert not red(dashed).any() and not red(vis_only).any()
+    grey = (np.abs(dashed[..., 0].astype(int) - 128) < 40) & (dashed[..., 0] == dashed[..., 1])
+    c = int(round(col(15)))
+    column = grey[60:140, c - 1 : c + 2].any(axis=1)
+    assert 0.3 < column.mean() < 0.9, "dashed hidden lines must have gaps"
+    assert np.array_equal(dark(vis_only), dark(spare))
+    assert gray.shape == (200, 200) and gray.dtype == np.uint8
+    assert gray[100, 100] == 255 and gray.min() == 0
+
+
+def test_png_svg_npy_agree_and_are_deterministic(box_with_hole, tmp_path):
+    opts = RenderOptions(tuple(parse_views("f,2")), formats=("png", "svg", "npy"))
+    render_model(box_with_hole, tmp_path / "a", opts)
+    render_model(box_with_hole, tmp_path / "b", opts)
+    for name in ("f.png", "f.svg", "f.npy", "2.png", "2.svg"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    arr = np.load(io.BytesIO((tmp_path / "a" / "2.npy").read_bytes()), allow_pickle=False)
+    png = cv2.imread(str(tmp_path / "a" / "2.png"))[..., ::-1]
+    assert arr.shape == (200, 200, 3) and np.array_equal(arr, png)
+    root = ET.parse(tmp_path / "a" / "2.svg").getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    groups = {g.get("id"): g for g in root.iter(f"{ns}g")}
+    assert groups["visible"].get("stroke") == "#000000" and groups["hidden"].get("stroke") == "#ff0000"
+    assert len(list(groups["visible"])) >= 9
+
+
+def test_degenerate_shapes_fail_clearly():
+    from renderers.errors import RenderError
+
+    with pytest.raises(RenderError, match="no faces or edges"):
+        draw_shape(occ.compound([]), [PRESETS["f"]])

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from renderers.views import PRESETS, VIEW_SETS, make_view, parse_views
+
+
+def test_presets_follow_the_spare3d_table():
+    n2 = np.array([1, -1, 1]) / np.sqrt(3)
+    x2 = np.array([1, 1, 0]) / np.sqrt(2)
+    v = PRESETS["2"]
+    assert np.allclose(v.direction, n2) and np.allclose(v.xdir, x2)
+    assert np.allclose(v.ydir, np.cross(n2, x2))
+    # front view looks along +y, image up is +z
+    assert np.allclose(PRESETS["f"].ydir, (0, 0, 1))
+    assert np.allclose(PRESETS["t"].ydir, (0, 1, 0))
+    assert np.allclose(PRESETS["r"].ydir, (0, 0, 1))
+    for k in range(1, 21):
+        view = PRESETS[str(k)]
+        assert abs(np.dot(view.direction, view.xdir)) < 1e-12
+        assert view.ydir[2] >= -1e-12 or view.direction[2] < 0  # up points up except from below
+
+
+def test_view_sets():
+    assert [v.name for v in parse_views("spare3d11")] == ["f", "r", "t", "1", "2", "3", "4", "5", "6", "7", "8"]
+    assert len(parse_views("spare3d23")) == 23 == len(VIEW_SETS["spare3d23"])
+    assert [v.name for v in parse_views("f, t,2")] == ["f", "t", "2"]
+
+
+def test_custom_view_is_orthonormalised():
+    (v,) = parse_views("back=0:2:0/-1:0.5:0")
+    assert v.name == "back"
+    assert np.allclose(v.direction, (0, 1, 0))
+    assert np.allclose(v.xdir, (-1, 0, 0))
+    pts = v.project(np.array([[1.0, 5.0, 2.0]]))
+    assert np.allclose(pts, [[-1.0, 2.0]])  # up = N x X = (0,0,1)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("f,q", "unknown view 'q'"),
+        ("", "no views"),
+        ("f,f", "repeat"),
+        ("a=0:0:0/1:0:0", "zero vector"),
+        ("a=1:0:0/2:0:0", "parallel"),
+        ("a=1:0/1:0:0", "expected name="),
+        ("a b=1:0:0/0:1:0", "name must be"),
+    ],
+)
+def test_bad_views_say_why(spec, message):
+    with pytest.raises(ValueError, match=message):
+        parse_views(spec)
+
+
+def test_make_view_rejects_nan():
+    with pytest.raises(ValueError, match="finite"):
+        make_view("x", (np.nan, 0, 1), (1, 0, 0))

@@ -1,0 +1,83 @@
+"""The `spare3d` command: help, start-up imports, a real render and its errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spare3d_bench.cli import main
+from tests.conftest import ROOT
+
+SAMPLE = ROOT / "datasets" / "samples" / "bracket.step"
+
+
+def _run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "spare3d_bench.cli", *args], capture_output=True, text=True, **kw)
+
+
+def test_help_lists_every_render_option():
+    res = _run("render", "--help")
+    assert res.returncode == 0
+    for opt in ("--out", "--views", "--size", "--format", "--style", "--hlr", "--workers", "--timeout",
+                "--grayscale", "--framing", "--frame-factor", "--smooth", "--hlr-budget", "--tolerance", "--force"):
+        assert opt in res.stdout
+
+
+def test_start_up_imports_nothing_heavy():
+    code = "import sys, spare3d_bench.cli as c; c.build_parser(); print(sorted(m for m in ('OCP','torch','cv2','numpy') if m in sys.modules))"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert res.stdout.strip() == "[]"
+
+
+def test_render_writes_views_formats_and_report(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["render", str(SAMPLE), "--out", str(out), "--views", "f,r,t,2", "--format", "png,svg,npy", "--quiet"])
+    assert code == 0
+    files = sorted(p.name for p in (out / "bracket").iterdir())
+    assert files == sorted([f"{v}.{e}" for v in "frt2" for e in ("png", "svg", "npy")] + ["render.json"])
+    report = json.loads((out / "render-report.json").read_text())
+    assert report["rendered"] == 1 and report["failed"] == 0
+    assert main(["render", str(SAMPLE), "--out", str(out), "--views", "f,r,t,2", "--format", "png,svg,npy", "--quiet"]) == 0
+    assert "skipped 1" in capsys.readouterr().out
+
+
+def test_a_failed_model_sets_the_exit_status(tmp_path):
+    empty = tmp_path / "empty.step"
+    empty.write_bytes(b"")
+    res = _run("render", str(SAMPLE), str(empty), str(tmp_path / "missing.igs"), "--out", str(tmp_path / "o"), "--views", "f", "--quiet")
+    assert res.returncode == 1
+    assert f"FAILED {empty.resolve()}: file is empty" in res.stderr
+    assert "missing.igs: file not found" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert (tmp_path / "o" / "bracket" / "f.png").is_file()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--size", "0"], "must be at least 1"),
+        (["--size", "10"], "size must be an integer from 16"),
+        (["--views", "f,zz"], "unknown view 'zz'"),
+        (["--format", "jpg"], "unknown format jpg"),
+        (["--style", "neon"], "invalid choice"),
+        (["--workers", "-2"], "must be at least 1"),
+        (["--timeout", "nan"], "must be a positive number"),
+        (["--frame-factor", "0"], "must be a positive number"),
+    ],
+)
+def test_absurd_options_give_one_line(tmp_path, args, message):
+    res = _run("render", str(SAMPLE), "--out", str(tmp_path / "o"), *args)
+    assert res.returncode == 2
+    assert message in res.stderr and "Traceback" not in res.stderr
+    assert not (tmp_path / "o" / "bracket").exists()
+
+
+def test_output_folder_that_is_a_file(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = _run("render", str(SAMPLE), "--out", str(blocker))
+    assert res.returncode == 2 and "cannot create output folder" in res.stderr
