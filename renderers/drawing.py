@@ -14,6 +14,54 @@ import numpy as np
 from .views import View
 
 
+@dataclass(frozen=True)
+class Polylines:
+    """Many polylines packed in one array, so numpy works on all of them at once.
+
+    Attributes:
+        points: (N, 2) float64 vertices of every polyline, one after another.
+        starts: (k + 1,) int64 offsets; polyline i is points[starts[i]:starts[i + 1]].
+    """
+
+    points: np.ndarray
+    starts: np.ndarray
+
+    @staticmethod
+    def empty() -> "Polylines":
+        return Polylines(np.zeros((0, 2)), np.zeros(1, dtype=np.int64))
+
+    @staticmethod
+    def from_list(polys: list[np.ndarray]) -> "Polylines":
+        """Pack a list of (n_i, 2) arrays."""
+        if not polys:
+            return Polylines.empty()
+        lengths = [len(p) for p in polys]
+        starts = np.zeros(len(polys) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=starts[1:])
+        return Polylines(np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in polys]), starts)
+
+    @staticmethod
+    def concat(parts: "list[Polylines]") -> "Polylines":
+        """One Polylines holding all the polylines of `parts`, in order."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return Polylines.empty()
+        offsets = np.cumsum([0] + [len(p.points) for p in parts[:-1]])
+        starts = np.concatenate([parts[0].starts[:1]] + [p.starts[1:] + o for p, o in zip(parts, offsets)])
+        return Polylines(np.concatenate([p.points for p in parts]), starts)
+
+    def __len__(self) -> int:
+        return len(self.starts) - 1
+
+    def arrays(self) -> list[np.ndarray]:
+        """The polylines as a list of (n_i, 2) views into `points`."""
+        return np.split(self.points, self.starts[1:-1]) if len(self) else []
+
+    def map(self, points: np.ndarray) -> "Polylines":
+        """The same polylines with new vertex coordinates (same count)."""
+        return Polylines(points, self.starts)
+
+
 class EdgeClass(str, Enum):
     """Edge classes of a hidden-line drawing."""
 
@@ -39,8 +87,8 @@ class Drawing:
 
     Attributes:
         view: the view it was drawn for.
-        lines: edge class -> list of (n, 2) float64 polylines in view coordinates
-            (x along view.xdir, y along view.ydir, model units).
+        lines: edge class -> Polylines in view coordinates (x along view.xdir, y along
+            view.ydir, model units).
         model_box: (2, 3) tight 3D bounds (min row, max row) of what was drawn; the
             shared SPARE3D framing scales every view of a model by this box.
         algorithm: "exact" (HLRBRep_Algo) or "poly" (HLRBRep_PolyAlgo).
@@ -48,28 +96,31 @@ class Drawing:
     """
 
     view: View
-    lines: dict[EdgeClass, list[np.ndarray]]
+    lines: dict[EdgeClass, Polylines]
     model_box: np.ndarray
     algorithm: str
     hlr_seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
 
-    def polylines(self, classes: tuple[EdgeClass, ...] | None = None) -> list[np.ndarray]:
-        """All polylines of the given classes (default: all)."""
+    def packed(self, classes: tuple[EdgeClass, ...] | None = None) -> Polylines:
+        """The polylines of the given classes (default: all) packed together."""
         keep = classes if classes is not None else tuple(EdgeClass)
-        return [p for c in keep for p in self.lines.get(c, [])]
+        return Polylines.concat([self.lines[c] for c in keep if c in self.lines])
+
+    def polylines(self, classes: tuple[EdgeClass, ...] | None = None) -> list[np.ndarray]:
+        """The polylines of the given classes (default: all) as a list of (n, 2) arrays."""
+        return self.packed(classes).arrays()
 
     def bounds2d(self) -> np.ndarray:
         """(2, 2) min/max of every polyline point, or the projected model box if empty."""
-        pts = self.polylines()
-        if not pts:
+        pts = self.packed().points
+        if not len(pts):
             return _box_corners_bounds(self.view, self.model_box)
-        allp = np.concatenate(pts, axis=0)
-        return np.stack([allp.min(axis=0), allp.max(axis=0)])
+        return np.stack([pts.min(axis=0), pts.max(axis=0)])
 
     def is_blank(self) -> bool:
         """True when no visible line was drawn."""
-        return not any(len(p) >= 2 for p in self.polylines(VISIBLE))
+        return len(self.packed(VISIBLE).points) < 2
 
 
 def _box_corners_bounds(view: View, box: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from .drawing import HIDDEN, VISIBLE, Drawing, Frame
+from .drawing import HIDDEN, VISIBLE, Drawing, Frame, Polylines
 from .styles import Style, gray
 
 SUPERSAMPLE = 4
@@ -25,8 +25,8 @@ class PixelLines:
     """The lines of one drawing in pixel coordinates (x right, y down), ready to paint."""
 
     size: int
-    visible: list[np.ndarray]
-    hidden: list[np.ndarray]
+    visible: Polylines
+    hidden: Polylines
 
 
 def to_pixel_lines(drawing: Drawing, frame: Frame, size: int) -> PixelLines:
@@ -36,19 +36,19 @@ def to_pixel_lines(drawing: Drawing, frame: Frame, size: int) -> PixelLines:
     1e3) cannot flip a sub-pixel decision: the same shape at any scale gives one image.
     """
 
-    def conv(polys: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.round(frame.to_pixels(p, size), 6) for p in polys if len(p) >= 2]
+    def conv(p: Polylines) -> Polylines:
+        return p.map(np.round(frame.to_pixels(p.points, size), 6))
 
-    return PixelLines(size, conv(drawing.polylines(VISIBLE)), conv(drawing.polylines(HIDDEN)))
+    return PixelLines(size, conv(drawing.packed(VISIBLE)), conv(drawing.packed(HIDDEN)))
 
 
-def dashes(polylines: list[np.ndarray], dash: float, gap: float) -> list[np.ndarray]:
+def dashes(polylines: Polylines, dash: float, gap: float) -> Polylines:
     """Cut polylines into dashes of length `dash` separated by `gap` (pixels), per polyline."""
     if dash <= 0 or gap < 0:
         raise ValueError("dash must be positive and gap non-negative")
     period = dash + gap
     out: list[np.ndarray] = []
-    for p in polylines:
+    for p in polylines.arrays():
         seg = np.linalg.norm(np.diff(p, axis=0), axis=1)
         cum = np.concatenate([[0.0], np.cumsum(seg)])
         total = cum[-1]
@@ -60,18 +60,18 @@ def dashes(polylines: list[np.ndarray], dash: float, gap: float) -> list[np.ndar
             s = np.array([np.interp(start, cum, p[:, 0]), np.interp(start, cum, p[:, 1])])
             e = np.array([np.interp(end, cum, p[:, 0]), np.interp(end, cum, p[:, 1])])
             out.append(np.vstack([s, p[inner], e]))
-    return out
+    return Polylines.from_list(out)
 
 
-def coverage(polylines: list[np.ndarray], size: int, width: float) -> np.ndarray:
+def coverage(polylines: Polylines, size: int, width: float) -> np.ndarray:
     """(size, size) uint8 coverage (0 = none, 255 = full) of round-capped lines `width` px wide."""
     ss = SUPERSAMPLE
     canvas = np.zeros((size * ss, size * ss), dtype=np.uint8)
-    if polylines:
+    if len(polylines):
         # Canvas pixel k has its centre at (k + 0.5) / ss output pixels.
-        pts = [np.round((p * ss - 0.5) * (1 << _SHIFT)).astype(np.int32) for p in polylines]
+        fixed = polylines.map(np.round((polylines.points * ss - 0.5) * (1 << _SHIFT)).astype(np.int32))
         thick = max(1, int(round(width * ss)))
-        cv2.polylines(canvas, pts, False, 255, thickness=thick, lineType=cv2.LINE_8, shift=_SHIFT)
+        cv2.polylines(canvas, fixed.arrays(), False, 255, thickness=thick, lineType=cv2.LINE_8, shift=_SHIFT)
     return cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
 
 
@@ -95,7 +95,7 @@ def rasterize(lines: PixelLines, style: Style, grayscale: bool = False) -> np.nd
 
     palette = _palette(col(style.background), col(style.hidden_color), col(style.visible_color))
     v = coverage(lines.visible, size, vw).astype(np.uint16)
-    if hw is not None and lines.hidden:
+    if hw is not None and len(lines.hidden):
         hidden = dashes(lines.hidden, *dash) if dash else lines.hidden
         index = coverage(hidden, size, hw).astype(np.uint16) * 256 + v
     else:

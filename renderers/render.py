@@ -99,24 +99,22 @@ def is_complete(out_dir: Path, options: RenderOptions) -> bool:
 
 
 def write_drawings(drawings: list[Drawing], out_dir: Path, options: RenderOptions, timings: dict[str, float]) -> None:
-    """Write every drawing in every format; adds 'rasterise' and 'write' seconds."""
+    """Write every drawing in every format; adds 'rasterise' and 'write' (encode + save) seconds."""
     style = get_style(options.style)
     out_dir.mkdir(parents=True, exist_ok=True)
     for d in drawings:
         t0 = time.perf_counter()
         lines = pixel_lines(d, options)
-        blobs: dict[str, bytes] = {}
-        if "png" in options.formats or "npy" in options.formats:
-            img = rasterize(lines, style, options.grayscale)
-            if "png" in options.formats:
-                blobs["png"] = png_bytes(img)
-            if "npy" in options.formats:
-                blobs["npy"] = npy_bytes(img)
-        if "svg" in options.formats:
-            blobs["svg"] = svg_text(lines, style, options.grayscale, f"{d.view.name} ({d.algorithm} HLR)").encode()
+        img = rasterize(lines, style, options.grayscale) if {"png", "npy"} & set(options.formats) else None
         t1 = time.perf_counter()
         for ext in options.formats:
-            atomic_write(out_dir / f"{d.view.name}.{ext}", blobs[ext])
+            if ext == "png":
+                data = png_bytes(img)
+            elif ext == "npy":
+                data = npy_bytes(img)
+            else:
+                data = svg_text(lines, style, options.grayscale, f"{d.view.name} ({d.algorithm} HLR)").encode()
+            atomic_write(out_dir / f"{d.view.name}.{ext}", data)
         t2 = time.perf_counter()
         timings["rasterise"] = timings.get("rasterise", 0.0) + t1 - t0
         timings["write"] = timings.get("write", 0.0) + t2 - t1

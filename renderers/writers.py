@@ -27,7 +27,7 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
 def png_bytes(image: np.ndarray) -> bytes:
     """Encode an (H, W) grey or (H, W, 3) RGB uint8 image as PNG (deterministic bytes)."""
     arr = image if image.ndim == 2 else np.ascontiguousarray(image[..., ::-1])
-    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
     if not ok:
         raise RuntimeError("PNG encoding failed")
     return buf.tobytes()
@@ -63,16 +63,16 @@ def svg_text(lines: PixelLines, style: Style, grayscale: bool = False, title: st
         out.append(f"<title>{_escape(title)}</title>")
     out.append(f'<rect width="{size}" height="{size}" fill="{_hex(style.background, grayscale)}"/>')
     common = 'fill="none" stroke-linecap="round" stroke-linejoin="round"'
-    if hw is not None and lines.hidden:
+    if hw is not None and len(lines.hidden):
         dash_attr = f' stroke-dasharray="{dash[0]:.3f} {dash[1]:.3f}"' if dash else ""
         out.append(
             f'<g id="hidden" {common} stroke="{_hex(style.hidden_color, grayscale)}" '
             f'stroke-width="{hw:.3f}"{dash_attr}>'
         )
-        out.extend(f'<polyline points="{_points(p)}"/>' for p in lines.hidden)
+        out.extend(f'<polyline points="{_points(p)}"/>' for p in lines.hidden.arrays())
         out.append("</g>")
     out.append(f'<g id="visible" {common} stroke="{_hex(style.visible_color, grayscale)}" stroke-width="{vw:.3f}">')
-    out.extend(f'<polyline points="{_points(p)}"/>' for p in lines.visible)
+    out.extend(f'<polyline points="{_points(p)}"/>' for p in lines.visible.arrays())
     out.append("</g>")
     out.append("</svg>")
     return "\n".join(out) + "\n"

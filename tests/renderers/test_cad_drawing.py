@@ -58,7 +58,7 @@ def test_front_view_outer_rectangle_visible_and_hole_hidden(box_with_hole):
     assert not (dark(img) | red(img))[rows, int(col(5)) : int(col(12))].any()
     # the generators are hidden: the silhouette at x=15 and, at x=25, the silhouette that
     # coincides with the cylinder's seam edge (so HLR reports it as a sharp edge)
-    outline_x = {round(float(p[:, 0].mean()), 6) for p in d.lines[EdgeClass.HIDDEN_OUTLINE]}
+    outline_x = {round(float(p[:, 0].mean()), 6) for p in d.lines[EdgeClass.HIDDEN_OUTLINE].arrays()}
     vertical_x = {round(float(p[0, 0]), 6) for p in d.polylines(HIDDEN) if np.ptp(p[:, 0]) < 1e-9 and np.ptp(p[:, 1]) > 29}
     assert 15.0 in outline_x and {15.0, 25.0} <= vertical_x
 
@@ -148,7 +148,7 @@ def test_smooth_edges_are_optional():
     (smooth,) = _draw(part, ["2"], smooth=True)
     tangent_edge = PRESETS["2"].project(np.array([[20.0, 20.0, 0.0], [20.0, 20.0, 10.0]]))
     assert EdgeClass.VISIBLE_SMOOTH not in plain.lines
-    (line,) = smooth.lines[EdgeClass.VISIBLE_SMOOTH]
+    (line,) = smooth.lines[EdgeClass.VISIBLE_SMOOTH].arrays()
     assert np.allclose(sorted(map(tuple, line)), sorted(map(tuple, tangent_edge)))
     visible = np.concatenate(plain.polylines(VISIBLE))
     mid = tangent_edge.mean(axis=0)

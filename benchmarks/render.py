@@ -1,0 +1,118 @@
+"""Benchmark the CAD renderer: 11 SPARE3D views of the fixtures plus generated boolean parts.
+
+Prints views per second with 1 and 2 processes, the time split (read, mesh, HLR,
+discretise, rasterise, write), the share of wall time spent inside OCCT's hidden-line
+removal and the peak memory per worker. Targets (issue 2): code outside OCCT's HLR at
+most 15% of the total; 2 processes at least 1.8x one.
+
+    python benchmarks/render.py [--hlr auto|exact|poly] [--generated 8] [--format png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from renderers import batch, occ  # noqa: E402
+from renderers.cad import HLROptions  # noqa: E402
+from renderers.render import RenderOptions  # noqa: E402
+from renderers.views import parse_views  # noqa: E402
+
+FIXTURES = ROOT.parent / "shared" / "fixtures"
+STAGES = ("read", "mesh", "hlr", "discretise", "rasterise", "write")
+
+
+def boolean_part(rng: random.Random):
+    """A random machined-looking part: 3-6 fused primitives on a grid, then 1-2 cuts."""
+
+    def primitive():
+        kind = rng.choice(["box", "cylinder", "cone", "sphere"])
+        o = tuple(rng.randint(0, 10) for _ in range(3))
+        if kind == "box":
+            return occ.box(rng.randint(5, 40), rng.randint(5, 40), rng.randint(5, 40), o)
+        if kind == "cylinder":
+            return occ.cylinder(rng.randint(3, 15), rng.randint(5, 40), o, rng.choice([(0, 0, 1), (1, 0, 0), (0, 1, 0)]))
+        if kind == "cone":
+            return occ.cone(rng.randint(5, 15), rng.randint(1, 4), rng.randint(5, 30), o)
+        return occ.sphere(rng.randint(4, 15), o)
+
+    body = primitive()
+    for _ in range(rng.randint(2, 5)):
+        body = occ.fuse(body, primitive())
+    for _ in range(rng.randint(1, 2)):
+        body = occ.cut(body, primitive())
+    return body
+
+
+def model_files(tmp: Path, generated: int, seed: int) -> list[Path]:
+    files, _ = batch.expand_inputs([str(FIXTURES / "cad"), str(FIXTURES / "pairs")]) if FIXTURES.is_dir() else ([], [])
+    rng = random.Random(seed)
+    for i in range(generated):
+        path = tmp / f"generated_{i:02d}.step"
+        occ.write_step(boolean_part(rng), path)
+        files.append(path)
+    return files
+
+
+def run(files: list[Path], out: Path, options: RenderOptions, workers: int):
+    tasks = batch.name_tasks(files)
+    t0 = time.perf_counter()
+    reports = batch.run_batch(tasks, out, options, workers=workers, timeout=900, force=True, progress=False)
+    return time.perf_counter() - t0, reports
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--hlr", default="auto", choices=("auto", "exact", "poly"))
+    ap.add_argument("--generated", type=int, default=8, help="generated boolean parts added to the fixtures")
+    ap.add_argument("--format", default="png")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    options = RenderOptions(
+        tuple(parse_views("spare3d11")), formats=tuple(args.format.split(",")), hlr=HLROptions(args.hlr)
+    )
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        files = model_files(tmp, args.generated, args.seed)
+        n_views = len(files) * len(options.views)
+        print(f"{len(files)} models x {len(options.views)} views, hlr={args.hlr}, formats={args.format}")
+        run(files[:2], tmp / "warm", options, 1)  # warm the file cache
+        wall1, reports = run(files, tmp / "out1", options, 1)
+        wall2, reports2 = run(files, tmp / "out2", options, 2)
+    failed = [r for r in reports + reports2 if not r.ok]
+    for r in failed:
+        print(f"FAILED {r.source}: {r.error}")
+    print(f"\n1 process : {wall1:7.2f} s  {n_views / wall1:7.1f} views/s")
+    print(f"2 processes: {wall2:7.2f} s  {n_views / wall2:7.1f} views/s  speed-up {wall1 / wall2:.2f}x (target >= 1.8x)")
+    sums = {k: sum(r.seconds.get(k, 0.0) for r in reports) for k in STAGES}
+    other = wall1 - sum(sums.values())
+    print("\ntime split, 1 process (seconds, share of wall time):")
+    for k in STAGES:
+        print(f"  {k:11s} {sums[k]:7.2f}  {100 * sums[k] / wall1:5.1f}%")
+    print(f"  {'other':11s} {other:7.2f}  {100 * other / wall1:5.1f}%  (process start, framing, manifests)")
+    hlr_share = sums["hlr"] / wall1
+    hlr_mesh_share = (sums["hlr"] + sums["mesh"]) / wall1
+    print(f"\ninside OCCT's HLR: {100 * hlr_share:.1f}% of wall time; outside: {100 * (1 - hlr_share):.1f}% (target <= 15%)")
+    print(f"counting the tessellation that the polygonal HLR needs as HLR: outside {100 * (1 - hlr_mesh_share):.1f}%")
+    algos: dict[str, int] = {}
+    for r in reports:
+        for a in r.algorithms.values():
+            algos[a] = algos.get(a, 0) + 1
+    print(f"views by algorithm: {algos}")
+    rss = sorted(r.seconds.get("peak_rss_mb", 0.0) for r in reports)
+    print(f"peak memory per worker: median {rss[len(rss) // 2]:.0f} MB, max {rss[-1]:.0f} MB")
+    print("\nslowest models (1 process):")
+    for r in sorted(reports, key=lambda r: -sum(r.seconds.get(k, 0) for k in STAGES))[:6]:
+        s = r.seconds
+        print(f"  {r.name[:30]:30s} hlr {s.get('hlr', 0):6.2f} s  other {sum(s.get(k, 0) for k in STAGES) - s.get('hlr', 0):6.2f} s  {set(r.algorithms.values())}")
+
+
+if __name__ == "__main__":
+    main()
