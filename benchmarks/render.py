@@ -51,8 +51,9 @@ def boolean_part(rng: random.Random):
     return body
 
 
-def model_files(tmp: Path, generated: int, seed: int) -> list[Path]:
-    files, _ = batch.expand_inputs([str(FIXTURES / "cad"), str(FIXTURES / "pairs")]) if FIXTURES.is_dir() else ([], [])
+def model_files(tmp: Path, generated: int, seed: int, fixtures: bool) -> list[Path]:
+    use = fixtures and FIXTURES.is_dir()
+    files, _ = batch.expand_inputs([str(FIXTURES / "cad"), str(FIXTURES / "pairs")]) if use else ([], [])
     rng = random.Random(seed)
     for i in range(generated):
         path = tmp / f"generated_{i:02d}.step"
@@ -74,13 +75,14 @@ def main() -> None:
     ap.add_argument("--generated", type=int, default=8, help="generated boolean parts added to the fixtures")
     ap.add_argument("--format", default="png")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-fixtures", action="store_true", help="generated parts only")
     args = ap.parse_args()
     options = RenderOptions(
         tuple(parse_views("spare3d11")), formats=tuple(args.format.split(",")), hlr=HLROptions(args.hlr)
     )
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        files = model_files(tmp, args.generated, args.seed)
+        files = model_files(tmp, args.generated, args.seed, not args.no_fixtures)
         n_views = len(files) * len(options.views)
         print(f"{len(files)} models x {len(options.views)} views, hlr={args.hlr}, formats={args.format}")
         run(files[:2], tmp / "warm", options, 1)  # warm the file cache
@@ -92,6 +94,12 @@ def main() -> None:
     print(f"\n1 process : {wall1:7.2f} s  {n_views / wall1:7.1f} views/s")
     print(f"2 processes: {wall2:7.2f} s  {n_views / wall2:7.1f} views/s  speed-up {wall1 / wall2:.2f}x (target >= 1.8x)")
     sums = {k: sum(r.seconds.get(k, 0.0) for r in reports) for k in STAGES}
+    for group, members in (("fixtures", [r for r in reports if not r.name.startswith("generated_")]),
+                           ("generated", [r for r in reports if r.name.startswith("generated_")])):
+        staged = sum(r.seconds.get(k, 0.0) for r in members for k in STAGES)
+        if staged:
+            hlr = sum(r.seconds.get("hlr", 0.0) for r in members)
+            print(f"{group:9s}: {len(members)} models, HLR {100 * hlr / staged:.1f}% of their staged time")
     other = wall1 - sum(sums.values())
     print("\ntime split, 1 process (seconds, share of wall time):")
     for k in STAGES:

@@ -153,6 +153,13 @@ class _Worker:
         self.conn.close()
 
 
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def _describe_exit(code: int | None) -> str:
     if code is not None and code < 0:
         try:
@@ -190,7 +197,8 @@ def run_batch(
     ctx = mp.get_context("fork")
     tqdm.monitor_interval = 0  # no monitor thread: this process forks
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="model", disable=not progress or None)
-    queue = list(reversed(todo))
+    # Largest files first: a big model started last would leave the other workers idle.
+    queue = sorted(todo, key=lambda i: (_size(tasks[i].source), -i))
     pool = [_Worker(ctx, out, options) for _ in range(min(workers, len(todo)))]
 
     def finish(w: _Worker, report: ModelReport, replace: bool) -> None:

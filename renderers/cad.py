@@ -26,14 +26,13 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import occ
 from .drawing import Drawing
-from .errors import RenderError
 from .views import View
 
 HLR_MODES = ("auto", "exact", "poly")
@@ -173,26 +172,20 @@ def _budgeted(shape, views, options, deflection):
     send.close()
     out: list[tuple[str, occ.HLRResult, str]] = []
     try:
-        for i, v in enumerate(views):
+        for i in range(len(views)):
             started = time.perf_counter()
-            reason = ""
             try:
                 if recv.poll(options.budget):
-                    res = recv.recv()
-                    out.append(("exact", res, ""))
+                    out.append(("exact", recv.recv(), ""))
                     continue
                 reason = f"exact HLR over the {options.budget:g} s budget"
             except (EOFError, OSError):
                 reason = "exact HLR crashed"
-            # The time waited was spent in OCCT's HLR (in the helper): charge it to this view.
-            waited = time.perf_counter() - started
             rest = _poly_views(shape, views[i:], options, deflection, f"{reason}: drawn polygonally")
-            first = rest[0][1]
-            rest[0] = (
-                "poly",
-                occ.HLRResult(first.lines, first.hlr_seconds + waited, first.mesh_seconds, first.discretise_seconds),
-                rest[0][2],
-            )
+            # The time waited was spent in OCCT's HLR (in the helper): charge it to this view.
+            algorithm, first, note = rest[0]
+            waited = time.perf_counter() - started
+            rest[0] = (algorithm, replace(first, hlr_seconds=first.hlr_seconds + waited), note)
             out.extend(rest)
             break
     finally:

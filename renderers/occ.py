@@ -408,11 +408,7 @@ def hlr_exact(shape: Shape, view: View, deflection: float, smooth: bool = False)
     algo.Projector(_projector(view))
     algo.Update()
     algo.Hide()
-    extractor = HLRBRep_HLRToShape(algo)
-    t1 = time.perf_counter()
-    classes = _EXACT_CLASSES + (_SMOOTH_CLASSES if smooth else ())
-    lines = {cls: _discretise(getattr(extractor, meth)(), deflection) for cls, meth in classes}
-    return HLRResult(lines, t1 - t0, 0.0, time.perf_counter() - t1)
+    return _extract(HLRBRep_HLRToShape(algo), t0, 0.0, deflection, smooth)
 
 
 POLY_MESH_FACTOR = 4.0
@@ -439,9 +435,15 @@ def hlr_poly(shape: Shape, view: View, deflection: float, smooth: bool = False, 
     algo.Update()
     extractor = HLRBRep_PolyHLRToShape()
     extractor.Update(algo)
-    t1 = time.perf_counter()
+    return _extract(extractor, t0, mesh_s, deflection, smooth)
+
+
+def _extract(extractor, t0: float, mesh_s: float, deflection: float, smooth: bool) -> HLRResult:
+    """Build HLR's edge compounds per class (OCCT's HLR, timed as such), then discretise."""
     classes = _EXACT_CLASSES + (_SMOOTH_CLASSES if smooth else ())
-    lines = {cls: _discretise(getattr(extractor, meth)(), deflection) for cls, meth in classes}
+    compounds = [(cls, getattr(extractor, meth)()) for cls, meth in classes]
+    t1 = time.perf_counter()
+    lines = {cls: _discretise(comp, deflection) for cls, comp in compounds}
     return HLRResult(lines, t1 - t0, mesh_s, time.perf_counter() - t1)
 
 

@@ -220,3 +220,26 @@ def test_degenerate_shapes_fail_clearly():
 
     with pytest.raises(RenderError, match="no faces or edges"):
         draw_shape(occ.compound([]), [PRESETS["f"]])
+
+
+def test_auto_plan_from_shape_statistics():
+    from renderers.cad import auto_plan
+    from renderers.occ import Complexity
+
+    assert auto_plan(Complexity(faces=417, edges=2382, freeform_faces=0, freeform_poles=0)) == "exact"
+    assert auto_plan(Complexity(faces=58, edges=296, freeform_faces=6, freeform_poles=96)) == "budgeted"
+    assert auto_plan(Complexity(faces=45, edges=208, freeform_faces=45, freeform_poles=850)) == "poly"
+    assert auto_plan(Complexity(faces=9000, edges=40000, freeform_faces=0, freeform_poles=0)) == "budgeted"
+
+
+def test_budget_overrun_falls_back_to_polygonal_for_the_rest():
+    from tests.conftest import fixture_path
+
+    k1 = occ.read_cad(fixture_path("cad/trj5_k1-ct-214.stp"))  # freeform, 96 poles: budgeted
+    views = [PRESETS[n] for n in ("f", "t")]
+    within = draw_shape(k1, views, HLROptions("auto"))
+    assert [d.algorithm for d in within] == ["exact", "exact"]
+    over = draw_shape(k1, views, HLROptions("auto", budget=1e-4))
+    assert [d.algorithm for d in over] == ["poly", "poly"]
+    assert all("over the 0.0001 s budget" in " ".join(d.notes) for d in over)
+    assert not over[0].is_blank()
