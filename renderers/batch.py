@@ -95,8 +95,6 @@ def _render_one(task: Task, out_root: Path, options: RenderOptions) -> ModelRepo
 def _worker_loop(conn, out_root: Path, options: RenderOptions) -> None:
     """Forked worker body: render the models it is sent, one at a time, until told to stop."""
     os.setpgid(0, 0)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)  # OCCT's readers print banners to stdout
     try:
         while True:
             task = conn.recv()

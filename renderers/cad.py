@@ -84,13 +84,6 @@ class Timings:
         self.discretise += r.discretise_seconds
 
 
-def load(path: str | os.PathLike) -> tuple[occ.Shape, float]:
-    """Read a CAD file; returns the shape and the seconds it took."""
-    t0 = time.perf_counter()
-    shape = occ.read_cad(path)
-    return shape, time.perf_counter() - t0
-
-
 def draw_shape(
     shape: occ.Shape,
     views: list[View],
@@ -131,8 +124,9 @@ def draw_file(
 ) -> list[Drawing]:
     """Read a STEP/IGES/BREP file and draw it in each view."""
     timings = timings if timings is not None else Timings()
-    shape, seconds = load(path)
-    timings.read += seconds
+    t0 = time.perf_counter()
+    shape = occ.read_cad(path)
+    timings.read += time.perf_counter() - t0
     return draw_shape(shape, views, options, Path(path), timings)
 
 

@@ -9,8 +9,10 @@ shapes only where unavoidable; drawings come back as numpy polylines.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +77,21 @@ _FACE_BEARING = {
 # --------------------------------------------------------------------------- reading
 
 
+@contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """Silence OCCT's banners (STEP writer, IGES reader) that go straight to fd 1."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
 def read_cad(path: str | os.PathLike) -> Shape:
     """Read a STEP, IGES or BREP file into one shape.
 
@@ -92,12 +109,13 @@ def read_cad(path: str | os.PathLike) -> Shape:
     size = p.stat().st_size
     if size == 0:
         raise RenderError(p, "file is empty")
-    if kind == "step":
-        shape = _read_step(p, size)
-    elif kind == "iges":
-        shape = _read_iges(p)
-    else:
-        shape = _read_brep(p)
+    with quiet_stdout():
+        if kind == "step":
+            shape = _read_step(p, size)
+        elif kind == "iges":
+            shape = _read_iges(p)
+        else:
+            shape = _read_brep(p)
     if shape is None or shape.IsNull():
         raise RenderError(p, f"no geometry could be read from this {kind.upper()} file")
     if count(shape, TopAbs_EDGE) == 0 and count(shape, TopAbs_FACE) == 0:
@@ -139,13 +157,15 @@ def _read_brep(p: Path) -> Shape | None:
 
 
 def write_step(shape: Shape, path: str | os.PathLike) -> None:
-    """Write a shape to a STEP file atomically (OCCT's banner goes to stdout, as it does)."""
+    """Write a shape to a STEP file (AP214) atomically."""
     p = Path(path)
     tmp = p.with_name(f".{p.name}.tmp{os.getpid()}.step")
     Interface_Static.SetCVal_s("write.step.schema", "AP214")
-    writer = STEPControl_Writer()
-    writer.Transfer(shape, STEPControl_AsIs)
-    if writer.Write(str(tmp)) != IFSelect_RetDone:
+    with quiet_stdout():
+        writer = STEPControl_Writer()
+        writer.Transfer(shape, STEPControl_AsIs)
+        status = writer.Write(str(tmp))
+    if status != IFSelect_RetDone:
         tmp.unlink(missing_ok=True)
         raise RenderError(p, "STEP writing failed")
     os.replace(tmp, p)
