@@ -63,16 +63,39 @@ def dashes(polylines: Polylines, dash: float, gap: float) -> Polylines:
     return Polylines.from_list(out)
 
 
+def cv2_thickness(width: float) -> int:
+    """OpenCV thickness whose stroke is closest to `width` output pixels.
+
+    OpenCV's thick lines cover an odd number of canvas pixels (thickness 1 -> 1, 2k -> 2k+1),
+    so widths come in steps of 2 / SUPERSAMPLE px: 0.25, 0.75, 1.25, 1.75 ... at 4x.
+    """
+    odd = 2 * int(np.floor((width * SUPERSAMPLE - 1) / 2 + 0.5)) + 1
+    return 1 if odd <= 1 else odd - 1
+
+
 def coverage(polylines: Polylines, size: int, width: float) -> np.ndarray:
-    """(size, size) uint8 coverage (0 = none, 255 = full) of round-capped lines `width` px wide."""
+    """(size, size) uint8 coverage (0 = none, 255 = full) of round-capped lines `width` px wide.
+
+    Only the pixel block around the lines is supersampled and filtered.
+    """
+    out = np.zeros((size, size), dtype=np.uint8)
+    if not len(polylines):
+        return out
     ss = SUPERSAMPLE
-    canvas = np.zeros((size * ss, size * ss), dtype=np.uint8)
-    if len(polylines):
-        # Canvas pixel k has its centre at (k + 0.5) / ss output pixels.
-        fixed = polylines.map(np.round((polylines.points * ss - 0.5) * (1 << _SHIFT)).astype(np.int32))
-        thick = max(1, int(round(width * ss)))
-        cv2.polylines(canvas, fixed.arrays(), False, 255, thickness=thick, lineType=cv2.LINE_8, shift=_SHIFT)
-    return cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
+    pad = int(np.ceil(width / 2.0)) + 1
+    lo = np.clip(np.floor(polylines.points.min(axis=0)).astype(int) - pad, 0, size)
+    hi = np.clip(np.ceil(polylines.points.max(axis=0)).astype(int) + pad, 0, size)
+    (x0, y0), (x1, y1) = lo, hi
+    if x1 <= x0 or y1 <= y0:
+        return out
+    canvas = np.zeros(((y1 - y0) * ss, (x1 - x0) * ss), dtype=np.uint8)
+    # Canvas pixel k has its centre at (k + 0.5) / ss output pixels from the block corner.
+    local = (polylines.points - (x0, y0)) * ss - 0.5
+    fixed = polylines.map(np.round(local * (1 << _SHIFT)).astype(np.int32))
+    thick = cv2_thickness(width)
+    cv2.polylines(canvas, fixed.arrays(), False, 255, thickness=thick, lineType=cv2.LINE_8, shift=_SHIFT)
+    out[y0:y1, x0:x1] = cv2.resize(canvas, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+    return out
 
 
 @lru_cache(maxsize=32)

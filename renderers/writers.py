@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import zlib
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .raster import PixelLines
@@ -24,13 +25,29 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     os.replace(tmp, p)
 
 
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
 def png_bytes(image: np.ndarray) -> bytes:
-    """Encode an (H, W) grey or (H, W, 3) RGB uint8 image as PNG (deterministic bytes)."""
-    arr = image if image.ndim == 2 else np.ascontiguousarray(image[..., ::-1])
-    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    return buf.tobytes()
+    """Encode an (H, W) grey or (H, W, 3) RGB uint8 image as an 8-bit PNG.
+
+    Line drawings are mostly background, so unfiltered rows and zlib level 3 compress
+    well and encode 3-4x faster than OpenCV's adaptive filtering. Deterministic bytes.
+    """
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"expected (H, W) or (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    h, w = image.shape[:2]
+    color_type = 0 if image.ndim == 2 else 2
+    rows = np.zeros((h, 1 + w * (1 if image.ndim == 2 else 3)), dtype=np.uint8)  # filter byte 0 per row
+    rows[:, 1:] = image.reshape(h, -1)
+    header = struct.pack(">IIBBBBB", w, h, 8, color_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 3))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def npy_bytes(image: np.ndarray) -> bytes:
