@@ -6,6 +6,7 @@ removal and the peak memory per worker. Targets (issue 2): code outside OCCT's H
 most 15% of the total; 2 processes at least 1.8x one.
 
     python benchmarks/render.py [--hlr auto|exact|poly] [--generated 8] [--format png]
+                                [--no-fixtures] [--in-memory]
 """
 
 from __future__ import annotations
@@ -69,6 +70,37 @@ def run(files: list[Path], out: Path, options: RenderOptions, workers: int):
     return time.perf_counter() - t0, reports
 
 
+def print_split(reports, wall: float) -> None:
+    """Per-stage seconds and shares of `wall`, and the share inside OCCT's HLR."""
+    sums = {k: sum(r.seconds.get(k, 0.0) for r in reports) for k in STAGES}
+    other = wall - sum(sums.values())
+    print("\ntime split, 1 process (seconds, share of wall time):")
+    for k in STAGES:
+        print(f"  {k:11s} {sums[k]:7.2f}  {100 * sums[k] / wall:5.1f}%")
+    print(f"  {'other':11s} {other:7.2f}  {100 * other / wall:5.1f}%  (process start, bounds, framing, manifests)")
+    hlr_share = sums["hlr"] / wall
+    hlr_mesh_share = (sums["hlr"] + sums["mesh"]) / wall
+    print(f"\ninside OCCT's HLR: {100 * hlr_share:.1f}% of wall time; outside: {100 * (1 - hlr_share):.1f}% (target <= 15%)")
+    print(f"counting the tessellation that the polygonal HLR needs as HLR: outside {100 * (1 - hlr_mesh_share):.1f}%")
+
+
+def in_memory(options: RenderOptions, generated: int, seed: int) -> None:
+    """The dataset generator's path: OCCT shapes rendered in this process, no files read."""
+    from renderers.render import render_model
+
+    rng = random.Random(seed)
+    shapes = [boolean_part(rng) for _ in range(generated)]
+    with tempfile.TemporaryDirectory() as tmp:
+        render_model(shapes[0], Path(tmp) / "warm", options)
+        t0 = time.perf_counter()
+        reports = [render_model(s, Path(tmp) / f"g{i}", options) for i, s in enumerate(shapes)]
+        wall = time.perf_counter() - t0
+    n_views = len(shapes) * len(options.views)
+    print(f"{len(shapes)} generated parts x {len(options.views)} views rendered from memory, 1 process")
+    print(f"{wall:.2f} s, {n_views / wall:.1f} views/s")
+    print_split(reports, wall)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hlr", default="auto", choices=("auto", "exact", "poly"))
@@ -76,10 +108,14 @@ def main() -> None:
     ap.add_argument("--format", default="png")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-fixtures", action="store_true", help="generated parts only")
+    ap.add_argument("--in-memory", action="store_true", help="generated parts rendered from OCCT shapes, no files")
     args = ap.parse_args()
     options = RenderOptions(
         tuple(parse_views("spare3d11")), formats=tuple(args.format.split(",")), hlr=HLROptions(args.hlr)
     )
+    if args.in_memory:
+        in_memory(options, args.generated, args.seed)
+        return
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         files = model_files(tmp, args.generated, args.seed, not args.no_fixtures)
@@ -93,22 +129,13 @@ def main() -> None:
         print(f"FAILED {r.source}: {r.error}")
     print(f"\n1 process : {wall1:7.2f} s  {n_views / wall1:7.1f} views/s")
     print(f"2 processes: {wall2:7.2f} s  {n_views / wall2:7.1f} views/s  speed-up {wall1 / wall2:.2f}x (target >= 1.8x)")
-    sums = {k: sum(r.seconds.get(k, 0.0) for r in reports) for k in STAGES}
     for group, members in (("fixtures", [r for r in reports if not r.name.startswith("generated_")]),
                            ("generated", [r for r in reports if r.name.startswith("generated_")])):
         staged = sum(r.seconds.get(k, 0.0) for r in members for k in STAGES)
         if staged:
             hlr = sum(r.seconds.get("hlr", 0.0) for r in members)
             print(f"{group:9s}: {len(members)} models, HLR {100 * hlr / staged:.1f}% of their staged time")
-    other = wall1 - sum(sums.values())
-    print("\ntime split, 1 process (seconds, share of wall time):")
-    for k in STAGES:
-        print(f"  {k:11s} {sums[k]:7.2f}  {100 * sums[k] / wall1:5.1f}%")
-    print(f"  {'other':11s} {other:7.2f}  {100 * other / wall1:5.1f}%  (process start, framing, manifests)")
-    hlr_share = sums["hlr"] / wall1
-    hlr_mesh_share = (sums["hlr"] + sums["mesh"]) / wall1
-    print(f"\ninside OCCT's HLR: {100 * hlr_share:.1f}% of wall time; outside: {100 * (1 - hlr_share):.1f}% (target <= 15%)")
-    print(f"counting the tessellation that the polygonal HLR needs as HLR: outside {100 * (1 - hlr_mesh_share):.1f}%")
+    print_split(reports, wall1)
     algos: dict[str, int] = {}
     for r in reports:
         for a in r.algorithms.values():

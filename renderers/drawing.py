@@ -57,6 +57,11 @@ class Polylines:
         """The polylines as a list of (n_i, 2) views into `points`."""
         return np.split(self.points, self.starts[1:-1]) if len(self) else []
 
+    def slice(self, i: int, j: int) -> "Polylines":
+        """Polylines i .. j-1."""
+        lo, hi = self.starts[i], self.starts[j]
+        return Polylines(self.points[lo:hi], self.starts[i : j + 1] - lo)
+
     def map(self, points: np.ndarray) -> "Polylines":
         """The same polylines with new vertex coordinates (same count)."""
         return Polylines(points, self.starts)

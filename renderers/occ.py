@@ -459,27 +459,40 @@ def hlr_poly(shape: Shape, view: View, deflection: float, smooth: bool = False, 
 
 
 def _extract(extractor, t0: float, mesh_s: float, deflection: float, smooth: bool) -> HLRResult:
-    """Build HLR's edge compounds per class (OCCT's HLR, timed as such), then discretise."""
+    """Build HLR's edge compounds per class (OCCT's HLR, timed as such), then discretise.
+
+    Conic arcs of all classes are sampled in one numpy pass: per-call numpy overhead,
+    not arithmetic, is what costs at these sizes.
+    """
     classes = _EXACT_CLASSES + (_SMOOTH_CLASSES if smooth else ())
     compounds = [(cls, getattr(extractor, meth)()) for cls, meth in classes]
     t1 = time.perf_counter()
-    lines = {cls: _discretise(comp, deflection) for cls, comp in compounds}
+    raw = [_edge_data(comp, deflection) for _, comp in compounds]
+    conics = _sample_conics(np.array([c for _, _, cs in raw for c in cs]).reshape(-1, 10), deflection)
+    lines: dict[EdgeClass, Polylines] = {}
+    k = 0
+    for (cls, _), (flat, counts, cs) in zip(compounds, raw):
+        parts = [_pack(np.array(flat).reshape(-1, 2), counts)] if counts else []
+        if cs:
+            parts.append(conics.slice(k, k + len(cs)))
+            k += len(cs)
+        lines[cls] = Polylines.concat(parts)
     return HLRResult(lines, t1 - t0, mesh_s, time.perf_counter() - t1)
 
 
-def _discretise(comp: Shape, deflection: float) -> Polylines:
-    """Turn the edges of an HLR output compound into polylines (x, y of the view plane).
+def _edge_data(comp: Shape, deflection: float) -> tuple[list[float], list[int], list[tuple[float, ...]]]:
+    """An HLR output compound's edges (x, y of the view plane): lines and sampled curves as
+    a flat coordinate list with point counts, circles and ellipses as parameters to sample.
 
-    Lines cost two points; circles and ellipses are sampled together in numpy; other
-    curves (B-splines) go through GCPnts_QuasiUniformDeflection.
+    Lines cost two points; other curves (B-splines) go through GCPnts_QuasiUniformDeflection.
     """
-    if comp is None or comp.IsNull():
-        return Polylines.empty()
-    # HLR output edges may lack 3D curves; reading them without this can segfault.
-    BRepLib.BuildCurves3d_s(comp)
-    flat: list[float] = []  # x0, y0, x1, y1, ... of lines and sampled curves
+    flat: list[float] = []
     counts: list[int] = []
     conics: list[tuple[float, ...]] = []
+    if comp is None or comp.IsNull():
+        return flat, counts, conics
+    # HLR output edges may lack 3D curves; reading them without this can segfault.
+    BRepLib.BuildCurves3d_s(comp)
     exp = TopExp_Explorer(comp, TopAbs_EDGE)
     while exp.More():
         curve = BRepAdaptor_Curve(TopoDS.Edge(exp.Current()))
@@ -500,8 +513,7 @@ def _discretise(comp: Shape, deflection: float) -> Polylines:
                     p = sampler.Value(i)
                     flat += (p.X(), p.Y())
                 counts.append(n)
-    lines = Polylines.empty() if not counts else _pack(np.array(flat).reshape(-1, 2), counts)
-    return Polylines.concat([lines, _sample_conics(np.array(conics).reshape(-1, 10), deflection)])
+    return flat, counts, conics
 
 
 def _pack(points: np.ndarray, counts: list[int] | np.ndarray) -> Polylines:
