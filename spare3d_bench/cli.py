@@ -25,6 +25,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _image_size(text: str) -> int:
+    value = _positive_int(text)
+    if not 16 <= value <= 8192:
+        raise argparse.ArgumentTypeError(f"must be from 16 to 8192 pixels, got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -49,7 +56,7 @@ def _add_render(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="CAD files, folders (searched recursively) or globs")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--views", default="spare3d11", help=VIEWS_HELP)
-    p.add_argument("--size", type=_positive_int, default=200, help="image side in pixels (16-8192, default 200)")
+    p.add_argument("--size", type=_image_size, default=200, help="image side in pixels (16-8192, default 200)")
     p.add_argument("--format", default="png", help="comma list of png, svg, npy (uint8 array) (default png)")
     p.add_argument(
         "--style",

@@ -59,7 +59,7 @@ def test_a_failed_model_sets_the_exit_status(tmp_path):
     "args, message",
     [
         (["--size", "0"], "must be at least 1"),
-        (["--size", "10"], "size must be an integer from 16"),
+        (["--size", "10"], "must be from 16 to 8192 pixels"),
         (["--views", "f,zz"], "unknown view 'zz'"),
         (["--format", "jpg"], "unknown format jpg"),
         (["--style", "neon"], "invalid choice"),
