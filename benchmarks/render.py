@@ -141,7 +141,7 @@ def main() -> None:
         for a in r.algorithms.values():
             algos[a] = algos.get(a, 0) + 1
     print(f"views by algorithm: {algos}")
-    rss = sorted(r.seconds.get("peak_rss_mb", 0.0) for r in reports)
+    rss = sorted(r.peak_rss_mb for r in reports)
     print(f"peak memory per worker: median {rss[len(rss) // 2]:.0f} MB, max {rss[-1]:.0f} MB")
     print("\nslowest models (1 process):")
     for r in sorted(reports, key=lambda r: -sum(r.seconds.get(k, 0) for k in STAGES))[:6]:

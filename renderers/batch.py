@@ -101,7 +101,7 @@ def _worker_loop(conn, out_root: Path, options: RenderOptions) -> None:
             if task is None:
                 break
             report = _render_one(task, out_root, options)
-            report.seconds["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+            report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
             conn.send(asdict(report))
     except (EOFError, OSError):
         pass
@@ -206,14 +206,17 @@ def run_batch(
         bar.update(1)
         if not report.ok:
             bar.write(f"FAILED {report.source}: {report.error}", file=sys.stderr)
-        if replace:
+        if replace:  # a worker that crashed or overran is not trusted again
             w.kill()
-            pool[pool.index(w)] = _Worker(ctx, out, options) if queue else w
+            if queue:
+                pool[pool.index(w)] = _Worker(ctx, out, options)
 
     try:
         while queue or any(w.index is not None for w in pool):
-            for w in pool:
-                if w.index is None and queue and w.proc.is_alive():
+            for slot, w in enumerate(pool):
+                if w.index is None and queue:
+                    if not w.proc.is_alive():  # died while idle (killed from outside)
+                        w = pool[slot] = _Worker(ctx, out, options)
                     i = queue.pop()
                     w.submit(i, tasks[i], timeout)
             busy = [w for w in pool if w.index is not None]

@@ -77,6 +77,7 @@ class ModelReport:
     algorithms: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: float = 0.0
 
 
 def pixel_lines(drawing: Drawing, options: RenderOptions) -> PixelLines:
