@@ -22,10 +22,11 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from .errors import RenderError
+from .mesh_io import MESH_EXTENSIONS
 from .render import ModelReport, RenderOptions, is_complete, render_model
 
-#: Extensions picked up when a folder is given (meshes join once the mesh renderer does).
-INPUT_EXTENSIONS = (".step", ".stp", ".iges", ".igs", ".brep", ".brp")
+#: Extensions picked up when a folder is given: CAD and mesh files.
+INPUT_EXTENSIONS = (".step", ".stp", ".iges", ".igs", ".brep", ".brp") + MESH_EXTENSIONS
 
 REPORT = "render-report.json"
 
@@ -50,7 +51,7 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[ModelReport]]:
         if p.is_dir():
             found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in INPUT_EXTENSIONS)
             if not found:
-                missing.append(ModelReport(p.name, item, ok=False, error="folder holds no CAD files"))
+                missing.append(ModelReport(p.name, item, ok=False, error="folder holds no CAD or mesh files"))
             files.extend(found)
         elif p.exists():
             files.append(p)

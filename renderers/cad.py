@@ -26,16 +26,19 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import occ
-from .drawing import Drawing
+from .drawing import Drawing, Timings
+from .errors import RenderError
+from .mesh_io import MESH_EXTENSIONS, check_mesh, read_mesh
+from .mesh_lines import MeshLineOptions, draw_mesh
 from .views import View
 
-HLR_MODES = ("auto", "exact", "poly")
+HLR_MODES = ("auto", "exact", "poly", "mesh")
 
 #: `auto`: analytic-surface models with at most this many edges are drawn exactly.
 AUTO_EXACT_EDGES = 10000
@@ -53,12 +56,18 @@ DEFAULT_TOLERANCE = 2.5e-4
 
 @dataclass(frozen=True)
 class HLROptions:
-    """How to remove hidden lines: `mode` (auto|exact|poly), smooth edges, budget, tolerance."""
+    """How to remove hidden lines: `mode` (auto|exact|poly|mesh), smooth edges, budget,
+    tolerance, and the mesh-line options used for meshes and by `mesh` mode.
+
+    `mesh` tessellates a CAD model and draws it with the mesh renderer (creases,
+    boundaries, silhouettes, ray-cast visibility), so one part can go through both paths.
+    """
 
     mode: str = "auto"
     smooth: bool = False
     budget: float = DEFAULT_BUDGET
     tolerance: float = DEFAULT_TOLERANCE
+    mesh: MeshLineOptions = field(default_factory=MeshLineOptions)
 
     def __post_init__(self) -> None:
         if self.mode not in HLR_MODES:
@@ -67,21 +76,6 @@ class HLROptions:
             raise ValueError(f"HLR budget must be a positive number of seconds, got {self.budget!r}")
         if not (0 < self.tolerance < 0.1):
             raise ValueError(f"tolerance must be in (0, 0.1) of the model size, got {self.tolerance!r}")
-
-
-@dataclass
-class Timings:
-    """Seconds per stage, summed over a model's views."""
-
-    read: float = 0.0
-    mesh: float = 0.0
-    hlr: float = 0.0
-    discretise: float = 0.0
-
-    def add(self, r: occ.HLRResult) -> None:
-        self.mesh += r.mesh_seconds
-        self.hlr += r.hlr_seconds
-        self.discretise += r.discretise_seconds
 
 
 def draw_shape(
@@ -94,6 +88,8 @@ def draw_shape(
     """Draw an in-memory OCCT shape in each view. Raises RenderError for degenerate input."""
     timings = timings if timings is not None else Timings()
     prepared = occ.drawable(shape, source)
+    if options.mode == "mesh":
+        return _through_mesh(prepared, views, options, source, timings)
     plan = options.mode if options.mode != "auto" else auto_plan(occ.complexity(prepared.shape))
     meshed = plan == "poly"
     if meshed:
@@ -112,20 +108,44 @@ def draw_shape(
         results = _budgeted(prepared.shape, views, options, deflection)
     drawings = []
     for view, (algorithm, res, note) in zip(views, results):
-        timings.add(res)
+        timings.mesh += res.mesh_seconds
+        timings.hlr += res.hlr_seconds
+        timings.discretise += res.discretise_seconds
         drawings.append(
             Drawing(view, res.lines, box, algorithm, res.hlr_seconds, notes + ((note,) if note else ()))
         )
     return drawings
 
 
+def _through_mesh(prepared: occ.Prepared, views, options: HLROptions, source, timings: Timings) -> list[Drawing]:
+    t0 = time.perf_counter()
+    rough = occ.rough_size(prepared.shape, source)
+    vertices, faces = occ.triangulate(prepared.shape, occ.POLY_MESH_FACTOR * options.tolerance * rough)
+    timings.mesh += time.perf_counter() - t0
+    mesh = check_mesh(vertices, faces, source)
+    return draw_mesh(mesh, views, options.mesh, source, timings)
+
+
 def draw_file(
-    path: str | os.PathLike, views: list[View], options: HLROptions = HLROptions(), timings: Timings | None = None
+    path: str | os.PathLike,
+    views: list[View],
+    options: HLROptions = HLROptions(),
+    timings: Timings | None = None,
+    up: str = "z",
 ) -> list[Drawing]:
-    """Read a STEP/IGES/BREP file and draw it in each view."""
+    """Read a CAD (STEP/IGES/BREP) or mesh (STL/OBJ/PLY/OFF/GLB/GLTF) file and draw it in
+    each view; `up="y"` turns a Y-up model Z-up first."""
     timings = timings if timings is not None else Timings()
     t0 = time.perf_counter()
+    if Path(path).suffix.lower() in MESH_EXTENSIONS:
+        mesh = read_mesh(path, up)
+        timings.read += time.perf_counter() - t0
+        return draw_mesh(mesh, views, options.mesh, Path(path), timings)
     shape = occ.read_cad(path)
+    if up == "y":
+        shape = occ.transformed(shape, rotate=((1, 0, 0), 90.0))
+    elif up != "z":
+        raise RenderError(path, f"up axis must be y or z, got {up!r}")
     timings.read += time.perf_counter() - t0
     return draw_shape(shape, views, options, Path(path), timings)
 

@@ -176,3 +176,13 @@ def frame(drawing: Drawing, mode: str = "shared", factor: float | None = None) -
         if extent <= 0:
             extent = float(np.max(drawing.model_box[1] - drawing.model_box[0]))
     return Frame((float(center[0]), float(center[1])), f * extent)
+
+
+@dataclass
+class Timings:
+    """Seconds per stage, summed over a model's views (read, mesh, hlr, discretise)."""
+
+    read: float = 0.0
+    mesh: float = 0.0
+    hlr: float = 0.0
+    discretise: float = 0.0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from OCP.Bnd import Bnd_Box
-from OCP.BRep import BRep_Builder
+from OCP.BRep import BRep_Builder, BRep_Tool
 from OCP.BRepAdaptor import BRepAdaptor_Curve, BRepAdaptor_Surface
 from OCP.BRepAlgoAPI import BRepAlgoAPI_Common, BRepAlgoAPI_Cut, BRepAlgoAPI_Fuse
 from OCP.BRepBndLib import BRepBndLib
@@ -50,8 +50,9 @@ from OCP.IFSelect import IFSelect_RetDone
 from OCP.IGESControl import IGESControl_Reader
 from OCP.Interface import Interface_Static
 from OCP.STEPControl import STEPControl_AsIs, STEPControl_Reader, STEPControl_Writer
-from OCP.TopAbs import TopAbs_EDGE, TopAbs_FACE, TopAbs_ShapeEnum
+from OCP.TopAbs import TopAbs_EDGE, TopAbs_FACE, TopAbs_Orientation, TopAbs_ShapeEnum
 from OCP.TopExp import TopExp_Explorer
+from OCP.TopLoc import TopLoc_Location
 from OCP.TopoDS import TopoDS, TopoDS_Compound, TopoDS_Iterator, TopoDS_Shape
 
 from .drawing import EdgeClass, Polylines
@@ -101,7 +102,7 @@ def read_cad(path: str | os.PathLike) -> Shape:
     p = Path(path)
     kind = CAD_EXTENSIONS.get(p.suffix.lower())
     if kind is None:
-        raise RenderError(p, f"unknown CAD extension {p.suffix!r} (use .step .stp .iges .igs .brep)")
+        raise RenderError(p, f"unknown CAD extension {p.suffix!r} (use .step .stp .iges .igs .brep .brp)")
     if not p.exists():
         raise RenderError(p, "file not found")
     if not p.is_file():
@@ -456,6 +457,36 @@ def hlr_poly(shape: Shape, view: View, deflection: float, smooth: bool = False, 
     extractor = HLRBRep_PolyHLRToShape()
     extractor.Update(algo)
     return _extract(extractor, t0, mesh_s, deflection, smooth)
+
+
+def triangulate(shape: Shape, deflection: float, angular: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Tessellate a shape: (n, 3) float64 vertices and (m, 3) int64 faces, outward-facing.
+
+    Faces are kept apart (vertices on shared edges repeat); the mesh renderer welds them.
+    """
+    mesh(shape, deflection, angular)
+    verts: list[np.ndarray] = []
+    tris: list[np.ndarray] = []
+    base = 0
+    exp = TopExp_Explorer(shape, TopAbs_FACE)
+    while exp.More():
+        face = TopoDS.Face(exp.Current())
+        exp.Next()
+        loc = TopLoc_Location()
+        tri = BRep_Tool.Triangulation_s(face, loc)
+        if tri is None or tri.NbTriangles() == 0:
+            continue
+        trsf = loc.Transformation()
+        pts = [tri.Node(i).Transformed(trsf) for i in range(1, tri.NbNodes() + 1)]
+        verts.append(np.array([[p.X(), p.Y(), p.Z()] for p in pts]))
+        t = np.array([tri.Triangle(i).Get() for i in range(1, tri.NbTriangles() + 1)], dtype=np.int64) - 1
+        if face.Orientation() == TopAbs_Orientation.TopAbs_REVERSED:
+            t = t[:, ::-1]
+        tris.append(t + base)
+        base += len(pts)
+    if not tris:
+        return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
+    return np.concatenate(verts), np.concatenate(tris)
 
 
 def _extract(extractor, t0: float, mesh_s: float, deflection: float, smooth: bool) -> HLRResult:

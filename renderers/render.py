@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .cad import HLROptions, Timings, draw_file, draw_shape
-from .drawing import DEFAULT_FACTOR, Drawing, frame
+from .cad import HLROptions, draw_file, draw_shape
+from .drawing import DEFAULT_FACTOR, Drawing, Timings, frame
 from .raster import PixelLines, rasterize, to_pixel_lines
 from .styles import get_style
 from .views import View
@@ -38,8 +38,11 @@ class RenderOptions:
     framing: str = "shared"
     frame_factor: float | None = None
     hlr: HLROptions = field(default_factory=HLROptions)
+    up: str = "z"
 
     def __post_init__(self) -> None:
+        if self.up not in ("y", "z"):
+            raise ValueError(f"up axis must be y or z, got {self.up!r}")
         if not self.views:
             raise ValueError("no views given")
         bad = [f for f in self.formats if f not in FORMATS]
@@ -57,7 +60,12 @@ class RenderOptions:
         """Hash of the options that change the files (not the HLR budget)."""
         d = asdict(self)
         d["views"] = [[v.name, list(v.direction), list(v.xdir)] for v in self.views]
-        d["hlr"] = {"mode": self.hlr.mode, "smooth": self.hlr.smooth, "tolerance": self.hlr.tolerance}
+        d["hlr"] = {
+            "mode": self.hlr.mode,
+            "smooth": self.hlr.smooth,
+            "tolerance": self.hlr.tolerance,
+            "mesh": asdict(self.hlr.mesh),
+        }
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def files(self) -> list[str]:
@@ -122,14 +130,18 @@ def write_drawings(drawings: list[Drawing], out_dir: Path, options: RenderOption
 
 
 def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, name: str | None = None) -> ModelReport:
-    """Draw a CAD file (path) or an OCCT shape into `out_dir`; errors propagate as RenderError."""
+    """Draw a CAD or mesh file (path) or an OCCT shape into `out_dir`; errors propagate as
+    RenderError."""
     out = Path(out_dir)
     is_path = isinstance(source, (str, os.PathLike))
     report = ModelReport(name or (Path(source).stem if is_path else out.name), str(source) if is_path else "<shape>")
     (out / MANIFEST).unlink(missing_ok=True)  # the folder is incomplete until the end
     t = Timings()
     views = list(options.views)
-    drawings = draw_file(source, views, options.hlr, t) if is_path else draw_shape(source, views, options.hlr, timings=t)
+    if is_path:
+        drawings = draw_file(source, views, options.hlr, t, options.up)
+    else:
+        drawings = draw_shape(source, views, options.hlr, timings=t)
     seconds = {"read": t.read, "mesh": t.mesh, "hlr": t.hlr, "discretise": t.discretise}
     write_drawings(drawings, out, options, seconds)
     report.algorithms = {d.view.name: d.algorithm for d in drawings}

@@ -135,7 +135,7 @@ def test_inputs_expand_and_names_do_not_collide(tmp_path):
     iges = fixture_path("cad/hammer.iges")
     files, missing = batch.expand_inputs([str(brep.parent / "hammer.*"), str(tmp_path / "absent.step"), str(tmp_path)])
     assert files == [brep.resolve(), iges.resolve()]
-    assert [m.error for m in missing] == ["file not found", "folder holds no CAD files"]
+    assert [m.error for m in missing] == ["file not found", "folder holds no CAD or mesh files"]
     assert [t.name for t in batch.name_tasks(files)] == ["hammer_brep", "hammer_iges"]
     assert [t.name for t in batch.name_tasks([Path("a/x.step"), Path("b/x.step")])] == ["x_step", "x_step_2"]
 

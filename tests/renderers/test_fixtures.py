@@ -1,4 +1,4 @@
-"""Every real CAD file in ../shared/fixtures renders its 11 SPARE3D views in the default mode."""
+"""Every real CAD and mesh file in ../shared/fixtures renders its 11 SPARE3D views."""
 
 from __future__ import annotations
 
@@ -10,30 +10,46 @@ import numpy as np
 import pytest
 
 from renderers import batch
+from renderers.mesh_io import MESH_EXTENSIONS
+from renderers.occ import CAD_EXTENSIONS as occ_ext
 from renderers.render import MANIFEST, RenderOptions
 from renderers.views import parse_views
 from tests.conftest import FIXTURES
 
 
-def _cad_fixtures():
+def _render_all(out, kind: str):
     if not FIXTURES.is_dir():
         pytest.skip(f"fixtures not found under {FIXTURES}")
-    files, _ = batch.expand_inputs([str(FIXTURES)])
-    assert len(files) >= 15
-    return files
-
-
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    files = _cad_fixtures()
-    out = tmp_path_factory.mktemp("fixtures")
+    files, _ = batch.expand_inputs([str(FIXTURES / kind), str(FIXTURES / "pairs")])
+    ext = MESH_EXTENSIONS if kind == "mesh" else tuple(occ_ext)
+    files = [f for f in files if f.suffix.lower() in ext]
+    assert len(files) >= 14
     opts = RenderOptions(tuple(parse_views("spare3d11")), formats=("png", "svg"))
     reports = batch.run_batch(batch.name_tasks(files), out, opts, workers=2, timeout=120, progress=False)
     return out, reports, opts
 
 
-def test_all_fixtures_render_every_view_non_blank(rendered):
-    out, reports, opts = rendered
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    return _render_all(tmp_path_factory.mktemp("cad"), "cad")
+
+
+@pytest.fixture(scope="module")
+def rendered_meshes(tmp_path_factory):
+    return _render_all(tmp_path_factory.mktemp("mesh"), "mesh")
+
+
+def test_all_cad_fixtures_render_every_view_non_blank(rendered):
+    _check_all_views(*rendered, min_span=40)
+
+
+def test_all_mesh_fixtures_render_every_view_non_blank(rendered_meshes):
+    _, reports, _ = rendered_meshes
+    assert {r.name for r in reports} >= {"busted", "fairing-cross", "hole_capsule", "multibody", "featuretype"}
+    _check_all_views(*rendered_meshes, min_span=20)  # the thin cylinder seen end-on spans 29 px
+
+
+def _check_all_views(out, reports, opts, min_span):
     failed = [(r.source, r.error) for r in reports if not r.ok]
     assert not failed
     for r in reports:
@@ -44,7 +60,7 @@ def test_all_fixtures_render_every_view_non_blank(rendered):
             ink = (img < 128).any(axis=2)
             assert ink.sum() > 30, f"{r.name} view {v.name} is blank"
             ys, xs = np.nonzero(ink)
-            assert max(np.ptp(xs), np.ptp(ys)) > 40, f"{r.name} view {v.name} is a dot"
+            assert max(np.ptp(xs), np.ptp(ys)) > min_span, f"{r.name} view {v.name} is a dot"
             root = ET.parse(out / r.name / f"{v.name}.svg").getroot()
             assert root.tag.endswith("svg")
 

@@ -1,0 +1,152 @@
+"""Reading meshes (STL, OBJ, PLY, OFF incl. binary OFF, GLB/GLTF) into plain arrays.
+
+trimesh reads the formats and flattens scenes with their transforms; binary OFF, which
+trimesh cannot read, has its own small reader. Every failure is a RenderError naming the
+file and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import RenderError
+
+#: Mesh file extensions, lower case.
+MESH_EXTENSIONS = (".stl", ".obj", ".ply", ".off", ".glb", ".gltf")
+
+#: Faces above this count are refused: edge extraction needs about 1 KB per face.
+MAX_FACES = 20_000_000
+
+
+@dataclass(frozen=True)
+class Mesh:
+    """A triangle mesh: (n, 3) float64 vertices and (m, 3) int64 faces."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+
+
+def y_up_to_z_up(vertices: np.ndarray) -> np.ndarray:
+    """Rotate a Y-up model (OBJ, glTF) so its up is +Z: (x, y, z) -> (x, -z, y)."""
+    v = np.asarray(vertices, dtype=np.float64)
+    return np.stack([v[:, 0], -v[:, 2], v[:, 1]], axis=1)
+
+
+def read_mesh(path: str | os.PathLike, up: str = "z") -> Mesh:
+    """Read a mesh file, checked: finite vertices, valid indices, at least one real face."""
+    p = Path(path)
+    ext = p.suffix.lower()
+    if ext not in MESH_EXTENSIONS:
+        raise RenderError(p, f"unknown mesh extension {p.suffix!r} (use {' '.join(MESH_EXTENSIONS)})")
+    if up not in ("y", "z"):
+        raise RenderError(p, f"up axis must be y or z, got {up!r}")
+    if not p.exists():
+        raise RenderError(p, "file not found")
+    if not p.is_file():
+        raise RenderError(p, "not a regular file")
+    if p.stat().st_size == 0:
+        raise RenderError(p, "file is empty")
+    with open(p, "rb") as fh:
+        head = fh.read(16)
+    if ext == ".off" and head.startswith(b"OFF BINARY"):
+        vertices, faces = _read_binary_off(p)
+    else:
+        vertices, faces = _read_trimesh(p)
+    mesh = check_mesh(vertices, faces, p)
+    if up == "y":
+        mesh = Mesh(y_up_to_z_up(mesh.vertices), mesh.faces)
+    return mesh
+
+
+def _read_trimesh(p: Path) -> tuple[np.ndarray, np.ndarray]:
+    import trimesh
+
+    try:
+        loaded = trimesh.load(str(p), force="mesh", process=False)
+    except Exception as e:  # noqa: BLE001 - trimesh raises many types for bad files
+        raise RenderError(p, f"mesh could not be read ({type(e).__name__}: {e})") from None
+    if not isinstance(loaded, trimesh.Trimesh):
+        raise RenderError(p, "the file holds no triangle mesh")
+    return np.asarray(loaded.vertices, dtype=np.float64), np.asarray(loaded.faces, dtype=np.int64)
+
+
+def _read_binary_off(p: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Binary OFF: header, 3 int32 counts, float32 vertices, faces as (n, i0..in-1[, ncolor]).
+
+    The byte order is guessed from the counts (Geomview says big-endian; many writers use
+    little-endian).
+    """
+    data = p.read_bytes()
+    start = data.index(b"\n") + 1 if b"\n" in data[:32] else 0
+    for order in ("<", ">"):
+        if len(data) < start + 12:
+            break
+        nv, nf, _ = struct.unpack_from(order + "3i", data, start)
+        if 0 < nv and 0 <= nf and start + 12 + nv * 12 <= len(data):
+            break
+    else:
+        raise RenderError(p, "binary OFF header is not valid")
+    if len(data) < start + 12 or not (0 < nv and 0 <= nf):
+        raise RenderError(p, "binary OFF header is not valid")
+    offset = start + 12
+    vertices = np.frombuffer(data, dtype=order + "f4", count=nv * 3, offset=offset).reshape(nv, 3).astype(np.float64)
+    ints = np.frombuffer(data, dtype=order + "i4", offset=offset + nv * 12, count=(len(data) - offset - nv * 12) // 4)
+    for with_colors in (False, True):
+        faces = _off_faces(ints, nf, with_colors)
+        if faces is not None:
+            return vertices, faces
+    raise RenderError(p, "binary OFF faces are not valid or the file is truncated")
+
+
+def _off_faces(ints: np.ndarray, nf: int, with_colors: bool) -> np.ndarray | None:
+    """Triangulated faces (fans) if the face block parses exactly, else None."""
+    faces: list[np.ndarray] = []
+    i = 0
+    for _ in range(nf):
+        if i >= len(ints):
+            return None
+        n = int(ints[i])
+        if n < 3 or i + 1 + n > len(ints):
+            return None
+        poly = ints[i + 1 : i + 1 + n]
+        faces.append(np.stack([np.full(n - 2, poly[0]), poly[1:-1], poly[2:]], axis=1))
+        i += 1 + n
+        if with_colors:
+            if i >= len(ints):
+                return None
+            i += 1 + int(ints[i])
+    if i != len(ints):
+        return None
+    return np.concatenate(faces).astype(np.int64) if faces else np.zeros((0, 3), dtype=np.int64)
+
+
+def check_mesh(vertices: np.ndarray, faces: np.ndarray, source: object = "<mesh>") -> Mesh:
+    """Validate and clean: finite vertices, valid indices, degenerate faces dropped.
+
+    Raises RenderError for an empty mesh, NaN/infinite coordinates, out-of-range indices,
+    no face with area, or more than MAX_FACES faces.
+    """
+    v = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
+    f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    if len(v) == 0 or len(f) == 0:
+        raise RenderError(source, "mesh is empty (no vertices or no faces)")
+    if len(f) > MAX_FACES:
+        raise RenderError(source, f"mesh has {len(f):,} faces, above the limit of {MAX_FACES:,}")
+    if not np.all(np.isfinite(v)):
+        raise RenderError(source, f"{int((~np.isfinite(v)).any(axis=1).sum())} vertices are NaN or infinite")
+    if f.min() < 0 or f.max() >= len(v):
+        raise RenderError(source, "face indices point outside the vertex list")
+    tri = v[f]
+    area2 = np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+    extent = float(np.max(v.max(axis=0) - v.min(axis=0)))
+    if extent <= 0:
+        raise RenderError(source, "zero-size geometry (all vertices coincide)")
+    keep = area2 > (1e-12 * extent) ** 2
+    if not keep.any():
+        raise RenderError(source, "every face has zero area")
+    return Mesh(v, f[keep])

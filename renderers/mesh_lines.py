@@ -1,0 +1,269 @@
+"""Line drawings of triangle meshes: creases, open boundaries and silhouettes, with
+visibility from ray casting against the mesh itself.
+
+Lines are mesh edges: creases (faces meeting at more than `crease_angle`), open
+boundaries and non-manifold edges (drawn as sharp), and per view the silhouettes (edges
+whose two faces lie on the same side of the edge on screen). Every test is independent
+of face orientation, so unoriented meshes draw correctly.
+
+Visibility: points every `spacing` (a fraction of the model size; 0.5 px at 200 px with
+SPARE3D framing) along each line are tested with one ray each, cast with Embree through
+trimesh; the first triangle hit gives the occluder, its distance is recomputed in float64,
+and a point is visible when nothing lies in front of it by more than `eps` x the model
+size (lines on the surface must not hide themselves). Each change of visibility is then
+bisected `refine` times, so pieces end within spacing / 2**refine (0.03 px at the
+defaults). Ray casting was chosen over an OpenGL z-buffer: it needs no GPU or EGL, its
+precision does not depend on a depth-buffer resolution, and Embree traces 65k rays in
+about 11 ms here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from .drawing import Drawing, EdgeClass, Polylines, Timings
+from .errors import RenderError
+from .mesh_io import Mesh
+from .views import View
+
+
+@dataclass(frozen=True)
+class MeshLineOptions:
+    """Crease threshold (degrees), sample spacing and depth tolerance (fractions of the
+    model's longest box edge), and bisection steps per visibility change."""
+
+    crease_angle: float = 40.0
+    spacing: float = 0.004
+    eps: float = 2e-4
+    refine: int = 4
+
+    def __post_init__(self) -> None:
+        if not 0 < self.crease_angle < 180:
+            raise ValueError(f"crease angle must be between 0 and 180 degrees, got {self.crease_angle!r}")
+        if not 0 < self.spacing < 0.1:
+            raise ValueError(f"spacing must be in (0, 0.1) of the model size, got {self.spacing!r}")
+        if not 0 < self.eps < 0.1:
+            raise ValueError(f"eps must be in (0, 0.1) of the model size, got {self.eps!r}")
+        if not 0 <= self.refine <= 12:
+            raise ValueError(f"refine must be 0..12, got {self.refine!r}")
+
+
+class MeshEdges:
+    """A mesh prepared for drawing: merged vertices, edge topology, creases, ray tracer.
+
+    Coordinates are centred and scaled to a unit longest box edge, so that Embree's
+    float32 arithmetic is equally precise for a part at 1 mm or 1 km, far from the origin
+    or not. View-independent work happens once here; `draw` does one view.
+    """
+
+    def __init__(self, mesh: Mesh, crease_angle: float = 40.0, source: object = "<mesh>") -> None:
+        v = mesh.vertices
+        lo, hi = v.min(axis=0), v.max(axis=0)
+        self.box = np.stack([lo, hi])
+        self.center = (lo + hi) / 2.0
+        self.size = float(np.max(hi - lo))
+        if not self.size > 0:
+            raise RenderError(source, "zero-size geometry (all vertices coincide)")
+        self.source = source
+        unit = (v - self.center) / self.size
+        self.vertices, self.faces = _merge_vertices(unit, mesh.faces)
+        self._topology(np.radians(crease_angle))
+
+    def _topology(self, crease: float) -> None:
+        f = self.faces
+        m = len(f)
+        # every face edge (a, b) with its face and the face's third vertex
+        a = f[:, [0, 1, 2]].ravel()
+        b = f[:, [1, 2, 0]].ravel()
+        third = f[:, [2, 0, 1]].ravel()
+        face = np.repeat(np.arange(m), 3)
+        key = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
+        order = np.lexsort((key[:, 1], key[:, 0]))
+        key, third, face = key[order], third[order], face[order]
+        new = np.ones(len(key), dtype=bool)
+        new[1:] = np.any(key[1:] != key[:-1], axis=1)
+        group = np.cumsum(new) - 1
+        counts = np.bincount(group)
+        first = np.flatnonzero(new)
+        uniq = key[first]
+        manifold = counts[group[first]] == 2 if len(first) else np.zeros(0, dtype=bool)
+        c = third[first[manifold]]
+        d = third[first[manifold] + 1]
+        pairs = np.column_stack([uniq[manifold], c, d])  # a, b, c, d
+        angle = _crease_angles(self.vertices, pairs)
+        is_crease = angle > crease
+        # boundaries (one face) and non-manifold edges (more than two) are always drawn
+        self.sharp = np.concatenate([uniq[~manifold], pairs[is_crease, :2]])
+        self.smooth_pairs = pairs[~is_crease]
+        self.n_faces = m
+
+    @cached_property
+    def tracer(self):
+        """Embree ray tracer over the normalised mesh (trimesh's pyembree backend)."""
+        from trimesh.ray.ray_pyembree import RayMeshIntersector
+        import trimesh
+
+        tm = trimesh.Trimesh(self.vertices, self.faces, process=False)
+        return RayMeshIntersector(tm)
+
+    @cached_property
+    def _planes(self) -> tuple[np.ndarray, np.ndarray]:
+        tri = self.vertices[self.faces]
+        n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        norm = np.linalg.norm(n, axis=1, keepdims=True)
+        n = np.divide(n, norm, out=np.zeros_like(n), where=norm > 0)
+        return n, np.einsum("ij,ij->i", n, tri[:, 0])
+
+    def silhouettes(self, direction: np.ndarray) -> np.ndarray:
+        """(k, 2) vertex pairs of smooth edges whose two faces fold over on screen."""
+        p = self.smooth_pairs
+        if not len(p):
+            return np.zeros((0, 2), dtype=np.int64)
+        va, vb, vc, vd = (self.vertices[p[:, i]] for i in range(4))
+        e = vb - va
+        sc = np.einsum("ij,j->i", np.cross(e, vc - va), direction)
+        sd = np.einsum("ij,j->i", np.cross(e, vd - va), direction)
+        return p[sc * sd > 0, :2]
+
+    def visible(self, points: np.ndarray, direction: np.ndarray, eps: float) -> np.ndarray:
+        """(n,) bool: is each (normalised) point seen from far along `direction`?"""
+        far = 4.0  # the normalised mesh fits in a unit box: start rays well outside it
+        ray = -np.asarray(direction, dtype=np.float64)
+        origins = points - ray * far
+        normals, offsets = self._planes
+        seen = np.ones(len(points), dtype=bool)
+        todo = np.arange(len(points))
+        start = np.zeros(len(points))  # distance along the ray where the search resumes
+        for _ in range(8):  # faces seen edge-on hide nothing: search again behind them
+            if not len(todo):
+                break
+            o = origins[todo] + start[todo, None] * ray
+            tri = self.tracer.intersects_first(o, np.broadcast_to(ray, o.shape))
+            hit = tri >= 0
+            todo, tri = todo[hit], tri[hit]
+            cos = normals[tri] @ ray
+            grazing = np.abs(cos) < 1e-7
+            flat = ~grazing
+            t = (offsets[tri[flat]] - np.einsum("ij,ij->i", normals[tri[flat]], origins[todo[flat]])) / cos[flat]
+            seen[todo[flat][t < far - eps]] = False
+            # resume past the edge-on triangle's extent along the ray
+            g, tg = todo[grazing], tri[grazing]
+            depth = (self.vertices[self.faces[tg]] - origins[g][:, None, :]) @ ray
+            start[g] = depth.max(axis=1) + 1e-7
+            todo = g[start[g] < far - eps]
+        return seen
+
+    def draw(self, view: View, options: MeshLineOptions) -> tuple[dict[EdgeClass, Polylines], float]:
+        """The lines of one view, in view coordinates of the original model; and seconds
+        spent on visibility."""
+        n = np.asarray(view.direction)
+        classes = {
+            EdgeClass.VISIBLE_SHARP: None,
+            EdgeClass.HIDDEN_SHARP: None,
+            EdgeClass.VISIBLE_OUTLINE: None,
+            EdgeClass.HIDDEN_OUTLINE: None,
+        }
+        t0 = time.perf_counter()
+        for edges, vis_cls, hid_cls in (
+            (self.sharp, EdgeClass.VISIBLE_SHARP, EdgeClass.HIDDEN_SHARP),
+            (self.silhouettes(n), EdgeClass.VISIBLE_OUTLINE, EdgeClass.HIDDEN_OUTLINE),
+        ):
+            vis, hid = self._split(edges, n, view, options)
+            classes[vis_cls], classes[hid_cls] = vis, hid
+        return classes, time.perf_counter() - t0  # type: ignore[return-value]
+
+    def _split(self, edges: np.ndarray, n: np.ndarray, view: View, o: MeshLineOptions):
+        """Split segments into visible and hidden pieces; pieces as 2-point polylines."""
+        if not len(edges):
+            return Polylines.empty(), Polylines.empty()
+        p0 = self.vertices[edges[:, 0]]
+        p1 = self.vertices[edges[:, 1]]
+        seg = p1 - p0
+        length2d = np.linalg.norm(seg - np.outer(seg @ n, n), axis=1)
+        count = np.maximum(2, np.ceil(length2d / o.spacing).astype(np.int64) + 1)
+        sid = np.repeat(np.arange(len(edges)), count)
+        starts = np.concatenate([[0], np.cumsum(count)[:-1]])
+        t = (np.arange(len(sid)) - starts[sid]) / (count[sid] - 1)
+        state = self.visible(p0[sid] + t[:, None] * seg[sid], n, o.eps)
+        # visibility changes between consecutive samples of one segment: bisect them
+        change = np.flatnonzero((sid[1:] == sid[:-1]) & (state[1:] != state[:-1]))
+        lo, hi, seg_c = t[change], t[change + 1], sid[change]
+        lo_state = state[change]
+        for _ in range(o.refine):
+            mid = (lo + hi) / 2
+            s = self.visible(p0[seg_c] + mid[:, None] * seg[seg_c], n, o.eps)
+            same = s == lo_state
+            lo = np.where(same, mid, lo)
+            hi = np.where(same, hi, mid)
+        cut = (lo + hi) / 2
+        # breakpoints: each segment's start (its first state), every change, each end
+        first = starts
+        b_seg = np.concatenate([np.arange(len(edges)), seg_c, np.arange(len(edges))])
+        b_t = np.concatenate([np.zeros(len(edges)), cut, np.ones(len(edges))])
+        b_state = np.concatenate([state[first], ~lo_state, state[first]])  # last value unused
+        order = np.lexsort((b_t, b_seg))
+        b_seg, b_t, b_state = b_seg[order], b_t[order], b_state[order]
+        piece = b_seg[:-1] == b_seg[1:]
+        s_seg, t_a, t_b, vis = b_seg[:-1][piece], b_t[:-1][piece], b_t[1:][piece], b_state[:-1][piece]
+        keep = t_b > t_a
+        s_seg, t_a, t_b, vis = s_seg[keep], t_a[keep], t_b[keep], vis[keep]
+        a3 = p0[s_seg] + t_a[:, None] * seg[s_seg]
+        b3 = p0[s_seg] + t_b[:, None] * seg[s_seg]
+        ends = np.stack([a3, b3], axis=1) * self.size + self.center  # back to model units
+        flat = view.project(ends.reshape(-1, 3)).reshape(-1, 2, 2)
+        return _pieces(flat[vis]), _pieces(flat[~vis])
+
+
+def _pieces(seg2d: np.ndarray) -> Polylines:
+    k = len(seg2d)
+    return Polylines(seg2d.reshape(-1, 2), np.arange(0, 2 * k + 1, 2, dtype=np.int64))
+
+
+def _merge_vertices(v: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weld vertices closer than 1e-9 of the (unit) model size; drop faces that collapse."""
+    q = np.round(v * 1e9).astype(np.int64)
+    _, first, inverse = np.unique(q, axis=0, return_index=True, return_inverse=True)
+    faces = inverse.reshape(-1)[f]
+    ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
+    return v[first], faces[ok]
+
+
+def _crease_angles(v: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """Angle (radians) by which two faces sharing edge ab fold away from flat, from the
+    directions toward their third vertices c and d: independent of face orientation."""
+    if not len(pairs):
+        return np.zeros(0)
+    va, vb, vc, vd = (v[pairs[:, i]] for i in range(4))
+    e = vb - va
+    e = e / np.linalg.norm(e, axis=1, keepdims=True)
+    u = (vc - va) - np.einsum("ij,ij->i", vc - va, e)[:, None] * e
+    w = (vd - va) - np.einsum("ij,ij->i", vd - va, e)[:, None] * e
+    u /= np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-300)
+    w /= np.maximum(np.linalg.norm(w, axis=1, keepdims=True), 1e-300)
+    interior = np.arccos(np.clip(np.einsum("ij,ij->i", u, w), -1.0, 1.0))
+    return np.pi - interior
+
+
+def draw_mesh(
+    mesh: Mesh,
+    views: list[View],
+    options: MeshLineOptions = MeshLineOptions(),
+    source: object = "<mesh>",
+    timings: Timings | None = None,
+) -> list[Drawing]:
+    """Drawings of a mesh in each view (algorithm "mesh"); adds to `timings`: edge
+    extraction as "mesh", silhouettes and visibility as "hlr"."""
+    timings = timings if timings is not None else Timings()
+    t0 = time.perf_counter()
+    edges = MeshEdges(mesh, options.crease_angle, source)
+    timings.mesh += time.perf_counter() - t0
+    drawings = []
+    for view in views:
+        lines, seconds = edges.draw(view, options)
+        timings.hlr += seconds
+        drawings.append(Drawing(view, lines, edges.box, "mesh", seconds))
+    return drawings

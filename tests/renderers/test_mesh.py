@@ -1,0 +1,199 @@
+"""Mesh line drawings: known answers on simple meshes, agreement with CAD, bad meshes."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import trimesh
+
+from renderers.cad import HLROptions, draw_file, draw_shape
+from renderers.drawing import HIDDEN, VISIBLE, EdgeClass
+from renderers.errors import RenderError
+from renderers.mesh_io import Mesh, check_mesh, read_mesh
+from renderers.mesh_lines import MeshLineOptions, draw_mesh
+from renderers.raster import coverage
+from renderers.render import RenderOptions, pixel_lines
+from renderers.views import PRESETS, parse_views
+from tests.conftest import fixture_path
+
+SPARE11 = tuple(parse_views("spare3d11"))
+
+
+def _mesh(tm: trimesh.Trimesh) -> Mesh:
+    return Mesh(np.asarray(tm.vertices, dtype=float), np.asarray(tm.faces))
+
+
+def _draw(mesh, names, **kw):
+    return draw_mesh(mesh, [PRESETS[n] for n in names], MeshLineOptions(**kw))
+
+
+def _length(polys) -> float:
+    return float(sum(np.linalg.norm(np.diff(p, axis=0), axis=1).sum() for p in polys))
+
+
+def test_cube_isometric_hides_only_the_three_back_edges():
+    cube = _mesh(trimesh.creation.box((2, 2, 2)))  # corners at +-1
+    (d,) = _draw(cube, ["2"])
+    view = PRESETS["2"]
+    back = view.project(np.array([[-1.0, 1.0, -1.0]]))[0]  # the corner facing away from (1,-1,1)
+    hidden = d.polylines(HIDDEN)
+    edge = float(np.linalg.norm(view.project(np.array([[-1.0, 1, -1], [1.0, 1, -1]]))[1] - back))
+    # pieces end within spacing / 2**refine of a visibility change: 5e-4 of the size here
+    assert _length(hidden) == pytest.approx(3 * edge, rel=1e-3)
+    for p in hidden:  # every hidden piece lies on a back edge, collinear with the back corner
+        for q in p:
+            assert any(np.allclose(q, back) or _on_segment(q, back, other, view) for other in _back_ends())
+    assert _length(d.polylines(VISIBLE)) == pytest.approx(9 * edge, rel=1e-3)
+    assert not len(d.lines[EdgeClass.VISIBLE_OUTLINE])  # a cube has creases, no silhouettes
+
+
+def _back_ends():
+    return [np.array(c, dtype=float) for c in ((1, 1, -1), (-1, -1, -1), (-1, 1, 1))]
+
+
+def _on_segment(q, a2, b3, view):
+    b2 = view.project(b3[None])[0]
+    ab, aq = b2 - a2, q - a2
+    return abs(ab[0] * aq[1] - ab[1] * aq[0]) < 1e-9 and -1e-9 <= aq @ ab <= ab @ ab + 1e-9
+
+
+def test_a_box_in_front_hides_the_box_behind():
+    front = trimesh.creation.box((4, 1, 4))  # centred at the origin, y in [-0.5, 0.5]
+    behind = trimesh.creation.box((1, 1, 1))
+    behind.apply_translation((0, 3, 0))  # further along +y, away from the front viewer
+    mesh = _mesh(trimesh.util.concatenate([front, behind]))
+    (f,) = _draw(mesh, ["f"])
+
+    def inside(polys):  # pieces strictly inside the front box's outline
+        return [p for p in polys if np.all(np.abs(p) < 2.0 - 1e-6)]
+
+    # the small box's 8 unit edges that do not point at the viewer: all hidden
+    assert _length(inside(f.polylines(HIDDEN))) == pytest.approx(8.0, rel=1e-6)
+    assert not inside(f.polylines(VISIBLE))
+    for p in f.polylines(VISIBLE):  # the rest is the outline (back-face edges tie with it)
+        assert np.all(np.isclose(np.abs(p), 2.0).any(axis=1))
+    (r,) = _draw(mesh, ["r"])  # from the side both boxes are in full view
+    xs = np.concatenate(r.polylines(VISIBLE))[:, 0]
+    assert xs.max() == pytest.approx(3.5) and xs.min() == pytest.approx(-0.5)
+
+
+def test_cylinder_front_view_has_two_silhouettes_and_no_facets():
+    cyl = _mesh(trimesh.creation.cylinder(radius=1.0, height=4.0, sections=64))
+    (d,) = _draw(cyl, ["f"])
+    outline = d.lines[EdgeClass.VISIBLE_OUTLINE].arrays()
+    xs = sorted({round(float(x), 6) for p in outline for x in p[:, 0]})
+    assert len(xs) == 2 and xs[0] == pytest.approx(-1.0, abs=0.01) and xs[1] == pytest.approx(1.0, abs=0.01)
+    assert _length(outline) == pytest.approx(8.0, rel=1e-6)  # two generator lines of height 4
+    sharp = np.concatenate(d.lines[EdgeClass.VISIBLE_SHARP].arrays())
+    assert np.allclose(np.abs(sharp[:, 1]), 2.0)  # only the cap rims, seen edge-on: no facet lines
+
+
+def test_face_orientation_does_not_matter():
+    tm = trimesh.creation.cylinder(radius=1.0, height=2.0, sections=32)
+    faces = np.array(tm.faces)
+    faces[::2] = faces[::2, ::-1]  # flip every other triangle
+    a = _draw(_mesh(tm), ["2", "f"])
+    b = _draw(Mesh(np.asarray(tm.vertices, float), faces), ["2", "f"])
+    for x, y in zip(a, b):
+        for cls in EdgeClass:
+            if cls in x.lines:
+                assert _length(x.lines[cls].arrays()) == pytest.approx(_length(y.lines[cls].arrays()), rel=1e-9)
+
+
+def test_y_up_turns_the_model_upright(tmp_path):
+    tall = trimesh.creation.box((1, 3, 1))  # tall along y: a Y-up model standing upright
+    path = tmp_path / "tall.obj"
+    tall.export(path)
+    (d,) = draw_file(path, [PRESETS["f"]], up="y")
+    b = d.bounds2d()
+    assert b[1, 1] - b[0, 1] == pytest.approx(3.0)  # upright in the front view
+    assert np.allclose(d.model_box[1] - d.model_box[0], (1, 1, 3))
+
+
+def _masks(d, opts):
+    pl = pixel_lines(d, opts)
+    v = coverage(pl.visible, opts.size, 1.25) > 60
+    return v, (coverage(pl.hidden, opts.size, 1.25) > 60) & ~v
+
+
+def _f1(a, b, tol=2):
+    if a.sum() < 5 and b.sum() < 5:
+        return 1.0
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * tol + 1, 2 * tol + 1))
+    da = cv2.dilate(a.astype(np.uint8), k) > 0
+    db = cv2.dilate(b.astype(np.uint8), k) > 0
+    precision = (b & da).sum() / max(b.sum(), 1)
+    recall = (a & db).sum() / max(a.sum(), 1)
+    return 2 * precision * recall / max(precision + recall, 1e-12)
+
+
+def test_cad_and_mesh_of_one_part_agree_in_every_view():
+    """pairs/featuretype: the STEP in mm and the STL in inches are the same part."""
+    opts = RenderOptions(SPARE11)
+    cad = draw_file(fixture_path("pairs/featuretype.STEP"), list(SPARE11), HLROptions("exact"))
+    mesh = draw_file(fixture_path("pairs/featuretype.STL"), list(SPARE11))
+    for c, m in zip(cad, mesh):
+        (cv, ch), (mv, mh) = _masks(c, opts), _masks(m, opts)
+        assert _f1(cv, mv) >= 0.98, f"visible lines of view {c.view.name}"
+        assert _f1(ch, mh) >= 0.95, f"hidden lines of view {c.view.name}"
+
+
+def test_cad_model_through_the_mesh_path_matches_exact(box_with_hole):
+    opts = RenderOptions(SPARE11)
+    exact = draw_shape(box_with_hole, list(SPARE11), HLROptions("exact"))
+    meshed = draw_shape(box_with_hole, list(SPARE11), HLROptions("mesh"))
+    assert {d.algorithm for d in meshed} == {"mesh"}
+    for e, m in zip(exact, meshed):
+        (ev, eh), (mv, mh) = _masks(e, opts), _masks(m, opts)
+        assert _f1(ev, mv) >= 0.98 and _f1(eh, mh) >= 0.95, e.view.name
+
+
+def test_a_single_triangle_draws_its_three_edges():
+    tri = Mesh(np.array([[0.0, 0, 0], [1, 0, 0], [0, 0, 1]]), np.array([[0, 1, 2]]))
+    (d,) = _draw(tri, ["f"])
+    assert _length(d.polylines(VISIBLE)) == pytest.approx(2 + np.sqrt(2))
+
+
+@pytest.mark.parametrize(
+    "vertices, faces, message",
+    [
+        (np.zeros((0, 3)), np.zeros((0, 3), int), "mesh is empty"),
+        (np.array([[0, 0, 0], [1, 0, np.nan], [0, 1, 0]]), np.array([[0, 1, 2]]), "NaN or infinite"),
+        (np.array([[0, 0, 0], [1, 0, 0], [2, 0, 0]]), np.array([[0, 1, 2]]), "zero area"),
+        (np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]]), np.array([[0, 1, 5]]), "outside the vertex list"),
+        (np.ones((3, 3)), np.array([[0, 1, 2]]), "zero-size"),
+    ],
+)
+def test_bad_meshes_say_why(vertices, faces, message):
+    with pytest.raises(RenderError, match=message):
+        check_mesh(vertices, faces, "bad.stl")
+
+
+def test_zero_area_faces_are_dropped_not_fatal():
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [2, 0, 0]], dtype=float)
+    m = check_mesh(v, np.array([[0, 1, 2], [0, 1, 3]]))
+    assert len(m.faces) == 1
+
+
+def test_face_limit_is_enforced(monkeypatch):
+    import renderers.mesh_io as mio
+
+    monkeypatch.setattr(mio, "MAX_FACES", 10)
+    big = trimesh.creation.icosphere(subdivisions=1)
+    with pytest.raises(RenderError, match="above the limit of 10"):
+        mio.check_mesh(big.vertices, big.faces, "big.stl")
+
+
+def test_garbage_files_with_mesh_names(tmp_path):
+    for name, data in [("junk.stl", np.random.default_rng(1).bytes(3000)), ("empty.obj", b""), ("bad.off", b"OFF\n3 1 0\n0 0")]:
+        p = tmp_path / name
+        p.write_bytes(data)
+        with pytest.raises(RenderError) as info:
+            read_mesh(p)
+        assert str(info.value).startswith(str(p)) and "\n" not in str(info.value)
+
+
+def test_binary_off_that_trimesh_cannot_read():
+    m = read_mesh(fixture_path("mesh/fairing-cross.off"))
+    assert m.vertices.shape == (4983, 3) and len(m.faces) == 9762
