@@ -34,7 +34,7 @@ import numpy as np
 from . import occ
 from .drawing import Drawing, Timings
 from .errors import RenderError
-from .mesh_io import MESH_EXTENSIONS, check_mesh, read_mesh
+from .mesh_io import MESH_EXTENSIONS, Mesh, check_mesh, read_mesh
 from .mesh_lines import MeshLineOptions, draw_mesh
 from .views import View
 
@@ -119,11 +119,44 @@ def draw_shape(
 
 def _through_mesh(prepared: occ.Prepared, views, options: HLROptions, source, timings: Timings) -> list[Drawing]:
     t0 = time.perf_counter()
-    rough = occ.rough_size(prepared.shape, source)
-    vertices, faces = occ.triangulate(prepared.shape, occ.POLY_MESH_FACTOR * options.tolerance * rough)
+    mesh = _tessellate(prepared, options.tolerance, source)
     timings.mesh += time.perf_counter() - t0
-    mesh = check_mesh(vertices, faces, source)
     return draw_mesh(mesh, views, options.mesh, source, timings)
+
+
+def _tessellate(prepared: occ.Prepared, tolerance: float, source) -> Mesh:
+    rough = occ.rough_size(prepared.shape, source)
+    vertices, faces = occ.triangulate(prepared.shape, occ.POLY_MESH_FACTOR * tolerance * rough)
+    return check_mesh(vertices, faces, source)
+
+
+def load_mesh(source, up: str = "z", tolerance: float = DEFAULT_TOLERANCE, timings: Timings | None = None) -> Mesh:
+    """A triangle mesh of any input: a mesh file, a CAD file (tessellated) or an OCCT shape."""
+    timings = timings if timings is not None else Timings()
+    t0 = time.perf_counter()
+    if not isinstance(source, (str, os.PathLike)):
+        mesh = _tessellate(occ.drawable(source), tolerance, "<shape>")
+        timings.mesh += time.perf_counter() - t0
+        return mesh
+    if Path(source).suffix.lower() in MESH_EXTENSIONS:
+        mesh = read_mesh(source, up)
+        timings.read += time.perf_counter() - t0
+        return mesh
+    shape = _read_cad(source, up)
+    timings.read += time.perf_counter() - t0
+    t1 = time.perf_counter()
+    mesh = _tessellate(occ.drawable(shape, Path(source)), tolerance, Path(source))
+    timings.mesh += time.perf_counter() - t1
+    return mesh
+
+
+def _read_cad(path, up: str) -> occ.Shape:
+    shape = occ.read_cad(path)
+    if up == "y":
+        return occ.transformed(shape, rotate=((1, 0, 0), 90.0))
+    if up != "z":
+        raise RenderError(path, f"up axis must be y or z, got {up!r}")
+    return shape
 
 
 def draw_file(
@@ -141,11 +174,7 @@ def draw_file(
         mesh = read_mesh(path, up)
         timings.read += time.perf_counter() - t0
         return draw_mesh(mesh, views, options.mesh, Path(path), timings)
-    shape = occ.read_cad(path)
-    if up == "y":
-        shape = occ.transformed(shape, rotate=((1, 0, 0), 90.0))
-    elif up != "z":
-        raise RenderError(path, f"up axis must be y or z, got {up!r}")
+    shape = _read_cad(path, up)
     timings.read += time.perf_counter() - t0
     return draw_shape(shape, views, options, Path(path), timings)
 

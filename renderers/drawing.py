@@ -161,20 +161,23 @@ def frame(drawing: Drawing, mode: str = "shared", factor: float | None = None) -
     the same for every view of a model, centred on the centre of this view's 2D bounds.
     `fit` (SPARE3D 2020-03): side = factor x the larger 2D extent of this view.
     """
+    return frame_from_bounds(drawing.bounds2d(), drawing.model_box, mode, factor)
+
+
+def frame_from_bounds(b2: np.ndarray, model_box: np.ndarray, mode: str = "shared", factor: float | None = None) -> Frame:
+    """The window for a view whose content has 2D bounds `b2` (2, 2), of a model with 3D
+    box `model_box` (2, 3); see `frame`."""
     if mode not in DEFAULT_FACTOR:
         raise ValueError(f"unknown framing {mode!r} (use shared or fit)")
     f = DEFAULT_FACTOR[mode] if factor is None else float(factor)
     if not np.isfinite(f) or f <= 0:
         raise ValueError(f"frame factor must be a positive number, got {factor!r}")
-    b2 = drawing.bounds2d()
     center = (b2[0] + b2[1]) / 2.0
+    model_extent = float(np.max(model_box[1] - model_box[0]))
     if mode == "shared":
-        lo, hi = drawing.model_box
-        extent = float(np.max(hi - lo))
+        extent = model_extent
     else:
-        extent = float(np.max(b2[1] - b2[0]))
-        if extent <= 0:
-            extent = float(np.max(drawing.model_box[1] - drawing.model_box[0]))
+        extent = float(np.max(b2[1] - b2[0])) or model_extent
     return Frame((float(center[0]), float(center[1])), f * extent)
 
 

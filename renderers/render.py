@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cad import HLROptions, draw_file, draw_shape
+from .cad import HLROptions, draw_file, draw_shape, load_mesh
 from .drawing import DEFAULT_FACTOR, Drawing, Timings, frame
 from .raster import PixelLines, rasterize, to_pixel_lines
 from .styles import get_style
@@ -39,10 +39,24 @@ class RenderOptions:
     frame_factor: float | None = None
     hlr: HLROptions = field(default_factory=HLROptions)
     up: str = "z"
+    mode: str = "lines"
+    material: str = "grey"
+    maps: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        from .shaded import MAPS, MATERIALS
+
         if self.up not in ("y", "z"):
             raise ValueError(f"up axis must be y or z, got {self.up!r}")
+        if self.mode not in ("lines", "shaded"):
+            raise ValueError(f"unknown mode {self.mode!r} (use lines or shaded)")
+        if self.mode == "shaded" and "svg" in self.formats:
+            raise ValueError("svg is for line drawings; shaded mode writes png and npy")
+        if self.material not in MATERIALS:
+            raise ValueError(f"unknown material {self.material!r} (use {', '.join(MATERIALS)})")
+        bad_maps = [m for m in self.maps if m not in MAPS]
+        if bad_maps or (self.maps and self.mode != "shaded"):
+            raise ValueError(f"maps ({', '.join(MAPS)}) come with --mode shaded, got {', '.join(self.maps)}")
         if not self.views:
             raise ValueError("no views given")
         bad = [f for f in self.formats if f not in FORMATS]
@@ -69,8 +83,14 @@ class RenderOptions:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     def files(self) -> list[str]:
-        """Output file names, one per view and format."""
-        return [f"{v.name}.{ext}" for v in self.views for ext in self.formats]
+        """Output file names: one per view and format, plus depth/normal maps (.npy float32,
+        and .png previews when png is asked for)."""
+        names = [f"{v.name}.{ext}" for v in self.views for ext in self.formats]
+        for m in self.maps:
+            names += [f"{v.name}_{m}.npy" for v in self.views]
+            if "png" in self.formats:
+                names += [f"{v.name}_{m}.png" for v in self.views]
+        return names
 
 
 @dataclass
@@ -138,6 +158,8 @@ def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, nam
     (out / MANIFEST).unlink(missing_ok=True)  # the folder is incomplete until the end
     t = Timings()
     views = list(options.views)
+    if options.mode == "shaded":
+        return _render_shaded(source, out, options, report, t)
     if is_path:
         drawings = draw_file(source, views, options.hlr, t, options.up)
     else:
@@ -155,3 +177,54 @@ def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, nam
     }
     atomic_write(out / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
     return report
+
+
+def _render_shaded(source, out: Path, options: RenderOptions, report: ModelReport, t: Timings) -> ModelReport:
+    from .shaded import render_shaded
+
+    mesh = load_mesh(source, options.up, options.hlr.tolerance, t)
+    t0 = time.perf_counter()
+    images = render_shaded(
+        mesh, list(options.views), options.size, options.framing, options.frame_factor, options.material, options.maps
+    )
+    seconds = {"read": t.read, "mesh": t.mesh, "shade": time.perf_counter() - t0}
+    t1 = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    for im in images:
+        color = im.color if not options.grayscale else _luma(im.color)
+        blobs = {"png": png_bytes, "npy": npy_bytes}
+        for ext in options.formats:
+            atomic_write(out / f"{im.view.name}.{ext}", blobs[ext](color))
+        for m, arr in (("depth", im.depth), ("normal", im.normal)):
+            if arr is None:
+                continue
+            atomic_write(out / f"{im.view.name}_{m}.npy", npy_bytes(arr))
+            if "png" in options.formats:
+                atomic_write(out / f"{im.view.name}_{m}.png", png_bytes(map_preview(arr)))
+    seconds["write"] = time.perf_counter() - t1
+    report.algorithms = {im.view.name: "shaded" for im in images}
+    report.seconds = seconds
+    manifest = {"source": report.source, "options": options.fingerprint(), "views": sorted(report.algorithms)}
+    atomic_write(out / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    return report
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)), 0, 255).astype(np.uint8)
+
+
+def map_preview(arr: np.ndarray) -> np.ndarray:
+    """A uint8 picture of a depth map (near dark, far light, background white) or of a
+    normal map ((n + 1) / 2 as RGB, background white)."""
+    if arr.ndim == 2:
+        valid = np.isfinite(arr)
+        out = np.full(arr.shape, 255, dtype=np.uint8)
+        if valid.any():
+            lo, hi = float(arr[valid].min()), float(arr[valid].max())
+            scale = 200.0 / (hi - lo) if hi > lo else 0.0
+            out[valid] = np.clip(np.rint((arr[valid] - lo) * scale), 0, 200).astype(np.uint8)
+        return out
+    valid = np.isfinite(arr).all(axis=2)
+    out = np.full(arr.shape, 255, dtype=np.uint8)
+    out[valid] = np.clip(np.rint((arr[valid] + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return out

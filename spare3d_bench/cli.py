@@ -45,15 +45,17 @@ def _positive_float(text: str) -> float:
 def _add_render(sub) -> None:
     p = sub.add_parser(
         "render",
-        help="draw CAD files as SPARE3D line drawings",
+        help="draw CAD and mesh files as SPARE3D line drawings (or shaded renders)",
         description=(
-            "Draw STEP/IGES/BREP files as orthographic line drawings with OpenCascade hidden-line "
-            "removal, writing OUT/<model-stem>/<view>.<ext> and OUT/<model-stem>/render.json. "
+            "Draw STEP/IGES/BREP files (OpenCascade hidden-line removal) and STL/OBJ/PLY/OFF/GLB/GLTF "
+            "meshes (creases, boundaries, silhouettes, ray-cast visibility) as orthographic line "
+            "drawings, or as shaded renders, writing OUT/<model-stem>/<view>.<ext> and "
+            "OUT/<model-stem>/render.json. "
             "Models that fail, hang past --timeout or crash are reported and skipped; the exit "
             "status is 1 if any failed. A re-run skips models whose outputs are complete."
         ),
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="CAD files, folders (searched recursively) or globs")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="CAD or mesh files, folders (searched recursively) or globs")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--views", default="spare3d11", help=VIEWS_HELP)
     p.add_argument("--size", type=_image_size, default=200, help="image side in pixels (16-8192, default 200)")
@@ -67,11 +69,37 @@ def _add_render(sub) -> None:
     )
     p.add_argument("--grayscale", action="store_true", help="write one-channel images instead of RGB")
     p.add_argument(
+        "--mode",
+        default="lines",
+        choices=("lines", "shaded"),
+        help="lines: hidden-line drawings; shaded: shaded renders (pyrender, EGL) (default lines)",
+    )
+    p.add_argument(
         "--hlr",
         default="auto",
-        choices=("auto", "exact", "poly"),
-        help="hidden-line removal: exact (HLRBRep_Algo), poly (HLRBRep_PolyAlgo on a tessellation) "
-        "or auto: exact where a cost predictor says it is affordable, else polygonal (default auto)",
+        choices=("auto", "exact", "poly", "mesh"),
+        help="CAD hidden-line removal: exact (HLRBRep_Algo), poly (HLRBRep_PolyAlgo on a tessellation), "
+        "mesh (tessellate, then the mesh renderer), or auto: exact where a cost predictor says it is "
+        "affordable, else polygonal (default auto). Mesh files always use the mesh renderer",
+    )
+    p.add_argument(
+        "--up", default="z", choices=("y", "z"), help="the input's up axis; y turns Y-up models (OBJ, glTF) Z-up (default z)"
+    )
+    p.add_argument(
+        "--crease-angle",
+        type=_positive_float,
+        default=40.0,
+        metavar="DEG",
+        help="meshes: faces meeting at more than this angle make a sharp edge (default 40)",
+    )
+    p.add_argument(
+        "--material", default="grey", choices=("grey", "plastic", "metal"), help="shaded mode: material (default grey)"
+    )
+    p.add_argument(
+        "--maps",
+        default="",
+        help="shaded mode: comma list of depth, normal: also write <view>_depth.npy / _normal.npy "
+        "(float32) and .png previews",
     )
     p.add_argument(
         "--hlr-budget",
@@ -111,6 +139,7 @@ def _add_render(sub) -> None:
 def _cmd_render(args: argparse.Namespace) -> int:
     from renderers.batch import expand_inputs, name_tasks, run_batch, write_report
     from renderers.cad import HLROptions
+    from renderers.mesh_lines import MeshLineOptions
     from renderers.render import RenderOptions
     from renderers.views import parse_views
 
@@ -123,7 +152,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
             grayscale=args.grayscale,
             framing=args.framing,
             frame_factor=args.frame_factor,
-            hlr=HLROptions(args.hlr, args.smooth, args.hlr_budget, args.tolerance),
+            hlr=HLROptions(
+                args.hlr, args.smooth, args.hlr_budget, args.tolerance, MeshLineOptions(crease_angle=args.crease_angle)
+            ),
+            up=args.up,
+            mode=args.mode,
+            material=args.material,
+            maps=tuple(m.strip() for m in args.maps.split(",") if m.strip()),
         )
     except ValueError as e:
         return _usage("render", str(e))

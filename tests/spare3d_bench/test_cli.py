@@ -22,7 +22,8 @@ def test_help_lists_every_render_option():
     res = _run("render", "--help")
     assert res.returncode == 0
     for opt in ("--out", "--views", "--size", "--format", "--style", "--hlr", "--workers", "--timeout",
-                "--grayscale", "--framing", "--frame-factor", "--smooth", "--hlr-budget", "--tolerance", "--force"):
+                "--grayscale", "--framing", "--frame-factor", "--smooth", "--hlr-budget", "--tolerance", "--force",
+                "--mode", "--up", "--crease-angle", "--material", "--maps"):
         assert opt in res.stdout
 
 
@@ -66,6 +67,10 @@ def test_a_failed_model_sets_the_exit_status(tmp_path):
         (["--workers", "-2"], "must be at least 1"),
         (["--timeout", "nan"], "must be a positive number"),
         (["--frame-factor", "0"], "must be a positive number"),
+        (["--crease-angle", "200"], "crease angle must be between 0 and 180"),
+        (["--maps", "depth"], "come with --mode shaded"),
+        (["--mode", "shaded", "--format", "svg"], "svg is for line drawings"),
+        (["--up", "x"], "invalid choice"),
     ],
 )
 def test_absurd_options_give_one_line(tmp_path, args, message):

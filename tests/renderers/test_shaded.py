@@ -1,0 +1,75 @@
+"""Shaded renders: depth against a sphere's known profile, normals, framing like the lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from renderers.errors import RenderError
+from renderers.mesh_io import Mesh
+from renderers.mesh_lines import draw_mesh
+from renderers.render import RenderOptions, image
+from renderers.shaded import render_shaded, true_ortho_depth
+from renderers.views import parse_views
+
+
+def _mesh(tm) -> Mesh:
+    return Mesh(np.asarray(tm.vertices, dtype=float), np.asarray(tm.faces))
+
+
+@pytest.fixture(scope="module")
+def egl():
+    try:
+        render_shaded(_mesh(trimesh.creation.box()), parse_views("f"), size=32)
+    except RenderError as e:
+        pytest.skip(str(e))
+
+
+def test_ortho_depth_undoes_pyrender_linearisation():
+    n, f = 0.5, 20.0
+    true = np.array([0.5, 1.0, 7.3, 19.9])
+    zndc = (2 * true - f - n) / (f - n)
+    raw = 2 * n * f / (f + n - zndc * (f - n))  # what pyrender returns
+    assert np.allclose(true_ortho_depth(raw, n, f), true)
+    assert np.isnan(true_ortho_depth(np.array([0.0]), n, f)).all()
+
+
+def test_sphere_depth_profile_and_normals(egl):
+    sphere = _mesh(trimesh.creation.icosphere(subdivisions=5, radius=1.0))
+    (im,) = render_shaded(sphere, parse_views("f"), size=200, maps=("depth", "normal"))
+    px = 2 * 1.7 / 200  # model units per pixel: window 1.7 x the 2-unit diameter
+    for r in (0.0, 0.3, 0.6, 0.85):
+        col = int(100 + r / px)  # pixel centre at x = (col + 0.5 - 100) * px
+        x = (col + 0.5 - 100) * px
+        z = (100 - 0.5 - 99.5) * px  # row 99's centre is half a pixel above the middle
+        expected = 1 - np.sqrt(1 - x * x - z * z)
+        assert im.depth[99, col] == pytest.approx(expected, abs=0.01), r
+        n = im.normal[99, col]
+        assert n == pytest.approx([x, z, np.sqrt(1 - x * x - z * z)], abs=0.03)
+    assert np.isnan(im.depth[0, 0]) and np.isnan(im.normal[0, 0]).all()
+    assert tuple(im.color[0, 0]) == (255, 255, 255) and im.color[100, 100].max() < 255
+
+
+def test_shaded_footprint_matches_the_line_drawing(egl):
+    part = trimesh.creation.box((4, 2, 1))
+    part = trimesh.util.concatenate([part, trimesh.creation.cylinder(0.5, 3)])
+    mesh = _mesh(part)
+    views = parse_views("f,2,7")
+    shaded = render_shaded(mesh, views, size=200)
+    lines = draw_mesh(mesh, views)
+    for s, d in zip(shaded, lines):
+        ink = image(d, RenderOptions(tuple(views))).min(axis=2) < 128
+        solid = s.color.min(axis=2) < 250
+        for a, b in ((ink, solid),):
+            ys_a, xs_a = np.nonzero(a)
+            ys_b, xs_b = np.nonzero(b)
+            for u, v in ((xs_a.min(), xs_b.min()), (xs_a.max(), xs_b.max()), (ys_a.min(), ys_b.min()), (ys_a.max(), ys_b.max())):
+                assert abs(int(u) - int(v)) <= 1, s.view.name
+
+
+def test_shaded_renders_are_repeatable(egl):
+    mesh = _mesh(trimesh.creation.capsule(height=2, radius=0.5))
+    a = render_shaded(mesh, parse_views("2"), maps=("depth",))[0]
+    b = render_shaded(mesh, parse_views("2"), maps=("depth",))[0]
+    assert np.array_equal(a.color, b.color) and np.array_equal(a.depth, b.depth, equal_nan=True)
