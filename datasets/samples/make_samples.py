@@ -1,6 +1,7 @@
 """Regenerate the sample STEP models of `make demo` (run from the repository root).
 
-Three small machined parts built from OCCT primitives and booleans, in millimetres.
+Three small machined parts built from OCCT primitives and booleans, in millimetres, as
+STEP files, and a ring as a binary STL for the mesh renderer.
 """
 
 from pathlib import Path
@@ -36,6 +37,15 @@ def csg_part():
     return occ.cut(body, occ.sphere(7, center=(0, 0, 15)))
 
 
+def write_stl(shape, path: Path, deflection: float = 0.05) -> None:
+    """A binary STL of a tessellated shape (the mesh path's sample)."""
+    import trimesh
+
+    vertices, faces = occ.triangulate(shape, deflection)
+    trimesh.Trimesh(vertices, faces).export(path)
+
+
 if __name__ == "__main__":
     for name, make in [("bracket", bracket), ("slotted_block", slotted_block), ("csg_part", csg_part)]:
         occ.write_step(make(), HERE / f"{name}.step")
+    write_stl(occ.cut(occ.cylinder(20, 12), occ.cylinder(8, 12)), HERE / "ring.stl")
