@@ -22,10 +22,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from renderers.drawing import Drawing  # noqa: E402
 from renderers.mesh_io import Mesh  # noqa: E402
 from renderers.mesh_lines import MeshEdges, MeshLineOptions  # noqa: E402
 from renderers.render import RenderOptions, image  # noqa: E402
-from renderers.drawing import Drawing  # noqa: E402
 from renderers.views import parse_views  # noqa: E402
 
 FIXTURE = ROOT.parent / "shared" / "fixtures" / "pairs" / "featuretype.STL"

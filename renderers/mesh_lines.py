@@ -33,13 +33,14 @@ from .views import View
 
 @dataclass(frozen=True)
 class MeshLineOptions:
-    """Crease threshold (degrees), sample spacing and depth tolerance (fractions of the
-    model's longest box edge), and bisection steps per visibility change."""
+    """Crease threshold (degrees); sample spacing, depth tolerance and vertex weld distance
+    (fractions of the model's longest box edge); bisection steps per visibility change."""
 
     crease_angle: float = 40.0
     spacing: float = 0.004
     eps: float = 2e-4
     refine: int = 4
+    weld: float = 1e-5
 
     def __post_init__(self) -> None:
         if not 0 < self.crease_angle < 180:
@@ -50,6 +51,8 @@ class MeshLineOptions:
             raise ValueError(f"eps must be in (0, 0.1) of the model size, got {self.eps!r}")
         if not 0 <= self.refine <= 12:
             raise ValueError(f"refine must be 0..12, got {self.refine!r}")
+        if not 0 <= self.weld < 0.01:
+            raise ValueError(f"weld must be in [0, 0.01) of the model size, got {self.weld!r}")
 
 
 class MeshEdges:
@@ -60,7 +63,9 @@ class MeshEdges:
     or not. View-independent work happens once here; `draw` does one view.
     """
 
-    def __init__(self, mesh: Mesh, crease_angle: float = 40.0, source: object = "<mesh>") -> None:
+    def __init__(
+        self, mesh: Mesh, crease_angle: float = 40.0, source: object = "<mesh>", weld: float = 1e-5
+    ) -> None:
         v = mesh.vertices
         lo, hi = v.min(axis=0), v.max(axis=0)
         self.box = np.stack([lo, hi])
@@ -70,7 +75,7 @@ class MeshEdges:
             raise RenderError(source, "zero-size geometry (all vertices coincide)")
         self.source = source
         unit = (v - self.center) / self.size
-        self.vertices, self.faces = _merge_vertices(unit, mesh.faces)
+        self.vertices, self.faces = _merge_vertices(unit, mesh.faces, weld)
         self._topology(np.radians(crease_angle))
 
     def _topology(self, crease: float) -> None:
@@ -104,8 +109,8 @@ class MeshEdges:
     @cached_property
     def tracer(self):
         """Embree ray tracer over the normalised mesh (trimesh's pyembree backend)."""
-        from trimesh.ray.ray_pyembree import RayMeshIntersector
         import trimesh
+        from trimesh.ray.ray_pyembree import RayMeshIntersector
 
         tm = trimesh.Trimesh(self.vertices, self.faces, process=False)
         return RayMeshIntersector(tm)
@@ -223,13 +228,33 @@ def _pieces(seg2d: np.ndarray) -> Polylines:
     return Polylines(seg2d.reshape(-1, 2), np.arange(0, 2 * k + 1, 2, dtype=np.int64))
 
 
-def _merge_vertices(v: np.ndarray, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Weld vertices closer than 1e-9 of the (unit) model size; drop faces that collapse."""
-    q = np.round(v * 1e9).astype(np.int64)
-    _, first, inverse = np.unique(q, axis=0, return_index=True, return_inverse=True)
-    faces = inverse.reshape(-1)[f]
+def _merge_vertices(v: np.ndarray, f: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """Weld vertices closer than `tol` (of the unit model size); drop faces that collapse.
+
+    Exact duplicates (STL stores every corner per face) merge by sorting; near duplicates
+    (exports that rounded differently) by a k-d tree over the remaining vertices.
+    """
+    _, first, inverse = np.unique(v, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    uniq = v[first]
+    if tol > 0 and len(uniq) > 1:
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+        from scipy.spatial import cKDTree
+
+        pairs = cKDTree(uniq).query_pairs(tol, output_type="ndarray")
+        if len(pairs):
+            n = len(uniq)
+            graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+            _, label = connected_components(graph, directed=False)
+            # each cluster takes the position of its lowest-index member: deterministic
+            rep = np.full(label.max() + 1, n, dtype=np.int64)
+            np.minimum.at(rep, label, np.arange(n))
+            inverse = label[inverse]
+            uniq = uniq[rep]
+    faces = inverse[f]
     ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
-    return v[first], faces[ok]
+    return uniq, faces[ok]
 
 
 def _crease_angles(v: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -259,7 +284,7 @@ def draw_mesh(
     extraction as "mesh", silhouettes and visibility as "hlr"."""
     timings = timings if timings is not None else Timings()
     t0 = time.perf_counter()
-    edges = MeshEdges(mesh, options.crease_angle, source)
+    edges = MeshEdges(mesh, options.crease_angle, source, options.weld)
     timings.mesh += time.perf_counter() - t0
     drawings = []
     for view in views:

@@ -197,3 +197,42 @@ def test_garbage_files_with_mesh_names(tmp_path):
 def test_binary_off_that_trimesh_cannot_read():
     m = read_mesh(fixture_path("mesh/fairing-cross.off"))
     assert m.vertices.shape == (4983, 3) and len(m.faces) == 9762
+
+
+def test_damaged_mesh_degrades_gracefully():
+    """featuretype STL with 3% of its triangles missing, 30% flipped and corners of
+    neighbouring faces no longer coinciding (5e-6 in): still close to the CAD drawing."""
+    opts = RenderOptions(SPARE11)
+    cad = draw_file(fixture_path("pairs/featuretype.STEP"), list(SPARE11), HLROptions("exact"))
+    m = read_mesh(fixture_path("pairs/featuretype.STL"))
+    rng = np.random.default_rng(0)
+    faces = m.faces[rng.random(len(m.faces)) >= 0.03].copy()
+    flip = rng.random(len(faces)) < 0.3
+    faces[flip] = faces[flip][:, ::-1]
+    damaged = Mesh(m.vertices + rng.normal(0, 5e-6, m.vertices.shape), faces)
+    drawn = draw_mesh(damaged, list(SPARE11))
+    vis = [_f1(_masks(c, opts)[0], _masks(d, opts)[0]) for c, d in zip(cad, drawn)]
+    hid = [_f1(_masks(c, opts)[1], _masks(d, opts)[1]) for c, d in zip(cad, drawn)]
+    assert min(vis) > 0.85 and np.mean(vis) > 0.93
+    assert np.mean(hid) > 0.9
+
+
+def test_near_duplicate_vertices_are_welded():
+    cube = trimesh.creation.box((2, 2, 2))
+    soup = np.asarray(cube.vertices)[np.asarray(cube.faces)].reshape(-1, 3)  # every corner per face
+    soup = soup + np.random.default_rng(2).normal(0, 1e-7, soup.shape)
+    (d,) = _draw(Mesh(soup, np.arange(len(soup)).reshape(-1, 3)), ["2"])
+    (ref,) = _draw(_mesh(cube), ["2"])
+    assert _length(d.polylines(VISIBLE)) == pytest.approx(_length(ref.polylines(VISIBLE)), rel=1e-3)
+
+
+def test_gltf_scene_is_flattened_with_its_transforms(tmp_path):
+    scene = trimesh.Scene()
+    scene.add_geometry(trimesh.creation.box((1, 1, 1)), node_name="a")
+    moved = np.eye(4)
+    moved[:3, 3] = (5, 0, 0)
+    scene.add_geometry(trimesh.creation.box((1, 1, 1)), node_name="b", transform=moved)
+    path = tmp_path / "two.glb"
+    scene.export(path)
+    m = read_mesh(path)
+    assert np.allclose(m.vertices.min(axis=0), (-0.5, -0.5, -0.5)) and np.allclose(m.vertices.max(axis=0), (5.5, 0.5, 0.5))
