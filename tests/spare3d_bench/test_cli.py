@@ -85,3 +85,16 @@ def test_output_folder_that_is_a_file(tmp_path):
     blocker.write_text("x")
     res = _run("render", str(SAMPLE), "--out", str(blocker))
     assert res.returncode == 2 and "cannot create output folder" in res.stderr
+
+
+def test_mesh_lines_and_shaded_maps(tmp_path):
+    ring = ROOT / "datasets" / "samples" / "ring.stl"
+    out = tmp_path / "o"
+    assert main(["render", str(ring), "--out", str(out / "lines"), "--views", "f,2", "--quiet"]) == 0
+    assert json.loads((out / "lines" / "ring" / "render.json").read_text())["views"]["2"]["algorithm"] == "mesh"
+    code = main(["render", str(ring), str(SAMPLE), "--out", str(out / "shaded"), "--views", "2", "--mode", "shaded",
+                 "--maps", "depth,normal", "--format", "png,npy", "--quiet"])
+    assert code == 0
+    for model in ("ring", "bracket"):
+        names = sorted(p.name for p in (out / "shaded" / model).iterdir())
+        assert names == ["2.npy", "2.png", "2_depth.npy", "2_depth.png", "2_normal.npy", "2_normal.png", "render.json"]
