@@ -163,23 +163,15 @@ class MeshEdges:
         return seen
 
     def draw(self, view: View, options: MeshLineOptions) -> tuple[dict[EdgeClass, Polylines], float]:
-        """The lines of one view, in view coordinates of the original model; and seconds
-        spent on visibility."""
+        """The lines of one view, in view coordinates of the original model; and the seconds
+        spent finding silhouettes and visibility."""
         n = np.asarray(view.direction)
-        classes = {
-            EdgeClass.VISIBLE_SHARP: None,
-            EdgeClass.HIDDEN_SHARP: None,
-            EdgeClass.VISIBLE_OUTLINE: None,
-            EdgeClass.HIDDEN_OUTLINE: None,
-        }
         t0 = time.perf_counter()
-        for edges, vis_cls, hid_cls in (
-            (self.sharp, EdgeClass.VISIBLE_SHARP, EdgeClass.HIDDEN_SHARP),
-            (self.silhouettes(n), EdgeClass.VISIBLE_OUTLINE, EdgeClass.HIDDEN_OUTLINE),
-        ):
-            vis, hid = self._split(edges, n, view, options)
-            classes[vis_cls], classes[hid_cls] = vis, hid
-        return classes, time.perf_counter() - t0  # type: ignore[return-value]
+        lines: dict[EdgeClass, Polylines] = {}
+        lines[EdgeClass.VISIBLE_SHARP], lines[EdgeClass.HIDDEN_SHARP] = self._split(self.sharp, n, view, options)
+        outline = self.silhouettes(n)
+        lines[EdgeClass.VISIBLE_OUTLINE], lines[EdgeClass.HIDDEN_OUTLINE] = self._split(outline, n, view, options)
+        return lines, time.perf_counter() - t0
 
     def _split(self, edges: np.ndarray, n: np.ndarray, view: View, o: MeshLineOptions):
         """Split segments into visible and hidden pieces; pieces as 2-point polylines."""
