@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from OCP.APIHeaderSection import APIHeaderSection_MakeHeader
 from OCP.Bnd import Bnd_Box
 from OCP.BRep import BRep_Builder, BRep_Tool
 from OCP.BRepAdaptor import BRepAdaptor_Curve, BRepAdaptor_Surface
@@ -50,6 +51,7 @@ from OCP.IFSelect import IFSelect_RetDone
 from OCP.IGESControl import IGESControl_Reader
 from OCP.Interface import Interface_Static
 from OCP.STEPControl import STEPControl_AsIs, STEPControl_Reader, STEPControl_Writer
+from OCP.TCollection import TCollection_HAsciiString
 from OCP.TopAbs import TopAbs_EDGE, TopAbs_FACE, TopAbs_Orientation, TopAbs_ShapeEnum
 from OCP.TopExp import TopExp_Explorer
 from OCP.TopLoc import TopLoc_Location
@@ -158,13 +160,17 @@ def _read_brep(p: Path) -> Shape | None:
 
 
 def write_step(shape: Shape, path: str | os.PathLike) -> None:
-    """Write a shape to a STEP file (AP214) atomically."""
+    """Write a shape to a STEP file (AP214) atomically, with deterministic bytes."""
     p = Path(path)
     tmp = p.with_name(f".{p.name}.tmp{os.getpid()}.step")
     Interface_Static.SetCVal_s("write.step.schema", "AP214")
     with quiet_stdout():
         writer = STEPControl_Writer()
         writer.Transfer(shape, STEPControl_AsIs)
+        # A fixed header (name, time stamp) so the same shape always gives the same bytes.
+        header = APIHeaderSection_MakeHeader(writer.Model())
+        header.SetName(TCollection_HAsciiString(p.name))
+        header.SetTimeStamp(TCollection_HAsciiString("2000-01-01T00:00:00"))
         status = writer.Write(str(tmp))
     if status != IFSelect_RetDone:
         tmp.unlink(missing_ok=True)

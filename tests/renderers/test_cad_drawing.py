@@ -243,3 +243,15 @@ def test_budget_overrun_falls_back_to_polygonal_for_the_rest():
     assert [d.algorithm for d in over] == ["poly", "poly"]
     assert all("over the 0.0001 s budget" in " ".join(d.notes) for d in over)
     assert not over[0].is_blank()
+
+
+def test_step_writing_is_deterministic(tmp_path, box_with_hole):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    occ.write_step(box_with_hole, tmp_path / "a" / "part.step")
+    occ.write_step(box_with_hole, tmp_path / "b" / "part.step")
+    data = (tmp_path / "a" / "part.step").read_bytes()
+    assert data == (tmp_path / "b" / "part.step").read_bytes()
+    assert b"2000-01-01T00:00:00" in data
+    again = draw_shape(occ.read_cad(tmp_path / "a" / "part.step"), [PRESETS["2"]], HLROptions("exact"))[0]
+    assert not again.is_blank()
