@@ -9,6 +9,7 @@ shapes only where unavoidable; drawings come back as numpy polylines.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -164,6 +165,7 @@ def write_step(shape: Shape, path: str | os.PathLike) -> None:
     p = Path(path)
     tmp = p.with_name(f".{p.name}.tmp{os.getpid()}.step")
     Interface_Static.SetCVal_s("write.step.schema", "AP214")
+    Interface_Static.SetCVal_s("write.step.product.name", p.stem)  # else a per-process counter
     with quiet_stdout():
         writer = STEPControl_Writer()
         writer.Transfer(shape, STEPControl_AsIs)
@@ -175,6 +177,10 @@ def write_step(shape: Shape, path: str | os.PathLike) -> None:
     if status != IFSelect_RetDone:
         tmp.unlink(missing_ok=True)
         raise RenderError(p, "STEP writing failed")
+    # OCCT numbers products per process ("part 1", "part 2", ...): drop the counter.
+    name = re.escape(p.stem.encode())
+    data = re.sub(rb"('" + name + rb") \d+'", rb"\1'", tmp.read_bytes())
+    tmp.write_bytes(data)
     os.replace(tmp, p)
 
 
