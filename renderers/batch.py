@@ -193,7 +193,9 @@ def run_batch(
             reports[i] = ModelReport(t.name, str(t.source), skipped=True)
         else:
             todo.append(i)
-    ctx = mp.get_context("fork")
+    # Fork is cheap and shares the loaded OCCT; but a process that has created an OpenGL
+    # (EGL) context cannot fork children that render (they hang), so then spawn.
+    ctx = mp.get_context("spawn" if "OpenGL" in sys.modules else "fork")
     tqdm.monitor_interval = 0  # no monitor thread: this process forks
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="model", disable=not progress or None)
     # Largest files first: a big model started last would leave the other workers idle.

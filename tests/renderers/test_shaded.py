@@ -12,6 +12,7 @@ from renderers.mesh_lines import draw_mesh
 from renderers.render import RenderOptions, image
 from renderers.shaded import render_shaded, true_ortho_depth
 from renderers.views import parse_views
+from tests.conftest import ROOT
 
 
 def _mesh(tm) -> Mesh:
@@ -73,3 +74,13 @@ def test_shaded_renders_are_repeatable(egl):
     a = render_shaded(mesh, parse_views("2"), maps=("depth",))[0]
     b = render_shaded(mesh, parse_views("2"), maps=("depth",))[0]
     assert np.array_equal(a.color, b.color) and np.array_equal(a.depth, b.depth, equal_nan=True)
+
+
+def test_batch_after_this_process_used_opengl(egl, tmp_path):
+    """Forked children of a process holding an EGL context hang: the batch spawns then."""
+    from renderers import batch
+
+    ring = batch.Task("ring", ROOT / "datasets" / "samples" / "ring.stl")
+    opts = RenderOptions(tuple(parse_views("2")), mode="shaded")
+    (report,) = batch.run_batch([ring], tmp_path, opts, timeout=120, progress=False)
+    assert report.ok and (tmp_path / "ring" / "2.png").is_file()
