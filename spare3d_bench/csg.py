@@ -1,0 +1,146 @@
+"""SPARE3D-CSG models and the similar-object rule, seeded and deterministic.
+
+The recipe follows the published generator (`../shared/reference/spare3d.md`): n primitives,
+each uniformly a box (integer sides 5..50), a partial cylinder (R 1..25, H 1..50, sweep
+1..360 degrees), a partial cone (R1 5..25, R2 10..50, H 1..50, sweep 1..360) or a sphere
+(R 5..25); each rotated by a multiple of 90 degrees about one principal axis and moved on
+the integer grid 0..10 per axis; then one primitive is cut by another (the tool stays in
+the model). The original keeps the primitives as a compound of overlapping solids
+(`variant="compound"`); `variant="fused"` unites them into one clean solid.
+
+Every random draw comes from a generator seeded by (seed, stream, index), so model i of a
+seed is the same whichever worker makes it and in whatever order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from renderers import occ
+from renderers.errors import RenderError
+
+PRIMITIVES = ("box", "cylinder", "cone", "sphere")
+VARIANTS = ("compound", "fused")
+OPERATIONS = ("cut", "union", "intersection")
+
+
+class GenerationError(RuntimeError):
+    """A model or a modification could not be made within the allowed number of tries."""
+
+
+def rng_for(seed: int, stream: str, index: int) -> np.random.Generator:
+    """The random generator of one unit of work: independent of every other unit."""
+    words = [int(seed), int.from_bytes(stream.encode()[:8].ljust(8, b"\0"), "little"), int(index)]
+    return np.random.default_rng(np.random.SeedSequence(words))
+
+
+@dataclass(frozen=True)
+class CSGRecipe:
+    """How many primitives, and whether they stay a compound or are fused."""
+
+    primitives: int = 28
+    variant: str = "compound"
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.primitives <= 200:
+            raise ValueError(f"primitives must be 2..200, got {self.primitives}")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r} (use {', '.join(VARIANTS)})")
+
+
+def random_primitive(rng: np.random.Generator) -> occ.Shape:
+    """One SPARE3D-CSG primitive, rotated and placed on the grid."""
+    kind = PRIMITIVES[int(rng.integers(4))]
+    if kind == "box":
+        dx, dy, dz = (int(v) for v in rng.integers(5, 51, size=3))
+        shape = occ.box(dx, dy, dz)
+    elif kind == "cylinder":
+        r, h, sweep = int(rng.integers(1, 26)), int(rng.integers(1, 51)), int(rng.integers(1, 361))
+        shape = occ.cylinder(r, h, angle_deg=sweep)
+    elif kind == "cone":
+        r1 = int(rng.integers(5, 26))
+        r2 = int(rng.integers(10, 51))
+        h, sweep = int(rng.integers(1, 51)), int(rng.integers(1, 361))
+        if r2 == r1:  # OCCT needs two radii; equal radii would be a cylinder
+            r2 += 1
+        shape = occ.cone(r1, r2, h, angle_deg=sweep)
+    else:
+        shape = occ.sphere(int(rng.integers(5, 26)))
+    axis = ((1, 0, 0), (0, 1, 0), (0, 0, 1))[int(rng.integers(3))]
+    angle = 90.0 * int(rng.integers(4))
+    move = tuple(float(v) for v in rng.integers(0, 11, size=3))
+    return occ.transformed(shape, translate=move, rotate=(axis, angle) if angle else None)
+
+
+def csg_model(seed: int, index: int, recipe: CSGRecipe = CSGRecipe(), tries: int = 10) -> occ.Shape:
+    """Model `index` of `seed`: the primitives, one cut by another, compound or fused."""
+    rng = rng_for(seed, "model", index)
+    for _ in range(tries):
+        prims = [random_primitive(rng) for _ in range(recipe.primitives)]
+        i, j = (int(v) for v in rng.choice(recipe.primitives, size=2, replace=False))
+        try:
+            cut = occ.cut(prims[i], prims[j])
+        except RenderError:
+            continue
+        if occ.count(cut, occ.TopAbs_FACE) == 0:  # the tool swallowed the primitive: draw again
+            continue
+        prims[i] = cut
+        if recipe.variant == "compound":
+            return occ.compound(prims)
+        try:
+            return occ.fuse_all(prims)
+        except RenderError:
+            continue
+    raise GenerationError(f"model {index} of seed {seed}: no valid model in {tries} tries")
+
+
+def similar_tool(shape: occ.Shape, rng: np.random.Generator) -> occ.Shape:
+    """The similar-object rule's random primitive, sized and placed from the model's box.
+
+    A = (X + Y + Z) / 5 from the box extents; centre uniform in the middle half of the box
+    on each axis; box sides U(0.5A, A); sphere R U(0.25A, 0.5A); cone base R U(0.25A, 0.5A)
+    and height U(0.5A, A) along +Z; cylinder likewise.
+    """
+    lo, hi = occ.tight_box(shape)
+    ext = hi - lo
+    a = float(ext.sum()) / 5.0
+    center = lo + ext * rng.uniform(0.25, 0.75, size=3)
+    kind = PRIMITIVES[int(rng.integers(4))]
+    if kind == "box":
+        sides = rng.uniform(0.5 * a, a, size=3)
+        return occ.box(*sides, origin=tuple(center - sides / 2))
+    if kind == "sphere":
+        return occ.sphere(float(rng.uniform(0.25 * a, 0.5 * a)), tuple(center))
+    r = float(rng.uniform(0.25 * a, 0.5 * a))
+    h = float(rng.uniform(0.5 * a, a))
+    base = (center[0], center[1], center[2] - h / 2)
+    if kind == "cone":
+        return occ.cone(r, 0.0, h, origin=base)
+    return occ.cylinder(r, h, origin=base)
+
+
+def apply_tool(shape: occ.Shape, tool: occ.Shape, operation: str = "cut") -> occ.Shape:
+    """Cut, unite or intersect the model with a tool.
+
+    A compound model (overlapping solids) is changed solid by solid, and only the solids
+    whose boxes meet the tool's box take part in a boolean: the rest are kept (cut) or
+    dropped (intersection) as they are, and a union adds the tool as one more solid.
+    """
+    if operation not in OPERATIONS:
+        raise ValueError(f"unknown operation {operation!r} (use {', '.join(OPERATIONS)})")
+    if shape.ShapeType() != occ.TopAbs_ShapeEnum.TopAbs_COMPOUND:
+        return {"cut": occ.cut, "union": occ.fuse, "intersection": occ.common}[operation](shape, tool)
+    if operation == "union":
+        return occ.compound([*occ.children(shape), tool])
+    t_lo, t_hi = occ.loose_box(tool)
+    out = []
+    for solid in occ.children(shape):
+        lo, hi = occ.loose_box(solid)
+        touches = bool(np.all(lo <= t_hi) and np.all(t_lo <= hi))
+        if operation == "cut":
+            out.append(occ.cut(solid, tool) if touches else solid)
+        elif touches:
+            out.append(occ.common(solid, tool))
+    return occ.compound(out)

@@ -1,0 +1,135 @@
+"""Generate a SPARE3D task dataset from CSG models: questions, splits, a dataset card.
+
+Model i of a seed makes question i (its answer is i mod 4, so labels are balanced), the
+first 80% of model indices (by default) form the train split, the next 10% val, the rest
+test: no model is in two splits. Questions refused by a quality filter are counted per
+filter and left out; the kept ones are numbered 0..n-1 in each split folder, in model
+order. Workers only change the speed: the files are byte-identical for any count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from renderers.errors import RenderError
+from renderers.writers import atomic_write
+
+from . import __version__
+from .csg import CSGRecipe, GenerationError, csg_model
+from .spare3d_layout import write_answers, write_question
+from .tasks import BUILDERS, FILTERS, Drawer, Question, Rejected, TaskOptions
+
+SPLITS = ("train", "val", "test")
+CARD = "dataset.json"
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Everything that decides a generated dataset."""
+
+    task: str
+    models: int
+    seed: int = 0
+    recipe: CSGRecipe = field(default_factory=CSGRecipe)
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    options: TaskOptions = field(default_factory=TaskOptions)
+
+    def __post_init__(self) -> None:
+        if self.task not in BUILDERS:
+            raise ValueError(f"unknown task {self.task!r} (use {', '.join(BUILDERS)})")
+        if self.models < 1:
+            raise ValueError(f"models must be at least 1, got {self.models}")
+        if len(self.split) != 3 or min(self.split) < 0 or abs(sum(self.split) - 1) > 1e-6:
+            raise ValueError(f"split must be three non-negative fractions adding to 1, got {self.split}")
+
+    def split_of(self, index: int) -> str:
+        """The split of model `index`: contiguous ranges of model indices."""
+        train_end = round(self.models * self.split[0])
+        val_end = train_end + round(self.models * self.split[1])
+        return "train" if index < train_end else "val" if index < val_end else "test"
+
+
+def _build(args: tuple[GenerateConfig, int]) -> tuple[int, Question | None, str]:
+    config, index = args
+    try:
+        model = csg_model(config.seed, index, config.recipe)
+        q = BUILDERS[config.task](model, index, config.seed, Drawer(config.options))
+        return index, q, ""
+    except Rejected as e:
+        return index, None, e.reason
+    except (GenerationError, RenderError) as e:
+        return index, None, f"failed: {e}"
+
+
+def generate(config: GenerateConfig, out: str | os.PathLike, workers: int = 1, progress: bool = True) -> dict:
+    """Build every question, write the SPARE3D layout under `out/<split>/`, and the card."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    answers: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
+    index_map: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
+    rejected = {f: 0 for f in FILTERS}
+    failures: dict[str, str] = {}
+    jobs = [(config, i) for i in range(config.models)]
+    tqdm.monitor_interval = 0
+    with tqdm(total=len(jobs), unit="question", disable=not progress or None) as bar:
+        if workers > 1:
+            with mp.get_context("fork").Pool(workers) as pool:
+                results = pool.imap(_build, jobs)  # ordered: files come out the same
+                _collect(results, config, out, answers, index_map, rejected, failures, bar)
+        else:
+            _collect(map(_build, jobs), config, out, answers, index_map, rejected, failures, bar)
+    for s in SPLITS:
+        if answers[s]:
+            write_answers(out / s, answers[s])
+    card = {
+        "task": config.task,
+        "format": "spare3d",
+        "package_version": __version__,
+        "seed": config.seed,
+        "models": config.models,
+        "recipe": asdict(config.recipe),
+        "render": asdict(config.options),
+        "split_fractions": list(config.split),
+        "questions": {s: len(answers[s]) for s in SPLITS},
+        "filtered": rejected,
+        "failed": failures,
+        "model_index": index_map,
+        "checksums": _checksums(out),
+    }
+    atomic_write(out / CARD, (json.dumps(card, indent=1, sort_keys=True) + "\n").encode())
+    card["seconds"] = time.perf_counter() - t0
+    return card
+
+
+def _collect(results, config, out, answers, index_map, rejected, failures, bar) -> None:
+    for index, q, reason in results:
+        bar.update(1)
+        if q is None:
+            if reason in rejected:
+                rejected[reason] += 1
+            else:
+                failures[str(index)] = reason
+            continue
+        split = config.split_of(index)
+        qid = str(len(answers[split]))
+        write_question(out / split, qid, q)
+        answers[split][qid] = q.answer
+        index_map[split][qid] = index
+
+
+def _checksums(root: Path) -> dict[str, str]:
+    """sha256 of every file under the dataset, by relative path (the card excluded)."""
+    sums = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and p.name != CARD:
+            sums[p.relative_to(root).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return sums

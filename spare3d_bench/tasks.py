@@ -1,0 +1,157 @@
+"""SPARE3D questions: three-view-to-isometric (T2I), isometric-to-pose (I2P) and
+pose-to-isometric (P2I), built from models with their drawings and checked.
+
+Each builder takes one model and a question index and returns a `Question` (uint8 images
+and the answer) or raises `Rejected` naming the quality filter that refused it:
+
+* `identical_candidates`: two T2I/P2I candidates draw identically (the question has two
+  right answers), or a T2I distractor also matches the three views;
+* `pose_ambiguous`: for I2P/P2I, two candidate poses give identical drawings. Found
+  geometrically, by drawing both poses and comparing, not by the original pixel score;
+* `blank`: a drawing with no visible line;
+* `invisible_change`: no similar-object modification changed the drawings in the allowed
+  number of tries.
+
+Answers are balanced by construction: question i's answer is i mod 4 (T2I, P2I: the
+position of the right candidate; I2P: the index of the pose among 1, 2, 5, 6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from renderers import occ
+from renderers.cad import HLROptions, draw_shape
+from renderers.render import RenderOptions, image
+from renderers.views import PRESETS
+
+from .csg import apply_tool, rng_for, similar_tool
+
+TASKS = ("t2i", "i2p", "p2i")
+I2P_POSES = (1, 2, 5, 6)
+P2I_POSES = tuple(range(1, 9))
+FILTERS = ("identical_candidates", "pose_ambiguous", "blank", "invisible_change")
+
+
+class Rejected(Exception):
+    """A question refused by a quality filter; `reason` is one of FILTERS."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Drawing size and style, and how the similar objects are made."""
+
+    size: int = 200
+    style: str = "spare3d"
+    operation: str = "cut"
+    tries: int = 10
+    hlr: str = "auto"
+
+
+@dataclass
+class Question:
+    """One question: f/r/t views, candidates (or the I2P isometric) and the answer index.
+
+    `pose` is the queried pose for P2I and the shown pose for I2P; `candidate_poses` the
+    pose of each P2I candidate.
+    """
+
+    task: str
+    index: int
+    views: dict[str, np.ndarray]
+    candidates: list[np.ndarray]
+    answer: int
+    pose: int | None = None
+    candidate_poses: list[int] = field(default_factory=list)
+
+
+class Drawer:
+    """Draws shapes to uint8 images with fixed options (the renderers' PNG pixels)."""
+
+    def __init__(self, options: TaskOptions) -> None:
+        self.options = options
+        self.render = RenderOptions((PRESETS["f"],), size=options.size, style=options.style)
+
+    def images(self, shape: occ.Shape, names: list[str]) -> dict[str, np.ndarray]:
+        drawings = draw_shape(shape, [PRESETS[n] for n in names], HLROptions(self.options.hlr))
+        out = {}
+        for d in drawings:
+            if d.is_blank():
+                raise Rejected("blank", f"view {d.view.name} has no visible line")
+            out[d.view.name] = image(d, self.render)
+        return out
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return bool(np.array_equal(a, b))
+
+
+def t2i(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
+    """Four similar objects (four different random modifications of one model); the
+    views of one of them and the pose-2 isometric of each as the candidates."""
+    rng = rng_for(seed, "t2i", index)
+    base = drawer.images(model, ["f", "r", "t", "2"])
+    variants: list[dict[str, np.ndarray]] = []
+    for _ in range(4):
+        variants.append(_visible_variant(model, base, rng, drawer))
+    answer = index % 4
+    for k in range(4):
+        for j in range(k):
+            if _same(variants[k]["2"], variants[j]["2"]):
+                raise Rejected("identical_candidates", f"candidates {j} and {k} draw the same")
+        if k != answer and all(_same(variants[k][v], variants[answer][v]) for v in "frt"):
+            raise Rejected("identical_candidates", f"candidate {k} also matches the views")
+    views = {v: variants[answer][v] for v in "frt"}
+    return Question("t2i", index, views, [var["2"] for var in variants], answer)
+
+
+def _visible_variant(model, base, rng, drawer: Drawer) -> dict[str, np.ndarray]:
+    """A similar object whose f, r, t or pose-2 drawing differs from the model's."""
+    for _ in range(drawer.options.tries):
+        tool = similar_tool(model, rng)
+        try:
+            changed = apply_tool(model, tool, drawer.options.operation)
+            imgs = drawer.images(changed, ["f", "r", "t", "2"])
+        except (Rejected, occ.RenderError):
+            continue
+        if any(not _same(imgs[v], base[v]) for v in base):
+            return imgs
+    raise Rejected("invisible_change", f"no visible modification in {drawer.options.tries} tries")
+
+
+def i2p(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
+    """The three views and one isometric; the answer is which of poses 1, 2, 5, 6 it shows."""
+    imgs = drawer.images(model, ["f", "r", "t"] + [str(p) for p in I2P_POSES])
+    answer = index % 4
+    shown = imgs[str(I2P_POSES[answer])]
+    for k, p in enumerate(I2P_POSES):
+        if k != answer and _same(imgs[str(p)], shown):
+            raise Rejected("pose_ambiguous", f"poses {I2P_POSES[answer]} and {p} draw the same")
+    return Question("i2p", index, {v: imgs[v] for v in "frt"}, [shown], answer, pose=I2P_POSES[answer])
+
+
+def p2i(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
+    """The three views and a pose k; four isometrics of the model from k and three other
+    poses; the answer is the candidate seen from k."""
+    rng = rng_for(seed, "p2i", index)
+    pose = int(rng.integers(1, 9))
+    others = [p for p in P2I_POSES if p != pose]
+    wrong = [int(p) for p in rng.choice(others, size=3, replace=False)]
+    answer = index % 4
+    poses = wrong[:answer] + [pose] + wrong[answer:]
+    imgs = drawer.images(model, ["f", "r", "t"] + [str(p) for p in poses])
+    for k, p in enumerate(poses):
+        if k != answer and _same(imgs[str(p)], imgs[str(pose)]):
+            raise Rejected("pose_ambiguous", f"poses {pose} and {p} draw the same")
+    return Question(
+        "p2i", index, {v: imgs[v] for v in "frt"}, [imgs[str(p)] for p in poses], answer, pose, poses
+    )
+
+
+BUILDERS = {"t2i": t2i, "i2p": i2p, "p2i": p2i}
