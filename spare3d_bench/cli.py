@@ -136,6 +136,63 @@ def _add_render(sub) -> None:
     p.set_defaults(handler=_cmd_render)
 
 
+def _add_generate(sub) -> None:
+    p = sub.add_parser(
+        "generate",
+        help="build a SPARE3D task dataset from generated CSG models",
+        description=(
+            "Generate SPARE3D questions from seeded SPARE3D-CSG models and write them in the "
+            "released SPARE3D layout under OUT/<split>/ with OUT/dataset.json (recipe, seed, "
+            "counts, filter statistics, checksums). Model i makes question i; splits are by model."
+        ),
+    )
+    p.add_argument("task", choices=("t2i", "i2p", "p2i"), help="three-view-to-isometric, isometric-to-pose, pose-to-isometric")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--csg", type=_positive_int, required=True, metavar="N", help="number of CSG models (one question each)")
+    p.add_argument("--primitives", type=_positive_int, default=28, metavar="K", help="primitives per model (default 28)")
+    p.add_argument("--variant", default="compound", choices=("compound", "fused"), help="compound of solids (SPARE3D) or one fused solid")
+    p.add_argument(
+        "--operation", default="cut", choices=("cut", "union", "intersection"), help="T2I similar-object change (default cut)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--size", type=_image_size, default=200, help="image side in pixels (default 200)")
+    p.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions (default 0.8,0.1,0.1)")
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes (default 1)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_cmd_generate)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from spare3d_bench.csg import CSGRecipe
+    from spare3d_bench.generate import GenerateConfig, generate
+    from spare3d_bench.tasks import TaskOptions
+
+    try:
+        split = tuple(float(x) for x in args.split.split(","))
+        config = GenerateConfig(
+            args.task,
+            args.csg,
+            args.seed,
+            CSGRecipe(args.primitives, args.variant),
+            split,  # type: ignore[arg-type]
+            TaskOptions(size=args.size, operation=args.operation),
+        )
+        os.makedirs(args.out, exist_ok=True)
+    except ValueError as e:
+        return _usage("generate", str(e))
+    except OSError as e:
+        return _usage("generate", f"cannot create output folder {args.out}: {e.strerror}")
+    card = generate(config, args.out, args.workers, not args.quiet)
+    kept = sum(card["questions"].values())
+    print(f"{kept} questions ({', '.join(f'{s} {n}' for s, n in card['questions'].items())}) -> {os.path.abspath(args.out)}")
+    filtered = {k: v for k, v in card["filtered"].items() if v}
+    if filtered:
+        print("filtered: " + ", ".join(f"{k} {v}" for k, v in filtered.items()))
+    for index, reason in card["failed"].items():
+        print(f"FAILED model {index}: {reason}", file=sys.stderr)
+    return EXIT_FAILED if card["failed"] else EXIT_OK
+
+
 def _cmd_render(args: argparse.Namespace) -> int:
     from renderers.batch import expand_inputs, name_tasks, run_batch, write_report
     from renderers.cad import HLROptions
@@ -199,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_render(sub)
+    _add_generate(sub)
     return parser
 
 

@@ -60,6 +60,7 @@ def _build(args: tuple[GenerateConfig, int]) -> tuple[int, Question | None, str]
     try:
         model = csg_model(config.seed, index, config.recipe)
         q = BUILDERS[config.task](model, index, config.seed, Drawer(config.options))
+        q.shapes = []  # OCCT shapes do not cross processes
         return index, q, ""
     except Rejected as e:
         return index, None, e.reason

@@ -59,7 +59,8 @@ class Question:
     """One question: f/r/t views, candidates (or the I2P isometric) and the answer index.
 
     `pose` is the queried pose for P2I and the shown pose for I2P; `candidate_poses` the
-    pose of each P2I candidate.
+    pose of each P2I candidate; `shapes` the model behind each candidate (T2I) or the
+    model (I2P, P2I), kept in memory only.
     """
 
     task: str
@@ -69,6 +70,7 @@ class Question:
     answer: int
     pose: int | None = None
     candidate_poses: list[int] = field(default_factory=list)
+    shapes: list = field(default_factory=list, repr=False)
 
 
 class Drawer:
@@ -98,8 +100,11 @@ def t2i(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     rng = rng_for(seed, "t2i", index)
     base = drawer.images(model, ["f", "r", "t", "2"])
     variants: list[dict[str, np.ndarray]] = []
+    shapes = []
     for _ in range(4):
-        variants.append(_visible_variant(model, base, rng, drawer))
+        shape, imgs = _visible_variant(model, base, rng, drawer)
+        variants.append(imgs)
+        shapes.append(shape)
     answer = index % 4
     for k in range(4):
         for j in range(k):
@@ -108,10 +113,10 @@ def t2i(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
         if k != answer and all(_same(variants[k][v], variants[answer][v]) for v in "frt"):
             raise Rejected("identical_candidates", f"candidate {k} also matches the views")
     views = {v: variants[answer][v] for v in "frt"}
-    return Question("t2i", index, views, [var["2"] for var in variants], answer)
+    return Question("t2i", index, views, [var["2"] for var in variants], answer, shapes=shapes)
 
 
-def _visible_variant(model, base, rng, drawer: Drawer) -> dict[str, np.ndarray]:
+def _visible_variant(model, base, rng, drawer: Drawer) -> tuple[occ.Shape, dict[str, np.ndarray]]:
     """A similar object whose f, r, t or pose-2 drawing differs from the model's."""
     for _ in range(drawer.options.tries):
         tool = similar_tool(model, rng)
@@ -121,7 +126,7 @@ def _visible_variant(model, base, rng, drawer: Drawer) -> dict[str, np.ndarray]:
         except (Rejected, occ.RenderError):
             continue
         if any(not _same(imgs[v], base[v]) for v in base):
-            return imgs
+            return changed, imgs
     raise Rejected("invisible_change", f"no visible modification in {drawer.options.tries} tries")
 
 
@@ -133,7 +138,7 @@ def i2p(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     for k, p in enumerate(I2P_POSES):
         if k != answer and _same(imgs[str(p)], shown):
             raise Rejected("pose_ambiguous", f"poses {I2P_POSES[answer]} and {p} draw the same")
-    return Question("i2p", index, {v: imgs[v] for v in "frt"}, [shown], answer, pose=I2P_POSES[answer])
+    return Question("i2p", index, {v: imgs[v] for v in "frt"}, [shown], answer, pose=I2P_POSES[answer], shapes=[model])
 
 
 def p2i(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
@@ -150,7 +155,7 @@ def p2i(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
         if k != answer and _same(imgs[str(p)], imgs[str(pose)]):
             raise Rejected("pose_ambiguous", f"poses {pose} and {p} draw the same")
     return Question(
-        "p2i", index, {v: imgs[v] for v in "frt"}, [imgs[str(p)] for p in poses], answer, pose, poses
+        "p2i", index, {v: imgs[v] for v in "frt"}, [imgs[str(p)] for p in poses], answer, pose, poses, [model]
     )
 
 

@@ -98,3 +98,12 @@ def test_mesh_lines_and_shaded_maps(tmp_path):
     for model in ("ring", "bracket"):
         names = sorted(p.name for p in (out / "shaded" / model).iterdir())
         assert names == ["2.npy", "2.png", "2_depth.npy", "2_depth.png", "2_normal.npy", "2_normal.png", "render.json"]
+
+
+def test_generate_writes_a_dataset_and_rejects_bad_options(tmp_path):
+    res = _run("generate", "i2p", "--csg", "4", "--primitives", "3", "--size", "64", "--out", str(tmp_path / "d"), "--quiet")
+    assert res.returncode == 0, res.stderr
+    card = json.loads((tmp_path / "d" / "dataset.json").read_text())
+    assert card["task"] == "i2p" and sum(card["questions"].values()) == 4
+    bad = _run("generate", "t2i", "--csg", "4", "--split", "0.9,0.9,0", "--out", str(tmp_path / "e"))
+    assert bad.returncode == 2 and "split must be" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,121 @@
+"""Building SPARE3D questions: determinism, answers that are right, filters, the layout."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from renderers import occ
+from renderers.writers import png_bytes
+from spare3d_bench import spare3d_layout
+from spare3d_bench.csg import CSGRecipe, apply_tool, csg_model
+from spare3d_bench.generate import GenerateConfig, generate
+from spare3d_bench.tasks import Drawer, Rejected, TaskOptions, i2p, p2i, t2i
+
+SMALL = CSGRecipe(primitives=4)
+OPTS = TaskOptions(size=64)
+
+
+def _tree(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_command_same_bytes_for_any_worker_count(tmp_path):
+    cfg = GenerateConfig("i2p", 6, seed=3, recipe=SMALL, options=OPTS)
+    generate(cfg, tmp_path / "a", workers=1, progress=False)
+    generate(cfg, tmp_path / "b", workers=2, progress=False)
+    a, b = _tree(tmp_path / "a"), _tree(tmp_path / "b")
+    assert a.keys() == b.keys() and all(a[k] == b[k] for k in a)
+    other = GenerateConfig("i2p", 6, seed=4, recipe=SMALL, options=OPTS)
+    generate(other, tmp_path / "c", progress=False)
+    assert _tree(tmp_path / "c")["train/0/0_f.png"] != a["train/0/0_f.png"]
+
+
+def test_csg_models_are_deterministic_and_varied():
+    a = occ.tight_box(csg_model(0, 5, SMALL))
+    assert np.array_equal(a, occ.tight_box(csg_model(0, 5, SMALL)))
+    assert not np.array_equal(a, occ.tight_box(csg_model(0, 6, SMALL)))
+    fused = csg_model(0, 5, CSGRecipe(4, "fused"))
+    assert fused.ShapeType() != occ.TopAbs_ShapeEnum.TopAbs_COMPOUND or len(occ.children(fused)) == 1
+
+
+def test_t2i_exactly_one_candidate_matches_the_views():
+    drawer = Drawer(OPTS)
+    for index in range(3):
+        q = t2i(csg_model(1, index, SMALL), index, 1, drawer)
+        assert q.answer == index % 4
+        matches = []
+        for k, shape in enumerate(q.shapes):
+            imgs = drawer.images(shape, ["f", "r", "t", "2"])  # re-render the candidate's model
+            assert np.array_equal(imgs["2"], q.candidates[k])
+            matches.append(all(np.array_equal(imgs[v], q.views[v]) for v in "frt"))
+        assert matches == [k == q.answer for k in range(4)]
+        for k in range(4):
+            if k != q.answer:
+                assert not np.array_equal(q.candidates[k], q.candidates[q.answer])
+
+
+def test_i2p_labels_are_balanced(tmp_path):
+    card = generate(GenerateConfig("i2p", 8, seed=2, recipe=SMALL, options=OPTS, split=(1, 0, 0)), tmp_path, progress=False)
+    labels = Counter(json.loads((tmp_path / "train" / "answer.json").read_text()).values())
+    assert sum(card["filtered"].values()) == 0 and labels == {0: 2, 1: 2, 2: 2, 3: 2}
+
+
+def test_p2i_wrong_poses_differ_from_the_queried_one():
+    drawer = Drawer(OPTS)
+    for index in range(4):
+        q = p2i(csg_model(5, index, SMALL), index, 5, drawer)
+        assert len(set(q.candidate_poses)) == 4 and q.candidate_poses[q.answer] == q.pose
+        assert set(q.candidate_poses) <= set(range(1, 9))
+        for k in range(4):
+            if k != q.answer:
+                assert not np.array_equal(q.candidates[k], q.candidates[q.answer])
+
+
+def test_a_sphere_is_pose_ambiguous():
+    with pytest.raises(Rejected) as info:
+        i2p(occ.sphere(10), 0, 0, Drawer(OPTS))
+    assert info.value.reason == "pose_ambiguous"
+
+
+def test_identical_candidates_are_refused(monkeypatch):
+    import spare3d_bench.tasks as tasks
+
+    block = occ.box(10, 10, 10)
+    cut = apply_tool(block, occ.box(4, 4, 4, origin=(8, -1, 8)))
+    drawer = Drawer(OPTS)
+    same = drawer.images(cut, ["f", "r", "t", "2"])
+    monkeypatch.setattr(tasks, "_visible_variant", lambda *a: (cut, same))  # every variant alike
+    with pytest.raises(Rejected) as info:
+        t2i(block, 0, 0, drawer)
+    assert info.value.reason == "identical_candidates"
+
+
+def test_written_layout_reads_back(tmp_path):
+    card = generate(GenerateConfig("p2i", 5, seed=1, recipe=SMALL, options=OPTS), tmp_path, progress=False)
+    stored = spare3d_layout.load(tmp_path / "train", "p2i")
+    assert len(stored) == card["questions"]["train"]
+    q = stored[0]
+    assert q.pose in range(1, 9) and q.answer in range(4)
+    assert spare3d_layout.read_png(q.candidates[0]).shape == (64, 64, 3)
+    assert card["checksums"]["train/0/0_f.png"]
+
+
+def test_original_release_layout_with_string_labels_loads(tmp_path):
+    """A hand-made folder as the 2020 release has it: string labels, I2P answer.png."""
+    img = png_bytes(np.full((200, 200, 3), 255, np.uint8))
+    for qid in ("0", "1"):
+        d = tmp_path / qid
+        d.mkdir()
+        for v in "frt":
+            (d / f"{qid}_{v}.png").write_bytes(img)
+        (d / "answer.png").write_bytes(img)
+    (tmp_path / "answer.json").write_text('{"0": "2", "1": 3}')
+    stored = spare3d_layout.load(tmp_path, "i2p")
+    assert [q.answer for q in stored] == [2, 3]
+    (tmp_path / "answer.json").write_text('{"0": "7"}')
+    with pytest.raises(ValueError, match="not 0..3"):
+        spare3d_layout.load(tmp_path, "i2p")
