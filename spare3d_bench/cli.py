@@ -146,7 +146,11 @@ def _add_generate(sub) -> None:
             "counts, filter statistics, checksums). Model i makes question i; splits are by model."
         ),
     )
-    p.add_argument("task", choices=("t2i", "i2p", "p2i"), help="three-view-to-isometric, isometric-to-pose, pose-to-isometric")
+    p.add_argument(
+        "task",
+        choices=("t2i", "i2p", "p2i", "pairs", "poses"),
+        help="three-view-to-isometric, isometric-to-pose, pose-to-isometric, self-supervised pairs, pose-pretext data",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--csg", type=_positive_int, required=True, metavar="N", help="number of CSG models (one question each)")
     p.add_argument("--primitives", type=_positive_int, default=28, metavar="K", help="primitives per model (default 28)")

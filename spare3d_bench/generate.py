@@ -123,8 +123,17 @@ def _collect(results, config, out, answers, index_map, rejected, failures, bar) 
         split = config.split_of(index)
         qid = str(len(answers[split]))
         write_question(out / split, qid, q)
-        answers[split][qid] = q.answer
+        answers[split][qid] = label(q)
         index_map[split][qid] = index
+
+
+def label(q: Question) -> int | list[int]:
+    """What answer.json stores: the answer, the pairing labels, or the poses present."""
+    if q.task == "pairs":
+        return [1, 0, 0, 1]
+    if q.task == "poses":
+        return list(q.candidate_poses)
+    return int(q.answer)
 
 
 def _checksums(root: Path) -> dict[str, str]:

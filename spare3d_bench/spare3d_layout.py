@@ -5,6 +5,11 @@ T2I and P2I: `answer.json` ({id: 0..3}), `<id>/<id>_f.png`, `_r.png`, `_t.png` a
 `<id>/answer.png` and `answer.json` with labels 0..3 for poses 1, 2, 5, 6. Question ids are
 0..n-1 in each split folder. The original loaders disagree on int vs string labels; the
 reader accepts both.
+
+The self-supervised kinds follow the same pattern (they have no released layout): pairs
+write `<id>/<k>_f|r|t.png` and `<id>/<k>_2.png` for objects k = 0, 1 with answer.json
+{id: [1, 0, 0, 1]}; pose data write `<id>/<id>_f|r|t.png` and `<id>/pose_<k>.png`
+with answer.json {id: [1, ..., 8]} (the poses present).
 """
 
 from __future__ import annotations
@@ -25,10 +30,19 @@ def write_question(root: Path, qid: str, q: Question) -> None:
     """Write one question's files under `root/<qid>/` (atomically, file by file)."""
     d = root / qid
     d.mkdir(parents=True, exist_ok=True)
+    if q.task == "pairs":
+        for name, img in q.views.items():
+            atomic_write(d / f"{name}.png", png_bytes(img))
+        for k, c in enumerate(q.candidates):
+            atomic_write(d / f"{k}_2.png", png_bytes(c))
+        return
     for v in "frt":
         atomic_write(d / f"{qid}_{v}.png", png_bytes(q.views[v]))
     if q.task == "i2p":
         atomic_write(d / "answer.png", png_bytes(q.candidates[0]))
+    elif q.task == "poses":
+        for p, c in zip(q.candidate_poses, q.candidates):
+            atomic_write(d / f"pose_{p}.png", png_bytes(c))
     else:
         for k, c in enumerate(q.candidates):
             atomic_write(d / f"{k}.png", png_bytes(c))
@@ -36,9 +50,10 @@ def write_question(root: Path, qid: str, q: Question) -> None:
         atomic_write(d / f"pose_{q.pose}.txt", b"")
 
 
-def write_answers(root: Path, answers: dict[str, int]) -> None:
-    """`answer.json`: {id: label} with integer labels, ids in numeric order."""
-    ordered = {k: int(answers[k]) for k in sorted(answers, key=int)}
+def write_answers(root: Path, answers: dict[str, int | list[int]]) -> None:
+    """`answer.json`: {id: label} with integer labels (lists for pairs and poses), ids in
+    numeric order."""
+    ordered = {k: answers[k] for k in sorted(answers, key=int)}
     atomic_write(root / "answer.json", (json.dumps(ordered, indent=1) + "\n").encode())
 
 
@@ -49,7 +64,7 @@ class StoredQuestion:
     qid: str
     views: dict[str, Path]
     candidates: list[Path]
-    answer: int
+    answer: int | list[int]
     pose: int | None = None
 
 
@@ -67,26 +82,37 @@ def load(root: str | Path, task: str) -> list[StoredQuestion]:
         raise ValueError(f"{answer_file}: cannot read answers ({e})") from None
     out = []
     for qid in sorted(answers, key=lambda k: (len(str(k)), str(k))):
+        d = root / str(qid)
+        if task in ("pairs", "poses"):
+            label = [int(v) for v in answers[qid]]
+            if task == "pairs":
+                views = {f"{k}_{v}": d / f"{k}_{v}.png" for k in (0, 1) for v in "frt"}
+                candidates = [d / "0_2.png", d / "1_2.png"]
+            else:
+                views = {v: d / f"{qid}_{v}.png" for v in "frt"}
+                candidates = [d / f"pose_{p}.png" for p in label]
+            out.append(_checked(StoredQuestion(str(qid), views, candidates, label)))
+            continue
         label = int(str(answers[qid]).strip())
         if not 0 <= label <= 3:
             raise ValueError(f"{answer_file}: label {answers[qid]!r} of question {qid} is not 0..3")
-        d = root / str(qid)
         views = {v: d / f"{qid}_{v}.png" for v in "frt"}
-        if task == "i2p":
-            candidates = [d / "answer.png"]
-        else:
-            candidates = [d / f"{k}.png" for k in range(4)]
+        candidates = [d / "answer.png"] if task == "i2p" else [d / f"{k}.png" for k in range(4)]
         pose = None
         if task == "p2i":
             found = [int(m.group(1)) for p in d.glob("pose_*.txt") if (m := re.fullmatch(r"pose_(\d+)\.txt", p.name))]
             if len(found) != 1:
                 raise ValueError(f"{d}: expected one pose_<k>.txt, found {len(found)}")
             pose = found[0]
-        for p in [*views.values(), *candidates]:
-            if not p.is_file():
-                raise ValueError(f"{p}: missing")
-        out.append(StoredQuestion(str(qid), views, candidates, label, pose))
+        out.append(_checked(StoredQuestion(str(qid), views, candidates, label, pose)))
     return out
+
+
+def _checked(q: StoredQuestion) -> StoredQuestion:
+    for p in [*q.views.values(), *q.candidates]:
+        if not p.is_file():
+            raise ValueError(f"{p}: missing")
+    return q
 
 
 def read_png(path: Path) -> np.ndarray:

@@ -29,7 +29,7 @@ from renderers.views import PRESETS
 
 from .csg import apply_tool, rng_for, similar_tool
 
-TASKS = ("t2i", "i2p", "p2i")
+TASKS = ("t2i", "i2p", "p2i", "pairs", "poses")
 I2P_POSES = (1, 2, 5, 6)
 P2I_POSES = tuple(range(1, 9))
 FILTERS = ("identical_candidates", "pose_ambiguous", "blank", "invisible_change")
@@ -159,4 +159,30 @@ def p2i(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     )
 
 
-BUILDERS = {"t2i": t2i, "i2p": i2p, "p2i": p2i}
+def pairs(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
+    """Self-supervised pair data: two similar objects (two different random changes of the
+    model), f/r/t and the pose-2 isometric of each. The four pairings (views of i,
+    isometric of j) for (i, j) = (0,0), (0,1), (1,0), (1,1) are labelled 1, 0, 0, 1."""
+    rng = rng_for(seed, "pairs", index)
+    base = drawer.images(model, ["f", "r", "t", "2"])
+    objects = [_visible_variant(model, base, rng, drawer) for _ in range(2)]
+    (s0, a), (s1, b) = objects
+    if np.array_equal(a["2"], b["2"]) or all(np.array_equal(a[v], b[v]) for v in "frt"):
+        raise Rejected("identical_candidates", "the two objects draw the same")
+    views = {f"{k}_{v}": imgs[v] for k, (_, imgs) in enumerate(objects) for v in "frt"}
+    return Question("pairs", index, views, [a["2"], b["2"]], -1, shapes=[s0, s1])
+
+
+def poses(model: occ.Shape, index: int, seed: int, drawer: Drawer, count: int = 8) -> Question:
+    """Pose-pretext data: f/r/t and the isometric from each of poses 1..8 (or 1..20)."""
+    names = [str(p) for p in range(1, count + 1)]
+    imgs = drawer.images(model, ["f", "r", "t"] + names)
+    for k in range(count):
+        for j in range(k):
+            if np.array_equal(imgs[names[k]], imgs[names[j]]):
+                raise Rejected("pose_ambiguous", f"poses {names[j]} and {names[k]} draw the same")
+    return Question("poses", index, {v: imgs[v] for v in "frt"}, [imgs[n] for n in names], -1,
+                    candidate_poses=list(range(1, count + 1)), shapes=[model])
+
+
+BUILDERS = {"t2i": t2i, "i2p": i2p, "p2i": p2i, "pairs": pairs, "poses": poses}

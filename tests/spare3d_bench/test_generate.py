@@ -119,3 +119,23 @@ def test_original_release_layout_with_string_labels_loads(tmp_path):
     (tmp_path / "answer.json").write_text('{"0": "7"}')
     with pytest.raises(ValueError, match="not 0..3"):
         spare3d_layout.load(tmp_path, "i2p")
+
+
+def test_pairs_and_pose_data(tmp_path):
+    drawer = Drawer(OPTS)
+    from spare3d_bench.tasks import pairs, poses
+
+    q = pairs(csg_model(2, 0, SMALL), 0, 2, drawer)
+    for k in (0, 1):  # each object's views and isometric come from the same model
+        imgs = drawer.images(q.shapes[k], ["f", "r", "t", "2"])
+        assert all(np.array_equal(imgs[v], q.views[f"{k}_{v}"]) for v in "frt")
+        assert np.array_equal(imgs["2"], q.candidates[k])
+    assert not np.array_equal(q.candidates[0], q.candidates[1])
+    p = poses(csg_model(2, 1, SMALL), 1, 2, drawer)
+    assert p.candidate_poses == list(range(1, 9)) and len(p.candidates) == 8
+    generate(GenerateConfig("pairs", 2, seed=2, recipe=SMALL, options=OPTS, split=(1, 0, 0)), tmp_path / "p", progress=False)
+    stored = spare3d_layout.load(tmp_path / "p" / "train", "pairs")
+    assert [s.answer for s in stored] == [[1, 0, 0, 1]] * len(stored)
+    generate(GenerateConfig("poses", 2, seed=2, recipe=SMALL, options=OPTS, split=(1, 0, 0)), tmp_path / "q", progress=False)
+    stored = spare3d_layout.load(tmp_path / "q" / "train", "poses")
+    assert stored[0].answer == list(range(1, 9)) and stored[0].candidates[7].name == "pose_8.png"
