@@ -161,6 +161,13 @@ def _add_generate(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--size", type=_image_size, default=200, help="image side in pixels (default 200)")
     p.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions (default 0.8,0.1,0.1)")
+    p.add_argument(
+        "--layout",
+        default="spare3d",
+        choices=("spare3d", "packed"),
+        help="spare3d: the released folder layout; packed: one memory-mappable uint8 file per split "
+        "plus manifest.json, for training speed (default spare3d)",
+    )
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_generate)
@@ -180,6 +187,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             CSGRecipe(args.primitives, args.variant),
             split,  # type: ignore[arg-type]
             TaskOptions(size=args.size, operation=args.operation),
+            args.layout,
         )
         os.makedirs(args.out, exist_ok=True)
     except ValueError as e:

@@ -22,10 +22,12 @@ from renderers.writers import atomic_write
 
 from . import __version__
 from .csg import CSGRecipe, GenerationError, csg_model
+from .packed import PackedWriter
 from .spare3d_layout import write_answers, write_question
 from .tasks import BUILDERS, FILTERS, Drawer, Question, Rejected, TaskOptions
 
 SPLITS = ("train", "val", "test")
+LAYOUTS = ("spare3d", "packed")
 CARD = "dataset.json"
 
 
@@ -39,12 +41,15 @@ class GenerateConfig:
     recipe: CSGRecipe = field(default_factory=CSGRecipe)
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     options: TaskOptions = field(default_factory=TaskOptions)
+    layout: str = "spare3d"
 
     def __post_init__(self) -> None:
         if self.task not in BUILDERS:
             raise ValueError(f"unknown task {self.task!r} (use {', '.join(BUILDERS)})")
         if self.models < 1:
             raise ValueError(f"models must be at least 1, got {self.models}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {self.layout!r} (use {', '.join(LAYOUTS)})")
         if len(self.split) != 3 or min(self.split) < 0 or abs(sum(self.split) - 1) > 1e-6:
             raise ValueError(f"split must be three non-negative fractions adding to 1, got {self.split}")
 
@@ -80,20 +85,23 @@ def generate(config: GenerateConfig, out: str | os.PathLike, workers: int = 1, p
     rejected = {f: 0 for f in FILTERS}
     failures: dict[str, str] = {}
     jobs = [(config, i) for i in range(config.models)]
+    packers: dict[str, PackedWriter] = {}
     tqdm.monitor_interval = 0
     with tqdm(total=len(jobs), unit="question", disable=not progress or None) as bar:
         if workers > 1:
             with mp.get_context("fork").Pool(workers) as pool:
                 results = pool.imap(_build, jobs)  # ordered: files come out the same
-                _collect(results, config, out, answers, index_map, rejected, failures, bar)
+                _collect(results, config, out, answers, index_map, rejected, failures, bar, packers)
         else:
-            _collect(map(_build, jobs), config, out, answers, index_map, rejected, failures, bar)
+            _collect(map(_build, jobs), config, out, answers, index_map, rejected, failures, bar, packers)
     for s in SPLITS:
-        if answers[s]:
+        if s in packers:
+            packers[s].close()
+        elif answers[s]:
             write_answers(out / s, answers[s])
     card = {
         "task": config.task,
-        "format": "spare3d",
+        "format": config.layout,
         "package_version": __version__,
         "seed": config.seed,
         "models": config.models,
@@ -111,7 +119,7 @@ def generate(config: GenerateConfig, out: str | os.PathLike, workers: int = 1, p
     return card
 
 
-def _collect(results, config, out, answers, index_map, rejected, failures, bar) -> None:
+def _collect(results, config, out, answers, index_map, rejected, failures, bar, packers) -> None:
     for index, q, reason in results:
         bar.update(1)
         if q is None:
@@ -122,7 +130,12 @@ def _collect(results, config, out, answers, index_map, rejected, failures, bar) 
             continue
         split = config.split_of(index)
         qid = str(len(answers[split]))
-        write_question(out / split, qid, q)
+        if config.layout == "packed":
+            if split not in packers:
+                packers[split] = PackedWriter(out / split, config.task, config.seed)
+            packers[split].add(qid, q, label(q), index, f"csg:{config.seed}:{index}")
+        else:
+            write_question(out / split, qid, q)
         answers[split][qid] = label(q)
         index_map[split][qid] = index
 

@@ -139,3 +139,36 @@ def test_pairs_and_pose_data(tmp_path):
     generate(GenerateConfig("poses", 2, seed=2, recipe=SMALL, options=OPTS, split=(1, 0, 0)), tmp_path / "q", progress=False)
     stored = spare3d_layout.load(tmp_path / "q" / "train", "poses")
     assert stored[0].answer == list(range(1, 9)) and stored[0].candidates[7].name == "pose_8.png"
+
+
+def test_packed_layout_holds_the_same_drawings(tmp_path):
+    torch = pytest.importorskip("torch")
+    from spare3d_bench.data import PackedDataset, collate_batch
+
+    cfg = dict(task="t2i", models=4, seed=7, recipe=SMALL, options=OPTS, split=(1, 0, 0))
+    generate(GenerateConfig(**cfg), tmp_path / "folders", progress=False)
+    generate(GenerateConfig(**cfg, layout="packed"), tmp_path / "packed", progress=False)
+    stored = spare3d_layout.load(tmp_path / "folders" / "train", "t2i")
+    ds = PackedDataset(tmp_path / "packed" / "train")
+    assert len(ds) == len(stored)
+    for i, q in enumerate(stored):
+        item = ds[i]
+        assert int(item["answer"]) == q.answer
+        assert np.array_equal(item["views"][0].numpy(), spare3d_layout.read_png(q.views["f"]))
+        assert np.array_equal(item["candidates"][3].numpy(), spare3d_layout.read_png(q.candidates[3]))
+    batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=3, collate_fn=collate_batch)))
+    assert batch["views"].shape == (3, 3, 64, 64, 3) and batch["views"].dtype == torch.uint8
+    assert torch.equal(batch["candidates"][1], ds[1]["candidates"])
+    again = tmp_path / "again"
+    generate(GenerateConfig(**cfg, layout="packed"), again, progress=False)
+    assert _tree(again) == _tree(tmp_path / "packed")
+
+
+def test_packed_split_with_a_truncated_image_file_is_refused(tmp_path):
+    from spare3d_bench.packed import IMAGES, PackedSplit
+
+    generate(GenerateConfig("i2p", 2, seed=1, recipe=SMALL, options=OPTS, split=(1, 0, 0), layout="packed"), tmp_path, progress=False)
+    data = (tmp_path / "train" / IMAGES).read_bytes()
+    (tmp_path / "train" / IMAGES).write_bytes(data[:-10])
+    with pytest.raises(ValueError, match="the manifest says"):
+        PackedSplit.open(tmp_path / "train")
