@@ -148,11 +148,18 @@ def _add_generate(sub) -> None:
     )
     p.add_argument(
         "task",
+        nargs="?",
         choices=("t2i", "i2p", "p2i", "pairs", "poses"),
         help="three-view-to-isometric, isometric-to-pose, pose-to-isometric, self-supervised pairs, pose-pretext data",
     )
+    p.add_argument(
+        "--recipe",
+        metavar="FILE",
+        help="YAML file of settings (task, csg, primitives, variant, operation, seed, size, split, layout); "
+        "flags given on the command line override it. See datasets/recipes/",
+    )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    p.add_argument("--csg", type=_positive_int, required=True, metavar="N", help="number of CSG models (one question each)")
+    p.add_argument("--csg", type=_positive_int, metavar="N", help="number of CSG models (one question each)")
     p.add_argument("--primitives", type=_positive_int, default=28, metavar="K", help="primitives per model (default 28)")
     p.add_argument("--variant", default="compound", choices=("compound", "fused"), help="compound of solids (SPARE3D) or one fused solid")
     p.add_argument(
@@ -178,6 +185,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from spare3d_bench.generate import GenerateConfig, generate
     from spare3d_bench.tasks import TaskOptions
 
+    if args.task is None or args.csg is None:
+        return _usage("generate", "give a task and --csg N, or a --recipe that sets them")
     try:
         split = tuple(float(x) for x in args.split.split(","))
         config = GenerateConfig(
@@ -203,6 +212,29 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     for index, reason in card["failed"].items():
         print(f"FAILED model {index}: {reason}", file=sys.stderr)
     return EXIT_FAILED if card["failed"] else EXIT_OK
+
+
+def _add_verify(sub) -> None:
+    p = sub.add_parser(
+        "verify",
+        help="check a generated dataset's files against its dataset.json checksums",
+        description="Recompute the sha256 of every file of a generated dataset and compare with DIR/dataset.json.",
+    )
+    p.add_argument("dir", metavar="DIR", help="dataset folder")
+    p.set_defaults(handler=_cmd_verify)
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from spare3d_bench.generate import verify
+
+    problems = verify(args.dir)
+    for line in problems:
+        print(f"{args.dir}/{line}", file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problems in {args.dir}")
+        return EXIT_FAILED
+    print(f"{args.dir}: every file matches dataset.json")
+    return EXIT_OK
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
@@ -269,12 +301,48 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_render(sub)
     _add_generate(sub)
+    _add_verify(sub)
     return parser
+
+
+RECIPE_KEYS = ("task", "csg", "primitives", "variant", "operation", "seed", "size", "split", "layout")
+
+
+def _apply_recipe(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """Pre-read `generate --recipe FILE`: its settings become defaults that flags override.
+    Returns an error message, or None."""
+    if len(argv) < 1 or argv[0] != "generate" or "--recipe" not in argv[:-1] and not any(a.startswith("--recipe=") for a in argv):
+        return None
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--recipe")
+    known, _ = pre.parse_known_args(argv[1:])
+    import yaml
+
+    try:
+        with open(known.recipe) as fh:
+            recipe = yaml.safe_load(fh) or {}
+    except (OSError, yaml.YAMLError) as e:
+        return f"recipe {known.recipe}: {e}"
+    if not isinstance(recipe, dict):
+        return f"recipe {known.recipe}: expected a mapping of settings"
+    unknown = sorted(set(recipe) - set(RECIPE_KEYS))
+    if unknown:
+        return f"recipe {known.recipe}: unknown settings {', '.join(unknown)} (known: {', '.join(RECIPE_KEYS)})"
+    if isinstance(recipe.get("split"), list):
+        recipe["split"] = ",".join(str(x) for x in recipe["split"])
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    sub.choices["generate"].set_defaults(**recipe)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `spare3d` console script."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    error = _apply_recipe(parser, argv)
+    if error:
+        return _usage("generate", error)
+    args = parser.parse_args(argv)
     try:
         return args.handler(args)
     except KeyboardInterrupt:

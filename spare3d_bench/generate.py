@@ -156,3 +156,19 @@ def _checksums(root: Path) -> dict[str, str]:
         if p.is_file() and p.name != CARD:
             sums[p.relative_to(root).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
     return sums
+
+
+def verify(root: str | os.PathLike) -> list[str]:
+    """Problems found in a generated dataset against its card's checksums (empty: intact):
+    missing, changed and unexpected files, one line each."""
+    root = Path(root)
+    try:
+        card = json.loads((root / CARD).read_text())
+        expected = card["checksums"]
+    except (OSError, ValueError, KeyError) as e:
+        return [f"{root / CARD}: cannot read the dataset card ({e})"]
+    actual = _checksums(root)
+    problems = [f"{name}: missing" for name in sorted(expected.keys() - actual.keys())]
+    problems += [f"{name}: checksum differs" for name in sorted(expected.keys() & actual.keys()) if expected[name] != actual[name]]
+    problems += [f"{name}: not in the card" for name in sorted(actual.keys() - expected.keys())]
+    return problems

@@ -107,3 +107,24 @@ def test_generate_writes_a_dataset_and_rejects_bad_options(tmp_path):
     assert card["task"] == "i2p" and sum(card["questions"].values()) == 4
     bad = _run("generate", "t2i", "--csg", "4", "--split", "0.9,0.9,0", "--out", str(tmp_path / "e"))
     assert bad.returncode == 2 and "split must be" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_recipe_then_verify(tmp_path):
+    out = tmp_path / "d"
+    recipe = ROOT / "datasets" / "recipes" / "tiny-t2i.yaml"
+    code = main(["generate", "--recipe", str(recipe), "--csg", "3", "--size", "64", "--out", str(out), "--quiet"])
+    assert code == 0
+    card = json.loads((out / "dataset.json").read_text())
+    assert card["format"] == "packed" and card["models"] == 3 and card["render"]["size"] == 64  # flags override
+    assert card["recipe"]["primitives"] == 5  # from the recipe
+    assert main(["verify", str(out)]) == 0
+    manifest = out / "train" / "manifest.json"
+    manifest.write_text(manifest.read_text() + " ")
+    assert main(["verify", str(out)]) == 1
+
+
+def test_bad_recipe_is_one_line(tmp_path):
+    bad = tmp_path / "r.yaml"
+    bad.write_text("task: t2i\nprimitivs: 3\n")
+    res = _run("generate", "--recipe", str(bad), "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and "unknown settings primitivs" in res.stderr and "Traceback" not in res.stderr
