@@ -169,6 +169,14 @@ def _add_generate(sub) -> None:
     p.add_argument("--size", type=_image_size, default=200, help="image side in pixels (default 200)")
     p.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions (default 0.8,0.1,0.1)")
     p.add_argument(
+        "--no-filter",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="switch a quality filter off (repeatable): identical_candidates, pose_ambiguous, blank, "
+        "invisible_change, near_duplicate",
+    )
+    p.add_argument(
         "--layout",
         default="spare3d",
         choices=("spare3d", "packed"),
@@ -178,6 +186,15 @@ def _add_generate(sub) -> None:
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_generate)
+
+
+def _filters(off: list[str]) -> tuple[str, ...]:
+    from spare3d_bench.tasks import FILTERS
+
+    bad = [f for f in off if f not in FILTERS]
+    if bad:
+        raise ValueError(f"unknown filter {bad[0]!r} (known: {', '.join(FILTERS)})")
+    return tuple(f for f in FILTERS if f not in off)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
@@ -195,7 +212,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             args.seed,
             CSGRecipe(args.primitives, args.variant),
             split,  # type: ignore[arg-type]
-            TaskOptions(size=args.size, operation=args.operation),
+            TaskOptions(size=args.size, operation=args.operation, filters=_filters(args.no_filter)),
             args.layout,
         )
         os.makedirs(args.out, exist_ok=True)

@@ -24,7 +24,7 @@ from . import __version__
 from .csg import CSGRecipe, GenerationError, csg_model
 from .packed import PackedWriter
 from .spare3d_layout import write_answers, write_question
-from .tasks import BUILDERS, FILTERS, Drawer, Question, Rejected, TaskOptions
+from .tasks import BUILDERS, FILTERS, Drawer, DuplicateFinder, Question, Rejected, TaskOptions, fingerprint
 
 SPLITS = ("train", "val", "test")
 LAYOUTS = ("spare3d", "packed")
@@ -82,7 +82,7 @@ def generate(config: GenerateConfig, out: str | os.PathLike, workers: int = 1, p
     t0 = time.perf_counter()
     answers: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     index_map: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
-    rejected = {f: 0 for f in FILTERS}
+    rejected = {f: 0 for f in FILTERS if f in config.options.filters}
     failures: dict[str, str] = {}
     jobs = [(config, i) for i in range(config.models)]
     packers: dict[str, PackedWriter] = {}
@@ -120,8 +120,11 @@ def generate(config: GenerateConfig, out: str | os.PathLike, workers: int = 1, p
 
 
 def _collect(results, config, out, answers, index_map, rejected, failures, bar, packers) -> None:
+    duplicates = DuplicateFinder()
     for index, q, reason in results:
         bar.update(1)
+        if q is not None and "near_duplicate" in config.options.filters and duplicates.seen(fingerprint(q)):
+            q, reason = None, "near_duplicate"
         if q is None:
             if reason in rejected:
                 rejected[reason] += 1

@@ -10,7 +10,12 @@ and the answer) or raises `Rejected` naming the quality filter that refused it:
   geometrically, by drawing both poses and comparing, not by the original pixel score;
 * `blank`: a drawing with no visible line;
 * `invisible_change`: no similar-object modification changed the drawings in the allowed
-  number of tries.
+  number of tries;
+* `near_duplicate` (applied across questions by the generator): the model's f/r/t
+  drawings match an earlier kept model's (see `fingerprint`).
+
+Each filter can be switched off (`TaskOptions.filters`); a switched-off filter keeps the
+question (an invisible change then keeps the last modification tried).
 
 Answers are balanced by construction: question i's answer is i mod 4 (T2I, P2I: the
 position of the right candidate; I2P: the index of the pose among 1, 2, 5, 6).
@@ -32,7 +37,7 @@ from .csg import apply_tool, rng_for, similar_tool
 TASKS = ("t2i", "i2p", "p2i", "pairs", "poses")
 I2P_POSES = (1, 2, 5, 6)
 P2I_POSES = tuple(range(1, 9))
-FILTERS = ("identical_candidates", "pose_ambiguous", "blank", "invisible_change")
+FILTERS = ("identical_candidates", "pose_ambiguous", "blank", "invisible_change", "near_duplicate")
 
 
 class Rejected(Exception):
@@ -52,6 +57,17 @@ class TaskOptions:
     operation: str = "cut"
     tries: int = 10
     hlr: str = "auto"
+    filters: tuple[str, ...] = FILTERS
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.filters if f not in FILTERS]
+        if bad:
+            raise ValueError(f"unknown filter {bad[0]!r} (known: {', '.join(FILTERS)})")
+
+    def reject(self, reason: str, detail: str) -> None:
+        """Raise Rejected if the filter is on."""
+        if reason in self.filters:
+            raise Rejected(reason, detail)
 
 
 @dataclass
@@ -85,7 +101,7 @@ class Drawer:
         out = {}
         for d in drawings:
             if d.is_blank():
-                raise Rejected("blank", f"view {d.view.name} has no visible line")
+                self.options.reject("blank", f"view {d.view.name} has no visible line")
             out[d.view.name] = image(d, self.render)
         return out
 
@@ -109,15 +125,16 @@ def t2i(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     for k in range(4):
         for j in range(k):
             if _same(variants[k]["2"], variants[j]["2"]):
-                raise Rejected("identical_candidates", f"candidates {j} and {k} draw the same")
+                drawer.options.reject("identical_candidates", f"candidates {j} and {k} draw the same")
         if k != answer and all(_same(variants[k][v], variants[answer][v]) for v in "frt"):
-            raise Rejected("identical_candidates", f"candidate {k} also matches the views")
+            drawer.options.reject("identical_candidates", f"candidate {k} also matches the views")
     views = {v: variants[answer][v] for v in "frt"}
     return Question("t2i", index, views, [var["2"] for var in variants], answer, shapes=shapes)
 
 
 def _visible_variant(model, base, rng, drawer: Drawer) -> tuple[occ.Shape, dict[str, np.ndarray]]:
     """A similar object whose f, r, t or pose-2 drawing differs from the model's."""
+    last = None
     for _ in range(drawer.options.tries):
         tool = similar_tool(model, rng)
         try:
@@ -127,7 +144,11 @@ def _visible_variant(model, base, rng, drawer: Drawer) -> tuple[occ.Shape, dict[
             continue
         if any(not _same(imgs[v], base[v]) for v in base):
             return changed, imgs
-    raise Rejected("invisible_change", f"no visible modification in {drawer.options.tries} tries")
+        last = (changed, imgs)
+    drawer.options.reject("invisible_change", f"no visible modification in {drawer.options.tries} tries")
+    if last is None:
+        raise Rejected("invisible_change", "no modification could be made")
+    return last
 
 
 def i2p(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
@@ -137,7 +158,7 @@ def i2p(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     shown = imgs[str(I2P_POSES[answer])]
     for k, p in enumerate(I2P_POSES):
         if k != answer and _same(imgs[str(p)], shown):
-            raise Rejected("pose_ambiguous", f"poses {I2P_POSES[answer]} and {p} draw the same")
+            drawer.options.reject("pose_ambiguous", f"poses {I2P_POSES[answer]} and {p} draw the same")
     return Question("i2p", index, {v: imgs[v] for v in "frt"}, [shown], answer, pose=I2P_POSES[answer], shapes=[model])
 
 
@@ -153,7 +174,7 @@ def p2i(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     imgs = drawer.images(model, ["f", "r", "t"] + [str(p) for p in poses])
     for k, p in enumerate(poses):
         if k != answer and _same(imgs[str(p)], imgs[str(pose)]):
-            raise Rejected("pose_ambiguous", f"poses {pose} and {p} draw the same")
+            drawer.options.reject("pose_ambiguous", f"poses {pose} and {p} draw the same")
     return Question(
         "p2i", index, {v: imgs[v] for v in "frt"}, [imgs[str(p)] for p in poses], answer, pose, poses, [model]
     )
@@ -168,7 +189,7 @@ def pairs(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     objects = [_visible_variant(model, base, rng, drawer) for _ in range(2)]
     (s0, a), (s1, b) = objects
     if np.array_equal(a["2"], b["2"]) or all(np.array_equal(a[v], b[v]) for v in "frt"):
-        raise Rejected("identical_candidates", "the two objects draw the same")
+        drawer.options.reject("identical_candidates", "the two objects draw the same")
     views = {f"{k}_{v}": imgs[v] for k, (_, imgs) in enumerate(objects) for v in "frt"}
     return Question("pairs", index, views, [a["2"], b["2"]], -1, shapes=[s0, s1])
 
@@ -180,9 +201,39 @@ def poses(model: occ.Shape, index: int, seed: int, drawer: Drawer, count: int = 
     for k in range(count):
         for j in range(k):
             if np.array_equal(imgs[names[k]], imgs[names[j]]):
-                raise Rejected("pose_ambiguous", f"poses {names[j]} and {names[k]} draw the same")
+                drawer.options.reject("pose_ambiguous", f"poses {names[j]} and {names[k]} draw the same")
     return Question("poses", index, {v: imgs[v] for v in "frt"}, [imgs[n] for n in names], -1,
                     candidate_poses=list(range(1, count + 1)), shapes=[model])
 
 
 BUILDERS = {"t2i": t2i, "i2p": i2p, "p2i": p2i, "pairs": pairs, "poses": poses}
+
+
+def fingerprint(q: Question, side: int = 32) -> np.ndarray:
+    """Packed bits of the question's f/r/t line masks at `side` x `side`: models whose
+    fingerprints differ in under 1% of the bits count as near-duplicates."""
+    import cv2
+
+    bits = []
+    for v in ("f", "r", "t") if "f" in q.views else ("0_f", "0_r", "0_t"):
+        ink = (q.views[v].min(axis=2) < 200).astype(np.float32)
+        bits.append(cv2.resize(ink, (side, side), interpolation=cv2.INTER_AREA) > 0.05)
+    return np.packbits(np.concatenate([b.ravel() for b in bits]))
+
+
+class DuplicateFinder:
+    """Remembers kept fingerprints; `seen` says whether a new one nearly matches any."""
+
+    _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
+
+    def __init__(self, tolerance: float = 0.01) -> None:
+        self.tolerance = tolerance
+        self.kept: list[np.ndarray] = []
+
+    def seen(self, fp: np.ndarray) -> bool:
+        if self.kept:
+            diff = self._POPCOUNT[np.bitwise_xor(np.stack(self.kept), fp)].sum(axis=1)
+            if diff.min() < self.tolerance * fp.size * 8:
+                return True
+        self.kept.append(fp)
+        return False

@@ -172,3 +172,21 @@ def test_packed_split_with_a_truncated_image_file_is_refused(tmp_path):
     (tmp_path / "train" / IMAGES).write_bytes(data[:-10])
     with pytest.raises(ValueError, match="the manifest says"):
         PackedSplit.open(tmp_path / "train")
+
+
+def test_near_duplicate_models_are_dropped_and_filters_switch_off(monkeypatch, tmp_path):
+    import spare3d_bench.generate as gen
+
+    monkeypatch.setattr(gen, "csg_model", lambda seed, index, recipe: csg_model(seed, 0, recipe))  # every model alike
+    cfg = GenerateConfig("p2i", 4, seed=1, recipe=SMALL, options=OPTS, split=(1, 0, 0))
+    card = generate(cfg, tmp_path / "a", progress=False)
+    assert card["questions"]["train"] == 1 and card["filtered"]["near_duplicate"] == 3
+    off = TaskOptions(size=64, filters=tuple(f for f in TaskOptions().filters if f != "near_duplicate"))
+    card = generate(GenerateConfig("p2i", 4, seed=1, recipe=SMALL, options=off, split=(1, 0, 0)), tmp_path / "b", progress=False)
+    assert card["questions"]["train"] == 4 and "near_duplicate" not in card["filtered"]
+
+
+def test_switched_off_pose_filter_keeps_the_sphere():
+    keep = TaskOptions(size=64, filters=("blank",))
+    q = i2p(occ.sphere(10), 0, 0, Drawer(keep))
+    assert q.answer == 0
