@@ -160,6 +160,12 @@ def _add_generate(sub) -> None:
     )
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--csg", type=_positive_int, metavar="N", help="number of CSG models (one question each)")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        metavar="PATH",
+        help="use your own CAD files (and, for i2p/p2i/poses, meshes): files, folders or globs, one question each",
+    )
     p.add_argument("--primitives", type=_positive_int, default=28, metavar="K", help="primitives per model (default 28)")
     p.add_argument("--variant", default="compound", choices=("compound", "fused"), help="compound of solids (SPARE3D) or one fused solid")
     p.add_argument(
@@ -202,18 +208,29 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from spare3d_bench.generate import GenerateConfig, generate
     from spare3d_bench.tasks import TaskOptions
 
-    if args.task is None or args.csg is None:
-        return _usage("generate", "give a task and --csg N, or a --recipe that sets them")
+    if args.task is None or (args.csg is None) == (args.models is None):
+        return _usage("generate", "give a task and either --csg N or --models PATH... (or a --recipe)")
+    sources: tuple[str, ...] = ()
+    if args.models:
+        from renderers.batch import expand_inputs
+
+        files, missing = expand_inputs(args.models)
+        for m in missing:
+            print(f"FAILED {m.source}: {m.error}", file=sys.stderr)
+        if not files:
+            return _usage("generate", "--models found no CAD or mesh file")
+        sources = tuple(str(f) for f in files)
     try:
         split = tuple(float(x) for x in args.split.split(","))
         config = GenerateConfig(
             args.task,
-            args.csg,
+            len(sources) or args.csg,
             args.seed,
             CSGRecipe(args.primitives, args.variant),
             split,  # type: ignore[arg-type]
             TaskOptions(size=args.size, operation=args.operation, filters=_filters(args.no_filter)),
             args.layout,
+            sources,
         )
         os.makedirs(args.out, exist_ok=True)
     except ValueError as e:

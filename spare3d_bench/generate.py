@@ -42,12 +42,15 @@ class GenerateConfig:
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     options: TaskOptions = field(default_factory=TaskOptions)
     layout: str = "spare3d"
+    sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.task not in BUILDERS:
             raise ValueError(f"unknown task {self.task!r} (use {', '.join(BUILDERS)})")
         if self.models < 1:
             raise ValueError(f"models must be at least 1, got {self.models}")
+        if self.sources and len(self.sources) != self.models:
+            raise ValueError("models must equal the number of source files")
         if self.layout not in LAYOUTS:
             raise ValueError(f"unknown layout {self.layout!r} (use {', '.join(LAYOUTS)})")
         if len(self.split) != 3 or min(self.split) < 0 or abs(sum(self.split) - 1) > 1e-6:
@@ -60,10 +63,32 @@ class GenerateConfig:
         return "train" if index < train_end else "val" if index < val_end else "test"
 
 
+def load_model(config: GenerateConfig, index: int):
+    """Model `index`: a CSG model, or the index-th user file (CAD as an OCCT shape, a mesh
+    as a renderers Mesh: meshes support the tasks that need no booleans)."""
+    if not config.sources:
+        return csg_model(config.seed, index, config.recipe)
+    from renderers.cad import load_mesh
+    from renderers.mesh_io import MESH_EXTENSIONS
+
+    path = config.sources[index]
+    if Path(path).suffix.lower() in MESH_EXTENSIONS:
+        if config.task in ("t2i", "pairs"):
+            raise RenderError(path, f"{config.task} needs CAD models: similar objects are made with booleans")
+        return load_mesh(path)
+    return occ_read(path)
+
+
+def occ_read(path: str):
+    from renderers import occ
+
+    return occ.read_cad(path)
+
+
 def _build(args: tuple[GenerateConfig, int]) -> tuple[int, Question | None, str]:
     config, index = args
     try:
-        model = csg_model(config.seed, index, config.recipe)
+        model = load_model(config, index)
         q = BUILDERS[config.task](model, index, config.seed, Drawer(config.options))
         q.shapes = []  # OCCT shapes do not cross processes
         return index, q, ""
@@ -112,6 +137,7 @@ def generate(config: GenerateConfig, out: str | os.PathLike, workers: int = 1, p
         "filtered": rejected,
         "failed": failures,
         "model_index": index_map,
+        "sources": list(config.sources),
         "checksums": _checksums(out),
     }
     atomic_write(out / CARD, (json.dumps(card, indent=1, sort_keys=True) + "\n").encode())
@@ -136,7 +162,8 @@ def _collect(results, config, out, answers, index_map, rejected, failures, bar, 
         if config.layout == "packed":
             if split not in packers:
                 packers[split] = PackedWriter(out / split, config.task, config.seed)
-            packers[split].add(qid, q, label(q), index, f"csg:{config.seed}:{index}")
+            source = config.sources[index] if config.sources else f"csg:{config.seed}:{index}"
+            packers[split].add(qid, q, label(q), index, source)
         else:
             write_question(out / split, qid, q)
         answers[split][qid] = label(q)

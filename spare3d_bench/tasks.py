@@ -29,6 +29,8 @@ import numpy as np
 
 from renderers import occ
 from renderers.cad import HLROptions, draw_shape
+from renderers.mesh_io import Mesh
+from renderers.mesh_lines import draw_mesh
 from renderers.render import RenderOptions, image
 from renderers.views import PRESETS
 
@@ -96,8 +98,13 @@ class Drawer:
         self.options = options
         self.render = RenderOptions((PRESETS["f"],), size=options.size, style=options.style)
 
-    def images(self, shape: occ.Shape, names: list[str]) -> dict[str, np.ndarray]:
-        drawings = draw_shape(shape, [PRESETS[n] for n in names], HLROptions(self.options.hlr))
+    def images(self, shape, names: list[str]) -> dict[str, np.ndarray]:
+        """Draw an OCCT shape (or a renderers Mesh) in the named views."""
+        views = [PRESETS[n] for n in names]
+        if isinstance(shape, Mesh):
+            drawings = draw_mesh(shape, views)
+        else:
+            drawings = draw_shape(shape, views, HLROptions(self.options.hlr))
         out = {}
         for d in drawings:
             if d.is_blank():

@@ -128,3 +128,17 @@ def test_bad_recipe_is_one_line(tmp_path):
     bad.write_text("task: t2i\nprimitivs: 3\n")
     res = _run("generate", "--recipe", str(bad), "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and "unknown settings primitivs" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_generate_from_user_models(tmp_path):
+    samples = ROOT / "datasets" / "samples"
+    out = tmp_path / "p"
+    code = main(["generate", "poses", "--models", str(samples / "bracket.step"), str(samples / "ring.stl"),
+                 "--size", "64", "--split", "1,0,0", "--out", str(out), "--quiet"])
+    card = json.loads((out / "dataset.json").read_text())
+    assert code == 0 and card["questions"]["train"] + card["filtered"]["pose_ambiguous"] == 2
+    assert card["sources"][0].endswith("bracket.step")
+    res = _run("generate", "t2i", "--models", str(samples / "ring.stl"), "--size", "64", "--out", str(tmp_path / "t"), "--quiet")
+    assert res.returncode == 1 and "t2i needs CAD models" in res.stderr
+    res = _run("generate", "t2i", "--models", str(samples / "ring.stl"), "--csg", "3", "--out", str(tmp_path / "u"))
+    assert res.returncode == 2 and "either --csg N or --models" in res.stderr
