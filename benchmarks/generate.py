@@ -1,0 +1,91 @@
+"""Benchmark T2I generation from CSG models: questions per second and where the time goes.
+
+For 8- and 28-primitive models at 200 px: questions per second with 1 and 2 worker
+processes; in one process, the time split between boolean operations (making models and
+similar objects), OCCT hidden-line removal, and everything else; and the speed-up of the
+similar-object cut that only touches the solids the tool can reach over cutting the whole
+compound. Targets (issue 4): everything outside OCCT under 10% of the time; T2I on
+28-primitive models at least 3x faster than with whole-compound cuts.
+
+    python benchmarks/generate.py [--questions 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from renderers import occ  # noqa: E402
+from spare3d_bench import csg, tasks  # noqa: E402
+from spare3d_bench import generate as gen  # noqa: E402
+from spare3d_bench.generate import GenerateConfig, generate  # noqa: E402
+from spare3d_bench.tasks import TaskOptions  # noqa: E402
+
+SPENT = {"boolean": 0.0, "hlr": 0.0}
+
+
+def timed(module, name: str, bucket: str) -> None:
+    """Wrap module.name so its wall time is added to SPENT[bucket] (outermost call only)."""
+    inner = getattr(module, name)
+    depth = {"n": 0}
+
+    def wrapper(*a, **k):
+        depth["n"] += 1
+        t0 = time.perf_counter()
+        try:
+            return inner(*a, **k)
+        finally:
+            depth["n"] -= 1
+            if depth["n"] == 0:
+                SPENT[bucket] += time.perf_counter() - t0
+
+    setattr(module, name, wrapper)
+
+
+def run(primitives: int, questions: int, workers: int, out: Path) -> tuple[float, dict]:
+    cfg = GenerateConfig("t2i", questions, seed=0, recipe=csg.CSGRecipe(primitives), options=TaskOptions(size=200))
+    t0 = time.perf_counter()
+    card = generate(cfg, out, workers=workers, progress=False)
+    return time.perf_counter() - t0, card
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--questions", type=int, default=8)
+    args = ap.parse_args()
+    n = args.questions
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for k in (8, 28):
+            t1, card = run(k, n, 1, tmp / f"a{k}")
+            t2, _ = run(k, n, 2, tmp / f"b{k}")
+            kept = sum(card["questions"].values())
+            print(f"{k:2d} primitives: {n / t1:.2f} questions/s (1 process), {n / t2:.2f} (2 processes, {t1 / t2:.2f}x);"
+                  f" {kept}/{n} kept, filtered {sum(card['filtered'].values())}")
+        # time split, one process (wrappers see every call: fork copies them too, but the
+        # sums are only read here, so run in this process)
+        timed(gen, "csg_model", "boolean")
+        timed(tasks, "apply_tool", "boolean")
+        timed(occ, "hlr_exact", "hlr")
+        timed(occ, "hlr_poly", "hlr")
+        for k in (8, 28):
+            SPENT.update(boolean=0.0, hlr=0.0)
+            t, _ = run(k, n, 1, tmp / f"c{k}")
+            other = t - SPENT["boolean"] - SPENT["hlr"]
+            print(f"{k:2d} primitives split: booleans {100 * SPENT['boolean'] / t:.0f}%, HLR {100 * SPENT['hlr'] / t:.0f}%,"
+                  f" everything else {100 * other / t:.1f}% of {t:.1f} s (target < 10%)")
+        # local cut against cutting the whole compound, 28 primitives
+        local, _ = run(28, n, 1, tmp / "local")
+        tasks.apply_tool = lambda shape, tool, operation="cut": occ.cut(shape, tool)
+        whole, _ = run(28, n, 1, tmp / "whole")
+        print(f"28 primitives: local cuts {n / local:.2f} questions/s, whole-compound cuts {n / whole:.2f}:"
+              f" {whole / local:.1f}x (target >= 3x)")
+
+
+if __name__ == "__main__":
+    main()
