@@ -175,6 +175,14 @@ def _add_generate(sub) -> None:
     p.add_argument("--size", type=_image_size, default=200, help="image side in pixels (default 200)")
     p.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions (default 0.8,0.1,0.1)")
     p.add_argument(
+        "--poses",
+        type=int,
+        default=8,
+        choices=(8, 20),
+        help="8: SPARE3D's poses; 20: the extended variants with cube-edge poses 9-20 (P2I poses, "
+        "20 pose isometrics, 20-way I2P) (default 8)",
+    )
+    p.add_argument(
         "--no-filter",
         action="append",
         default=[],
@@ -228,7 +236,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             args.seed,
             CSGRecipe(args.primitives, args.variant),
             split,  # type: ignore[arg-type]
-            TaskOptions(size=args.size, operation=args.operation, filters=_filters(args.no_filter)),
+            TaskOptions(size=args.size, operation=args.operation, filters=_filters(args.no_filter), poses=args.poses),
             args.layout,
             sources,
         )
@@ -339,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-RECIPE_KEYS = ("task", "csg", "primitives", "variant", "operation", "seed", "size", "split", "layout")
+RECIPE_KEYS = ("task", "csg", "primitives", "variant", "operation", "seed", "size", "split", "layout", "poses")
 
 
 def _apply_recipe(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:

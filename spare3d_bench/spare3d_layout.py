@@ -94,8 +94,9 @@ def load(root: str | Path, task: str) -> list[StoredQuestion]:
             out.append(_checked(StoredQuestion(str(qid), views, candidates, label)))
             continue
         label = int(str(answers[qid]).strip())
-        if not 0 <= label <= 3:
-            raise ValueError(f"{answer_file}: label {answers[qid]!r} of question {qid} is not 0..3")
+        top = 19 if task == "i2p" else 3  # extended I2P labels poses 1..20 as 0..19
+        if not 0 <= label <= top:
+            raise ValueError(f"{answer_file}: label {answers[qid]!r} of question {qid} is not 0..{top}")
         views = {v: d / f"{qid}_{v}.png" for v in "frt"}
         candidates = [d / "answer.png"] if task == "i2p" else [d / f"{k}.png" for k in range(4)]
         pose = None

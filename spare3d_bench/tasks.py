@@ -19,6 +19,10 @@ question (an invisible change then keeps the last modification tried).
 
 Answers are balanced by construction: question i's answer is i mod 4 (T2I, P2I: the
 position of the right candidate; I2P: the index of the pose among 1, 2, 5, 6).
+
+Extended variants (`TaskOptions.poses = 20`, the cube-edge poses 9-20 of the 2022 paper):
+P2I draws the queried and the wrong poses from 1..20, pose data has 20 isometrics, and
+I2P becomes a 20-way question (label = pose - 1 = i mod 20).
 """
 
 from __future__ import annotations
@@ -38,7 +42,6 @@ from .csg import apply_tool, rng_for, similar_tool
 
 TASKS = ("t2i", "i2p", "p2i", "pairs", "poses")
 I2P_POSES = (1, 2, 5, 6)
-P2I_POSES = tuple(range(1, 9))
 FILTERS = ("identical_candidates", "pose_ambiguous", "blank", "invisible_change", "near_duplicate")
 
 
@@ -60,8 +63,11 @@ class TaskOptions:
     tries: int = 10
     hlr: str = "auto"
     filters: tuple[str, ...] = FILTERS
+    poses: int = 8
 
     def __post_init__(self) -> None:
+        if self.poses not in (8, 20):
+            raise ValueError(f"poses must be 8 (SPARE3D) or 20 (extended), got {self.poses}")
         bad = [f for f in self.filters if f not in FILTERS]
         if bad:
             raise ValueError(f"unknown filter {bad[0]!r} (known: {', '.join(FILTERS)})")
@@ -159,22 +165,24 @@ def _visible_variant(model, base, rng, drawer: Drawer) -> tuple[occ.Shape, dict[
 
 
 def i2p(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
-    """The three views and one isometric; the answer is which of poses 1, 2, 5, 6 it shows."""
-    imgs = drawer.images(model, ["f", "r", "t"] + [str(p) for p in I2P_POSES])
-    answer = index % 4
-    shown = imgs[str(I2P_POSES[answer])]
-    for k, p in enumerate(I2P_POSES):
+    """The three views and one isometric; the answer is which of poses 1, 2, 5, 6 it shows
+    (extended: which of poses 1..20, label = pose - 1)."""
+    candidates = I2P_POSES if drawer.options.poses == 8 else tuple(range(1, 21))
+    imgs = drawer.images(model, ["f", "r", "t"] + [str(p) for p in candidates])
+    answer = index % len(candidates)
+    shown = imgs[str(candidates[answer])]
+    for k, p in enumerate(candidates):
         if k != answer and _same(imgs[str(p)], shown):
-            drawer.options.reject("pose_ambiguous", f"poses {I2P_POSES[answer]} and {p} draw the same")
-    return Question("i2p", index, {v: imgs[v] for v in "frt"}, [shown], answer, pose=I2P_POSES[answer], shapes=[model])
+            drawer.options.reject("pose_ambiguous", f"poses {candidates[answer]} and {p} draw the same")
+    return Question("i2p", index, {v: imgs[v] for v in "frt"}, [shown], answer, pose=candidates[answer], shapes=[model])
 
 
 def p2i(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     """The three views and a pose k; four isometrics of the model from k and three other
     poses; the answer is the candidate seen from k."""
     rng = rng_for(seed, "p2i", index)
-    pose = int(rng.integers(1, 9))
-    others = [p for p in P2I_POSES if p != pose]
+    pose = int(rng.integers(1, drawer.options.poses + 1))
+    others = [p for p in range(1, drawer.options.poses + 1) if p != pose]
     wrong = [int(p) for p in rng.choice(others, size=3, replace=False)]
     answer = index % 4
     poses = wrong[:answer] + [pose] + wrong[answer:]
@@ -201,8 +209,9 @@ def pairs(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     return Question("pairs", index, views, [a["2"], b["2"]], -1, shapes=[s0, s1])
 
 
-def poses(model: occ.Shape, index: int, seed: int, drawer: Drawer, count: int = 8) -> Question:
+def poses(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     """Pose-pretext data: f/r/t and the isometric from each of poses 1..8 (or 1..20)."""
+    count = drawer.options.poses
     names = [str(p) for p in range(1, count + 1)]
     imgs = drawer.images(model, ["f", "r", "t"] + names)
     for k in range(count):

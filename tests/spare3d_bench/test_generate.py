@@ -116,8 +116,8 @@ def test_original_release_layout_with_string_labels_loads(tmp_path):
     (tmp_path / "answer.json").write_text('{"0": "2", "1": 3}')
     stored = spare3d_layout.load(tmp_path, "i2p")
     assert [q.answer for q in stored] == [2, 3]
-    (tmp_path / "answer.json").write_text('{"0": "7"}')
-    with pytest.raises(ValueError, match="not 0..3"):
+    (tmp_path / "answer.json").write_text('{"0": "27"}')
+    with pytest.raises(ValueError, match="not 0..19"):
         spare3d_layout.load(tmp_path, "i2p")
 
 
@@ -190,3 +190,20 @@ def test_switched_off_pose_filter_keeps_the_sphere():
     keep = TaskOptions(size=64, filters=("blank",))
     q = i2p(occ.sphere(10), 0, 0, Drawer(keep))
     assert q.answer == 0
+
+
+def test_extended_twenty_pose_variants():
+    ext = Drawer(TaskOptions(size=64, poses=20))
+    model = csg_model(3, 0, SMALL)
+    from spare3d_bench.tasks import poses
+
+    assert poses(model, 0, 3, ext).candidate_poses == list(range(1, 21))
+    q = i2p(model, 13, 3, ext)
+    assert q.answer == 13 and q.pose == 14
+    extended = []
+    for i in range(4):
+        q = p2i(csg_model(3, i, SMALL), i, 3, ext)
+        assert set(q.candidate_poses) <= set(range(1, 21)) and len(set(q.candidate_poses)) == 4
+        assert q.candidate_poses[q.answer] == q.pose
+        extended += [p for p in q.candidate_poses if p > 8]
+    assert extended  # the cube-edge poses 9-20 do occur
