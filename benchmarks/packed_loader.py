@@ -45,7 +45,7 @@ def main() -> None:
         for i in range(args.questions):
             img = lambda: rng.integers(0, 256, (s, s, 3), dtype=np.uint8)  # noqa: E731
             q = Question("t2i", i, {v: img() for v in "frt"}, [img() for _ in range(4)], i % 4)
-            w.add(str(i), q, q.answer, i, "synthetic")
+            w.add(str(i), q, q.answer, i, "synthetic", [])
         w.close()
         ds = PackedDataset(tmp)
         per_q = 7

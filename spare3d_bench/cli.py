@@ -161,6 +161,13 @@ def _add_generate(sub) -> None:
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--csg", type=_positive_int, metavar="N", help="number of CSG models (one question each)")
     p.add_argument(
+        "--questions",
+        type=_positive_int,
+        metavar="N",
+        help="questions to make (default one per model); question i uses model i mod the model count",
+    )
+    p.add_argument("--save-models", action="store_true", help="also write each CSG model as OUT/models/<i>.step")
+    p.add_argument(
         "--models",
         nargs="+",
         metavar="PATH",
@@ -239,6 +246,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             TaskOptions(size=args.size, operation=args.operation, filters=_filters(args.no_filter), poses=args.poses),
             args.layout,
             sources,
+            args.questions,
+            args.save_models,
         )
         os.makedirs(args.out, exist_ok=True)
     except ValueError as e:
@@ -347,7 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-RECIPE_KEYS = ("task", "csg", "primitives", "variant", "operation", "seed", "size", "split", "layout", "poses")
+RECIPE_KEYS = (
+    "task", "csg", "primitives", "variant", "operation", "seed", "size", "split", "layout", "poses", "questions",
+)
 
 
 def _apply_recipe(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:

@@ -1,8 +1,8 @@
 """Generate a SPARE3D task dataset from CSG models: questions, splits, a dataset card.
 
-Model i of a seed makes question i (its answer is i mod 4, so labels are balanced), the
-first 80% of model indices (by default) form the train split, the next 10% val, the rest
-test: no model is in two splits. Questions refused by a quality filter are counted per
+Question i uses model i mod M (M models; by default one question per model) and its
+answer is i mod 4, so labels are balanced. The first 80% of model indices (by default)
+form the train split, the next 10% val, the rest test: no model is in two splits. Questions refused by a quality filter are counted per
 filter and left out; the kept ones are numbered 0..n-1 in each split folder, in model
 order. Workers only change the speed: the files are byte-identical for any count.
 """
@@ -43,6 +43,8 @@ class GenerateConfig:
     options: TaskOptions = field(default_factory=TaskOptions)
     layout: str = "spare3d"
     sources: tuple[str, ...] = ()
+    questions: int | None = None
+    save_models: bool = False
 
     def __post_init__(self) -> None:
         if self.task not in BUILDERS:
@@ -51,10 +53,19 @@ class GenerateConfig:
             raise ValueError(f"models must be at least 1, got {self.models}")
         if self.sources and len(self.sources) != self.models:
             raise ValueError("models must equal the number of source files")
+        if self.questions is not None and self.questions < 1:
+            raise ValueError(f"questions must be at least 1, got {self.questions}")
+        if self.save_models and self.sources:
+            raise ValueError("--save-models is for generated CSG models")
         if self.layout not in LAYOUTS:
             raise ValueError(f"unknown layout {self.layout!r} (use {', '.join(LAYOUTS)})")
         if len(self.split) != 3 or min(self.split) < 0 or abs(sum(self.split) - 1) > 1e-6:
             raise ValueError(f"split must be three non-negative fractions adding to 1, got {self.split}")
+
+    @property
+    def n_questions(self) -> int:
+        """Questions to make: one per model unless `questions` says otherwise."""
+        return self.models if self.questions is None else self.questions
 
     def split_of(self, index: int) -> str:
         """The split of model `index`: contiguous ranges of model indices."""
@@ -85,10 +96,16 @@ def occ_read(path: str):
     return occ.read_cad(path)
 
 
-def _build(args: tuple[GenerateConfig, int]) -> tuple[int, Question | None, str]:
-    config, index = args
+def _build(args: tuple[GenerateConfig, int, str]) -> tuple[int, Question | None, str]:
+    config, index, out = args
     try:
-        model = load_model(config, index)
+        model_index = index % config.models
+        model = load_model(config, model_index)
+        if config.save_models and index < config.models:
+            from renderers import occ
+
+            (Path(out) / "models").mkdir(exist_ok=True)
+            occ.write_step(model, Path(out) / "models" / f"{model_index}.step")
         q = BUILDERS[config.task](model, index, config.seed, Drawer(config.options))
         q.shapes = []  # OCCT shapes do not cross processes
         return index, q, ""
@@ -109,7 +126,7 @@ def generate(config: GenerateConfig, out: str | os.PathLike, workers: int = 1, p
     index_map: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     rejected = {f: 0 for f in FILTERS if f in config.options.filters}
     failures: dict[str, str] = {}
-    jobs = [(config, i) for i in range(config.models)]
+    jobs = [(config, i, str(out)) for i in range(config.n_questions)]
     packers: dict[str, PackedWriter] = {}
     tqdm.monitor_interval = 0
     with tqdm(total=len(jobs), unit="question", disable=not progress or None) as bar:
@@ -130,6 +147,7 @@ def generate(config: GenerateConfig, out: str | os.PathLike, workers: int = 1, p
         "package_version": __version__,
         "seed": config.seed,
         "models": config.models,
+        "questions_asked": config.n_questions,
         "recipe": asdict(config.recipe),
         "render": asdict(config.options),
         "split_fractions": list(config.split),
@@ -157,17 +175,18 @@ def _collect(results, config, out, answers, index_map, rejected, failures, bar, 
             else:
                 failures[str(index)] = reason
             continue
-        split = config.split_of(index)
+        model_index = index % config.models
+        split = config.split_of(model_index)
         qid = str(len(answers[split]))
         if config.layout == "packed":
             if split not in packers:
                 packers[split] = PackedWriter(out / split, config.task, config.seed)
-            source = config.sources[index] if config.sources else f"csg:{config.seed}:{index}"
-            packers[split].add(qid, q, label(q), index, source)
+            source = config.sources[model_index] if config.sources else f"csg:{config.seed}:{model_index}"
+            packers[split].add(qid, q, label(q), model_index, source, list(config.options.filters))
         else:
             write_question(out / split, qid, q)
         answers[split][qid] = label(q)
-        index_map[split][qid] = index
+        index_map[split][qid] = model_index
 
 
 def label(q: Question) -> int | list[int]:

@@ -2,7 +2,8 @@
 
 `<split>/images.u8` holds the drawings back to back as (H, W, 3) uint8; `<split>/manifest.json`
 gives the shape and, per question, its id, model index, source, seed, task, answer (or
-labels), pose, and the row of each drawing (views f, r, t, then candidates). No pickles:
+labels), pose, the quality filters it passed, and the row of each drawing (views f, r, t,
+then candidates). No pickles:
 the reader maps the file with numpy and parses JSON only.
 """
 
@@ -48,7 +49,8 @@ class PackedWriter:
         self.rows += 1
         return self.rows - 1
 
-    def add(self, qid: str, q: Question, label, model_index: int, source: str) -> None:
+    def add(self, qid: str, q: Question, label, model_index: int, source: str, filters: list[str]) -> None:
+        """Append one question; `filters` are the quality filters it passed."""
         views = {name: self._put(img) for name, img in q.views.items()}
         candidates = [self._put(c) for c in q.candidates]
         self.questions.append(
@@ -63,6 +65,7 @@ class PackedWriter:
                 "candidate_poses": q.candidate_poses,
                 "views": views,
                 "candidates": candidates,
+                "filters_passed": filters,
             }
         )
 

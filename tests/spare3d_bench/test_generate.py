@@ -207,3 +207,16 @@ def test_extended_twenty_pose_variants():
         assert q.candidate_poses[q.answer] == q.pose
         extended += [p for p in q.candidate_poses if p > 8]
     assert extended  # the cube-edge poses 9-20 do occur
+
+
+def test_more_questions_than_models_stay_in_their_models_split(tmp_path):
+    cfg = GenerateConfig("p2i", 2, seed=4, recipe=SMALL, options=OPTS, split=(0.5, 0.5, 0), questions=6,
+                         save_models=True, layout="packed")
+    card = generate(cfg, tmp_path, progress=False)
+    assert card["model_index"]["train"] and set(card["model_index"]["train"].values()) == {0}
+    assert set(card["model_index"]["val"].values()) == {1}
+    assert card["questions"]["train"] + card["questions"]["val"] + sum(card["filtered"].values()) == 6
+    manifest = json.loads((tmp_path / "train" / "manifest.json").read_text())
+    assert "pose_ambiguous" in manifest["questions"][0]["filters_passed"]
+    reread = occ.read_cad(tmp_path / "models" / "0.step")
+    assert np.allclose(occ.tight_box(reread), occ.tight_box(csg_model(4, 0, SMALL)), atol=1e-6)
