@@ -13,12 +13,14 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from renderers.writers import atomic_write
 
-from .tasks import Question
+if TYPE_CHECKING:  # the reader side must import without OpenCascade (GPU training boxes)
+    from .tasks import Question
 
 IMAGES = "images.u8"
 MANIFEST = "manifest.json"
@@ -49,7 +51,7 @@ class PackedWriter:
         self.rows += 1
         return self.rows - 1
 
-    def add(self, qid: str, q: Question, label, model_index: int, source: str, filters: list[str]) -> None:
+    def add(self, qid: str, q: "Question", label, model_index: int, source: str, filters: list[str]) -> None:
         """Append one question; `filters` are the quality filters it passed."""
         views = {name: self._put(img) for name, img in q.views.items()}
         candidates = [self._put(c) for c in q.candidates]

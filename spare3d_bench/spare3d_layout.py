@@ -18,15 +18,17 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from renderers.writers import atomic_write, png_bytes
 
-from .tasks import Question
+if TYPE_CHECKING:  # reading must work without OpenCascade (GPU training boxes)
+    from .tasks import Question
 
 
-def write_question(root: Path, qid: str, q: Question) -> None:
+def write_question(root: Path, qid: str, q: "Question") -> None:
     """Write one question's files under `root/<qid>/` (atomically, file by file)."""
     d = root / qid
     d.mkdir(parents=True, exist_ok=True)

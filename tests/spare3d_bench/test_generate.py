@@ -220,3 +220,16 @@ def test_more_questions_than_models_stay_in_their_models_split(tmp_path):
     assert "pose_ambiguous" in manifest["questions"][0]["filters_passed"]
     reread = occ.read_cad(tmp_path / "models" / "0.step")
     assert np.allclose(occ.tight_box(reread), occ.tight_box(csg_model(4, 0, SMALL)), atol=1e-6)
+
+
+def test_training_side_imports_without_opencascade():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['OCP'] = None; sys.modules['trimesh'] = None; sys.modules['pyrender'] = None; sys.modules['cv2'] = None\n"
+        "import spare3d_bench.data, spare3d_bench.packed, spare3d_bench.spare3d_layout\n"
+        "print('ok')"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-500:]
