@@ -7,11 +7,14 @@ import os
 import struct
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .raster import PixelLines
 from .styles import Style, gray
+
+if TYPE_CHECKING:  # writers import without OpenCV: dataset readers on GPU boxes use them
+    from .raster import PixelLines
 
 FORMATS = ("png", "svg", "npy")
 
@@ -68,7 +71,7 @@ def _points(p: np.ndarray) -> str:
     return " ".join(f"{x:.3f},{y:.3f}" for x, y in p)
 
 
-def svg_text(lines: PixelLines, style: Style, grayscale: bool = False, title: str = "") -> str:
+def svg_text(lines: "PixelLines", style: Style, grayscale: bool = False, title: str = "") -> str:
     """A standalone SVG of the lines in pixel units: hidden group under the visible one."""
     size = lines.size
     vw, hw, dash = style.scaled(size)
