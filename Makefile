@@ -17,6 +17,9 @@ $(STAMP): requirements.lock setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/spare3d render datasets/samples --out $(DEMO_OUT) --format png,svg --workers 2
 	@echo "drawings: $(DEMO_OUT)/<model>/<view>.png and .svg (views f r t 1-8)"
+	$(VENV)/bin/spare3d generate i2p --csg 20 --primitives 8 --seed 0 --out $(DEMO_OUT)-i2p --workers 2
+	$(VENV)/bin/spare3d verify $(DEMO_OUT)-i2p
+	@echo "I2P questions in the SPARE3D layout: $(DEMO_OUT)-i2p/{train,val,test}, card: $(DEMO_OUT)-i2p/dataset.json"
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
@@ -25,4 +28,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/render.py
 
 clean-demo:
-	rm -rf $(DEMO_OUT)
+	rm -rf $(DEMO_OUT) $(DEMO_OUT)-i2p
