@@ -8,7 +8,8 @@ DEMO_OUT ?= datasets/output/demo
 
 .PHONY: demo test bench clean-demo
 
-$(STAMP): requirements.lock setup.cfg pyproject.toml
+$(STAMP): requirements.lock setup.cfg pyproject.toml .ci/system-deps
+	@bash .ci/system-deps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -r requirements.lock
 	$(PIP) install --no-deps --no-build-isolation -e .
