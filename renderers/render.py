@@ -175,8 +175,13 @@ def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, nam
         "views": {d.view.name: {"algorithm": d.algorithm, "notes": list(d.notes)} for d in drawings},
         "blank_views": [d.view.name for d in drawings if d.is_blank()],
     }
-    atomic_write(out / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    _write_manifest(out, manifest)
     return report
+
+
+def _write_manifest(out: Path, manifest: dict) -> None:
+    """Written last: its presence, with matching options, marks the folder complete."""
+    atomic_write(out / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
 
 
 def _render_shaded(source, out: Path, options: RenderOptions, report: ModelReport, t: Timings) -> ModelReport:
@@ -204,8 +209,7 @@ def _render_shaded(source, out: Path, options: RenderOptions, report: ModelRepor
     seconds["write"] = time.perf_counter() - t1
     report.algorithms = {im.view.name: "shaded" for im in images}
     report.seconds = seconds
-    manifest = {"source": report.source, "options": options.fingerprint(), "views": sorted(report.algorithms)}
-    atomic_write(out / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    _write_manifest(out, {"source": report.source, "options": options.fingerprint(), "views": sorted(report.algorithms)})
     return report
 
 

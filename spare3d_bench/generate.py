@@ -87,10 +87,6 @@ def load_model(config: GenerateConfig, index: int):
         if config.task in ("t2i", "pairs"):
             raise RenderError(path, f"{config.task} needs CAD models: similar objects are made with booleans")
         return load_mesh(path)
-    return occ_read(path)
-
-
-def occ_read(path: str):
     from renderers import occ
 
     return occ.read_cad(path)

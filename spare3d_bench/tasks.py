@@ -203,7 +203,7 @@ def pairs(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     base = drawer.images(model, ["f", "r", "t", "2"])
     objects = [_visible_variant(model, base, rng, drawer) for _ in range(2)]
     (s0, a), (s1, b) = objects
-    if np.array_equal(a["2"], b["2"]) or all(np.array_equal(a[v], b[v]) for v in "frt"):
+    if _same(a["2"], b["2"]) or all(_same(a[v], b[v]) for v in "frt"):
         drawer.options.reject("identical_candidates", "the two objects draw the same")
     views = {f"{k}_{v}": imgs[v] for k, (_, imgs) in enumerate(objects) for v in "frt"}
     return Question("pairs", index, views, [a["2"], b["2"]], -1, shapes=[s0, s1])
@@ -216,7 +216,7 @@ def poses(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     imgs = drawer.images(model, ["f", "r", "t"] + names)
     for k in range(count):
         for j in range(k):
-            if np.array_equal(imgs[names[k]], imgs[names[j]]):
+            if _same(imgs[names[k]], imgs[names[j]]):
                 drawer.options.reject("pose_ambiguous", f"poses {names[j]} and {names[k]} draw the same")
     return Question("poses", index, {v: imgs[v] for v in "frt"}, [imgs[n] for n in names], -1,
                     candidate_poses=list(range(1, count + 1)), shapes=[model])
