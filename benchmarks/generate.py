@@ -47,8 +47,10 @@ def timed(module, name: str, bucket: str) -> None:
     setattr(module, name, wrapper)
 
 
-def run(primitives: int, questions: int, workers: int, out: Path) -> tuple[float, dict]:
-    cfg = GenerateConfig("t2i", questions, seed=0, recipe=csg.CSGRecipe(primitives), options=TaskOptions(size=200))
+def run(primitives: int, questions: int, workers: int, out: Path, hlr: str = "auto") -> tuple[float, dict]:
+    cfg = GenerateConfig(
+        "t2i", questions, seed=0, recipe=csg.CSGRecipe(primitives), options=TaskOptions(size=200, hlr=hlr)
+    )
     t0 = time.perf_counter()
     card = generate(cfg, out, workers=workers, progress=False)
     return time.perf_counter() - t0, card
@@ -79,12 +81,13 @@ def main() -> None:
             other = t - SPENT["boolean"] - SPENT["hlr"]
             print(f"{k:2d} primitives split: booleans {100 * SPENT['boolean'] / t:.0f}%, HLR {100 * SPENT['hlr'] / t:.0f}%,"
                   f" everything else {100 * other / t:.1f}% of {t:.1f} s (target < 10%)")
-        # local cut against cutting the whole compound, 28 primitives
-        local, _ = run(28, n, 1, tmp / "local")
+        # local cut against cutting the whole compound, 28 primitives, exact and mesh drawings
+        local = {h: run(28, n, 1, tmp / f"local-{h}", h)[0] for h in ("auto", "mesh")}
         tasks.apply_tool = lambda shape, tool, operation="cut": occ.cut(shape, tool)
-        whole, _ = run(28, n, 1, tmp / "whole")
-        print(f"28 primitives: local cuts {n / local:.2f} questions/s, whole-compound cuts {n / whole:.2f}:"
-              f" {whole / local:.1f}x (target >= 3x)")
+        whole = {h: run(28, n, 1, tmp / f"whole-{h}", h)[0] for h in ("auto", "mesh")}
+        for h in ("auto", "mesh"):
+            print(f"28 primitives, --hlr {h}: local cuts {n / local[h]:.2f} questions/s, whole-compound cuts"
+                  f" {n / whole[h]:.2f}: {whole[h] / local[h]:.1f}x (target >= 3x)")
 
 
 if __name__ == "__main__":

@@ -182,6 +182,12 @@ def _add_generate(sub) -> None:
     p.add_argument("--size", type=_image_size, default=200, help="image side in pixels (default 200)")
     p.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions (default 0.8,0.1,0.1)")
     p.add_argument(
+        "--hlr",
+        default="auto",
+        choices=("auto", "exact", "poly", "mesh"),
+        help="hidden-line removal for the drawings, as in spare3d render (default auto: exact where affordable)",
+    )
+    p.add_argument(
         "--poses",
         type=int,
         default=8,
@@ -243,7 +249,13 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             args.seed,
             CSGRecipe(args.primitives, args.variant),
             split,  # type: ignore[arg-type]
-            TaskOptions(size=args.size, operation=args.operation, filters=_filters(args.no_filter), poses=args.poses),
+            TaskOptions(
+                size=args.size,
+                operation=args.operation,
+                filters=_filters(args.no_filter),
+                poses=args.poses,
+                hlr=args.hlr,
+            ),
             args.layout,
             sources,
             args.questions,
@@ -357,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 RECIPE_KEYS = (
-    "task", "csg", "primitives", "variant", "operation", "seed", "size", "split", "layout", "poses", "questions",
+    "task", "csg", "primitives", "variant", "operation", "seed", "size", "split", "layout", "poses", "questions", "hlr",
 )
 
 

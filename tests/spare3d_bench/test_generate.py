@@ -233,3 +233,12 @@ def test_training_side_imports_without_opencascade():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-500:]
+
+
+def test_mesh_drawings_for_fast_generation(tmp_path):
+    fast = TaskOptions(size=64, hlr="mesh")
+    q = t2i(csg_model(6, 1, SMALL), 1, 6, Drawer(fast))
+    assert q.answer == 1 and len(q.candidates) == 4
+    for k in range(4):
+        if k != q.answer:
+            assert not np.array_equal(q.candidates[k], q.candidates[q.answer])
