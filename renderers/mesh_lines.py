@@ -80,15 +80,13 @@ class MeshEdges:
 
     def _topology(self, crease: float) -> None:
         f = self.faces
-        m = len(f)
-        # every face edge (a, b) with its face and the face's third vertex
+        # every face edge (a, b) with the face's third vertex
         a = f[:, [0, 1, 2]].ravel()
         b = f[:, [1, 2, 0]].ravel()
         third = f[:, [2, 0, 1]].ravel()
-        face = np.repeat(np.arange(m), 3)
         key = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
         order = np.lexsort((key[:, 1], key[:, 0]))
-        key, third, face = key[order], third[order], face[order]
+        key, third = key[order], third[order]
         new = np.ones(len(key), dtype=bool)
         new[1:] = np.any(key[1:] != key[:-1], axis=1)
         group = np.cumsum(new) - 1
@@ -104,7 +102,6 @@ class MeshEdges:
         # boundaries (one face) and non-manifold edges (more than two) are always drawn
         self.sharp = np.concatenate([uniq[~manifold], pairs[is_crease, :2]])
         self.smooth_pairs = pairs[~is_crease]
-        self.n_faces = m
 
     @cached_property
     def tracer(self):

@@ -185,15 +185,6 @@ def write_step(shape: Shape, path: str | os.PathLike) -> None:
     os.replace(tmp, p)
 
 
-def write_brep(shape: Shape, path: str | os.PathLike) -> None:
-    """Write a shape to a BREP file atomically."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}.brep")
-    if not BRepTools.Write_s(shape, str(tmp)):
-        raise RenderError(p, "BREP writing failed")
-    os.replace(tmp, p)
-
-
 # --------------------------------------------------------------------------- topology
 
 

@@ -139,11 +139,12 @@ def _add_render(sub) -> None:
 def _add_generate(sub) -> None:
     p = sub.add_parser(
         "generate",
-        help="build a SPARE3D task dataset from generated CSG models",
+        help="build a SPARE3D task dataset from generated CSG models or your own files",
         description=(
             "Generate SPARE3D questions from seeded SPARE3D-CSG models and write them in the "
             "released SPARE3D layout under OUT/<split>/ with OUT/dataset.json (recipe, seed, "
-            "counts, filter statistics, checksums). Model i makes question i; splits are by model."
+            "counts, filter statistics, checksums). Question i uses model i mod the model count; "
+            "splits are by model."
         ),
     )
     p.add_argument(

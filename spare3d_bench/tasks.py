@@ -40,7 +40,6 @@ from renderers.views import PRESETS
 
 from .csg import apply_tool, rng_for, similar_tool
 
-TASKS = ("t2i", "i2p", "p2i", "pairs", "poses")
 I2P_POSES = (1, 2, 5, 6)
 FILTERS = ("identical_candidates", "pose_ambiguous", "blank", "invisible_change", "near_duplicate")
 
