@@ -1,1 +1,2 @@
-"""The SPARE3D supervised baselines (early fusion, late fusion / metric). Arrives with issue 6."""
+"""The SPARE3D supervised baselines: early fusion (`<backbone>-early`) and late fusion /
+metric learning (`<backbone>-late`), registered as `spare3d.models` entry points."""

@@ -35,7 +35,7 @@ def main() -> None:
     import torch
     from torch.utils.data import DataLoader
 
-    from spare3d_bench.data import PackedDataset, collate_batch
+    from spare3d_bench.data import QuestionDataset, collate_batch
 
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
@@ -47,7 +47,7 @@ def main() -> None:
             q = Question("t2i", i, {v: img() for v in "frt"}, [img() for _ in range(4)], i % 4)
             w.add(str(i), q, q.answer, i, "synthetic", [])
         w.close()
-        ds = PackedDataset(tmp)
+        ds = QuestionDataset.from_packed(tmp)
         per_q = 7
         for label in ("cold", "warm", "warm"):
             loader = DataLoader(ds, batch_size=args.batch, shuffle=True, collate_fn=collate_batch)

@@ -366,6 +366,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render(sub)
     _add_generate(sub)
     _add_verify(sub)
+    from .cli_train import add_evaluate, add_train
+
+    add_train(sub)
+    add_evaluate(sub)
     return parser
 
 

@@ -1,58 +1,157 @@
-"""PyTorch access to packed datasets: uint8 drawings straight from the memory map.
+"""PyTorch access to question splits: uint8 drawings from a packed memory map, or from a
+SPARE3D-layout folder (ours or the original release) read into memory.
 
-Tensors stay uint8 (H, W, 3): converting to float and normalising belongs on the device
-(issue 6's training loop), which keeps host-side loading a memory copy.
+Tensors stay uint8 (H, W, 3): converting to float, resizing and normalising belong on the
+device (see `inputs.py`), which keeps host-side loading a memory copy.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .packed import PackedSplit
+from .packed import MANIFEST, PackedSplit
 
 
-class PackedDataset(Dataset):
-    """Questions of one packed split: each item is a dict of `views` (3, H, W, 3) uint8
-    (f, r, t; six for pairs), `candidates` (k, H, W, 3) uint8 and `answer` (int, or a
-    list for pairs and poses). `__getitems__` fetches a whole batch with one gather per
-    field, which is what DataLoader uses when it exists."""
+class QuestionDataset(Dataset):
+    """Questions of one split: each item is a dict of `views` (V, H, W, 3) uint8 (f, r, t;
+    six for pairs), `candidates` (K, H, W, 3) uint8, `answer` (int, or a list for pairs and
+    poses), `pose` (the P2I queried pose, 0 for other tasks) and `index`. `__getitems__`
+    fetches a whole batch with one gather per field, which DataLoader uses when it exists.
+    """
 
-    def __init__(self, root: str | os.PathLike) -> None:
-        self.split = PackedSplit.open(root)
-        rows = [self.split.rows(i) for i in range(len(self.split.questions))]
-        self.view_rows = np.array([v for v, _ in rows], dtype=np.int64)
-        self.candidate_rows = np.array([c for _, c in rows], dtype=np.int64)
-        self.answers = [q["answer"] for q in self.split.questions]
+    def __init__(self, images: np.ndarray, view_rows, candidate_rows, answers: list, poses: list[int], ids: list[str], task: str) -> None:
+        self.images = images
+        self.view_rows = np.asarray(view_rows, dtype=np.int64)
+        self.candidate_rows = np.asarray(candidate_rows, dtype=np.int64)
+        self.answers = answers
+        self.poses = np.asarray(poses, dtype=np.int64)
+        self.ids = ids
+        self.task = task
+
+    @classmethod
+    def from_packed(cls, root: str | os.PathLike) -> "QuestionDataset":
+        split = PackedSplit.open(root)
+        rows = [split.rows(i) for i in range(len(split.questions))]
+        return cls(
+            split.images,
+            [v for v, _ in rows],
+            [c for _, c in rows],
+            [q["answer"] for q in split.questions],
+            [q.get("pose") or 0 for q in split.questions],
+            [str(q["id"]) for q in split.questions],
+            split.task,
+        )
+
+    @classmethod
+    def from_spare3d(cls, root: str | os.PathLike, task: str) -> "QuestionDataset":
+        """Read a SPARE3D-layout split (our output or the original release) into memory."""
+        from .spare3d_layout import load, read_png
+
+        questions = load(root, task)
+        paths = [p for q in questions for p in [*q.views.values(), *q.candidates]]
+        first = read_png(paths[0]) if paths else np.zeros((1, 1, 3), np.uint8)
+        images = np.empty((len(paths), *first.shape), np.uint8)
+        for i, p in enumerate(paths):
+            img = read_png(p)
+            if img.shape != first.shape:
+                raise ValueError(f"{p}: drawing of shape {img.shape}, the split's first is {first.shape}")
+            images[i] = img
+        view_rows, candidate_rows, row = [], [], 0
+        for q in questions:
+            view_rows.append(list(range(row, row + len(q.views))))
+            row += len(q.views)
+            candidate_rows.append(list(range(row, row + len(q.candidates))))
+            row += len(q.candidates)
+        answers = [q.answer for q in questions]
+        poses = [q.pose or 0 for q in questions]
+        return cls(images, view_rows, candidate_rows, answers, poses, [q.qid for q in questions], task)
 
     def __len__(self) -> int:
         return len(self.answers)
 
     def __getitem__(self, i: int) -> dict:
-        images = self.split.images
-        return {
-            "views": torch.from_numpy(np.asarray(images[self.view_rows[i]])),
-            "candidates": torch.from_numpy(np.asarray(images[self.candidate_rows[i]])),
-            "answer": torch.as_tensor(self.answers[i]),
-        }
+        return {k: v[0] for k, v in self.__getitems__([i]).items()}
 
     def __getitems__(self, indices: list[int]) -> dict:
         idx = np.asarray(indices, dtype=np.int64)
-        images = self.split.images
+        images = self.images
+
+        def gather(rows: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.asarray(images[rows[idx].ravel()])).view(len(idx), rows.shape[1], *images.shape[1:])
+
         return {
-            "views": torch.from_numpy(np.asarray(images[self.view_rows[idx].ravel()])).view(
-                len(idx), self.view_rows.shape[1], *images.shape[1:]
-            ),
-            "candidates": torch.from_numpy(np.asarray(images[self.candidate_rows[idx].ravel()])).view(
-                len(idx), self.candidate_rows.shape[1], *images.shape[1:]
-            ),
+            "views": gather(self.view_rows),
+            "candidates": gather(self.candidate_rows),
             "answer": torch.as_tensor([self.answers[i] for i in indices]),
+            "pose": torch.from_numpy(self.poses[idx]),
+            "index": torch.from_numpy(idx),
         }
+
+
+def open_split(root: str | os.PathLike, task: str | None = None) -> QuestionDataset:
+    """A split folder in either layout; `task` is needed for the SPARE3D layout only when
+    the folder's parent has no dataset.json naming it."""
+    root = Path(root)
+    if (root / MANIFEST).exists():
+        return QuestionDataset.from_packed(root)
+    if task is None:
+        task = dataset_info(root.parent).get("task")
+    if task is None:
+        raise ValueError(f"{root}: a SPARE3D-layout split with no dataset.json beside it: give the task")
+    if not (root / "answer.json").exists():
+        raise ValueError(f"{root}: neither a packed split ({MANIFEST}) nor a SPARE3D split (answer.json)")
+    return QuestionDataset.from_spare3d(root, task)
+
+
+def dataset_info(root: str | os.PathLike) -> dict:
+    """The dataset card's task and pose count (an empty dict when there is no card: the
+    original release has none, and uses 8 poses)."""
+    try:
+        card = json.loads((Path(root) / "dataset.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {"task": card.get("task"), "poses": card.get("render", {}).get("poses", 8)}
 
 
 def collate_batch(batch):
     """DataLoader collate for `__getitems__` batches: they arrive already stacked."""
     return batch
+
+
+class DeviceBatches:
+    """A split's drawings held in device memory as uint8, batches gathered there: no
+    host-side loading at all once uploaded. Iterating follows `sampler` (indices) in
+    chunks of `batch`, like a DataLoader over the same dataset."""
+
+    def __init__(self, ds: QuestionDataset, device: torch.device, batch: int, sampler=None, drop_last: bool = False) -> None:
+        self.ds, self.batch, self.sampler, self.drop_last = ds, batch, sampler, drop_last
+        self.images = torch.empty(ds.images.shape, dtype=torch.uint8, device=device)
+        for start in range(0, len(ds.images), 4096):  # chunks: no host copy of the whole memmap
+            self.images[start : start + 4096].copy_(torch.from_numpy(np.array(ds.images[start : start + 4096])))
+        self.view_rows = torch.from_numpy(ds.view_rows).to(device)
+        self.candidate_rows = torch.from_numpy(ds.candidate_rows).to(device)
+        self.answers = torch.as_tensor(ds.answers).to(device)
+        self.poses = torch.from_numpy(ds.poses).to(device)
+
+    def __len__(self) -> int:
+        return len(self.ds) // self.batch if self.drop_last else -(-len(self.ds) // self.batch)
+
+    def __iter__(self):
+        order = list(self.sampler) if self.sampler is not None else range(len(self.ds))
+        order = torch.as_tensor(order, dtype=torch.long)
+        for start in range(0, len(self) * self.batch, self.batch):
+            idx = order[start : start + self.batch].to(self.images.device, non_blocking=True)
+            n = len(idx)
+            yield {
+                "views": self.images[self.view_rows[idx].ravel()].view(n, self.view_rows.shape[1], *self.images.shape[1:]),
+                "candidates": self.images[self.candidate_rows[idx].ravel()].view(n, self.candidate_rows.shape[1], *self.images.shape[1:]),
+                "answer": self.answers[idx],
+                "pose": self.poses[idx],
+                "index": idx,
+            }

@@ -143,13 +143,13 @@ def test_pairs_and_pose_data(tmp_path):
 
 def test_packed_layout_holds_the_same_drawings(tmp_path):
     torch = pytest.importorskip("torch")
-    from spare3d_bench.data import PackedDataset, collate_batch
+    from spare3d_bench.data import QuestionDataset, collate_batch
 
     cfg = dict(task="t2i", models=4, seed=7, recipe=SMALL, options=OPTS, split=(1, 0, 0))
     generate(GenerateConfig(**cfg), tmp_path / "folders", progress=False)
     generate(GenerateConfig(**cfg, layout="packed"), tmp_path / "packed", progress=False)
     stored = spare3d_layout.load(tmp_path / "folders" / "train", "t2i")
-    ds = PackedDataset(tmp_path / "packed" / "train")
+    ds = QuestionDataset.from_packed(tmp_path / "packed" / "train")
     assert len(ds) == len(stored)
     for i, q in enumerate(stored):
         item = ds[i]

@@ -1,0 +1,162 @@
+"""Image backbones shared by every model in the project: VGG, ResNet and BagNet.
+
+`make_backbone(name, in_channels, out_features)` returns a module mapping
+(B, in_channels, H, W) float images to (B, out_features). Weights are random unless the
+caller passes a local ImageNet checkpoint (nothing is downloaded at run time); its first
+convolution is adapted to any channel count by repeating the RGB filters and rescaling.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+
+def _vgg(depth: int) -> Callable[[int], nn.Module]:
+    def build(out_features: int) -> nn.Module:
+        from torchvision import models
+
+        return getattr(models, f"vgg{depth}")(weights=None, num_classes=out_features)
+
+    return build
+
+
+def _resnet(depth: int) -> Callable[[int], nn.Module]:
+    def build(out_features: int) -> nn.Module:
+        from torchvision import models
+
+        return getattr(models, f"resnet{depth}")(weights=None, num_classes=out_features)
+
+    return build
+
+
+class _BagBottleneck(nn.Module):
+    """ResNet bottleneck whose middle convolution is 1x1 or an unpadded 3x3, so each
+    output sees a bounded patch; the shortcut is cropped to the smaller output."""
+
+    expansion = 4
+
+    def __init__(self, inplanes: int, planes: int, stride: int, kernel: int) -> None:
+        super().__init__()
+        out = planes * self.expansion
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, kernel, stride=stride, padding=0, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = None
+        if stride != 1 or inplanes != out:
+            self.downsample = nn.Sequential(nn.Conv2d(inplanes, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.relu(self.bn1(self.conv1(x)))
+        y = self.relu(self.bn2(self.conv2(y)))
+        y = self.bn3(self.conv3(y))
+        skip = x if self.downsample is None else self.downsample(x)
+        if skip.shape[-1] != y.shape[-1]:  # unpadded 3x3: keep the shortcut's top-left block
+            skip = skip[..., : y.shape[-2], : y.shape[-1]]
+        return self.relu(y + skip)
+
+
+class BagNet(nn.Module):
+    """BagNet (Brendel & Bethge, ICLR 2019): a ResNet-50 whose 3x3 convolutions are
+    replaced by 1x1 ones except in the first `kernel3[i]` blocks of stage i, so every
+    spatial output sees only a q x q patch (q = 33 for kernel3 = (1, 1, 1, 1)); class
+    evidence is averaged over patches. A stem of a 1x1 and an unpadded 3x3 convolution,
+    stage strides (2, 2, 2, 1), blocks (3, 4, 6, 3)."""
+
+    def __init__(self, out_features: int, kernel3=(1, 1, 1, 1), blocks=(3, 4, 6, 3), strides=(2, 2, 2, 1)) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 1, bias=False)
+        self.conv2 = nn.Conv2d(64, 64, 3, padding=0, bias=False)
+        self.bn1 = nn.BatchNorm2d(64, momentum=0.001)
+        self.relu = nn.ReLU(inplace=True)
+        stages, inplanes = [], 64
+        for i, (n, stride, k3) in enumerate(zip(blocks, strides, kernel3)):
+            planes = 64 * 2**i
+            layers = []
+            for j in range(n):
+                layers.append(_BagBottleneck(inplanes, planes, stride if j == 0 else 1, 3 if j < k3 else 1))
+                inplanes = planes * _BagBottleneck.expansion
+            stages.append(nn.Sequential(*layers))
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.fc = nn.Linear(inplanes, out_features)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def patch_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, out_features, h, w): the evidence of each image patch."""
+        x = self.relu(self.bn1(self.conv2(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return torch.einsum("bchw,oc->bohw", x, self.fc.weight) + self.fc.bias[:, None, None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.patch_logits(x).mean(dim=(2, 3))
+
+
+BACKBONES: dict[str, Callable[[int], nn.Module]] = {
+    "vgg13": _vgg(13),
+    "vgg16": _vgg(16),
+    "vgg19": _vgg(19),
+    "resnet18": _resnet(18),
+    "resnet50": _resnet(50),
+    "bagnet33": lambda out_features: BagNet(out_features),
+}
+
+
+def _first_conv(model: nn.Module) -> tuple[nn.Module, str]:
+    """The module owning the first convolution and that convolution's attribute name."""
+    if hasattr(model, "features"):  # VGG
+        return model.features, "0"
+    return model, "conv1"  # ResNet, BagNet
+
+
+def make_backbone(name: str, in_channels: int, out_features: int, weights: str | os.PathLike | None = None) -> nn.Module:
+    """Backbone `name` with `in_channels` inputs and `out_features` outputs.
+
+    `weights`: optional local torchvision/BagNet ImageNet state dict (loaded with
+    weights_only=True). The classifier's last layer is left at random init; the first
+    convolution's RGB filters are tiled over the input channels and scaled by 3/in_channels
+    so activations keep their scale.
+    """
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r} (use {', '.join(BACKBONES)})")
+    model = BACKBONES[name](out_features)
+    owner, attr = _first_conv(model)
+    old: nn.Conv2d = getattr(owner, attr)
+    if weights is not None:
+        _load_pretrained(model, weights)
+        old = getattr(owner, attr)
+    if in_channels != old.in_channels:
+        new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=old.bias is not None)
+        if weights is not None:
+            with torch.no_grad():
+                reps = -(-in_channels // old.in_channels)
+                new.weight.copy_(old.weight.repeat(1, reps, 1, 1)[:, :in_channels] * (old.in_channels / in_channels))
+                if old.bias is not None:
+                    new.bias.copy_(old.bias)
+        setattr(owner, attr, new)
+    return model
+
+
+def _load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
+    """Load an ImageNet state dict, skipping the final classifier (its size differs)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as e:
+        raise ValueError(f"{path}: cannot read pretrained weights ({e})") from None
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    own = model.state_dict()
+    usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    missing = [k for k in own if k not in usable and not k.startswith(("fc.", "classifier.6."))]
+    if missing:
+        raise ValueError(f"{path}: not weights for this backbone ({len(missing)} tensors missing, e.g. {missing[0]})")
+    model.load_state_dict(usable, strict=False)

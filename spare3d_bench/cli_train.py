@@ -1,0 +1,120 @@
+"""`spare3d train` and `spare3d evaluate`: torch loads inside the commands, and neither
+needs OpenCascade, trimesh or pyrender (GPU boxes often have torch and little else)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .cli import EXIT_OK, _positive_float, _positive_int, _usage
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a SPARE3D baseline on a generated (or original) dataset",
+        description=(
+            "Train MODEL on DATA/train (packed or SPARE3D layout), validating on DATA/val, writing "
+            "RUN/last.pt (every epoch, atomically), RUN/best.pt (best validation accuracy), "
+            "RUN/metrics.jsonl, RUN/config.json and TensorBoard logs. CUDA is used when present (bf16 "
+            "autocast, channels_last). Kill it at any time and continue with --resume."
+        ),
+    )
+    p.add_argument("--list-models", action="store_true", help="print the model names (for --task, if given) and exit")
+    p.add_argument("--task", choices=("t2i", "i2p", "p2i"), help="task of the dataset")
+    p.add_argument("--model", help="<backbone>-<fusion>, e.g. vgg16-early, resnet18-late (see --list-models)")
+    p.add_argument("--data", metavar="DIR", help="dataset folder holding train/ (and val/) splits")
+    p.add_argument("--out", metavar="RUN", help="run folder")
+    p.add_argument("--epochs", type=_positive_int, default=50, help="epochs (default 50, as SPARE3D)")
+    p.add_argument("--batch-size", type=_positive_int, help="questions per batch (default SPARE3D's: 8 for t2i, 70 for i2p/p2i)")
+    p.add_argument("--lr", type=_positive_float, default=2e-5, help="peak learning rate (default 2e-5, as SPARE3D)")
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam", help="default adam")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="default 0")
+    p.add_argument("--warmup", type=float, default=0.0, help="epochs of linear warm-up (default 0)")
+    p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="after warm-up (default cosine)")
+    p.add_argument("--clip", type=float, default=0.0, help="clip the gradient norm to this (default 0: off)")
+    p.add_argument("--channels", type=int, choices=(1, 3), default=3, help="3: RGB (hidden lines red), 1: grayscale (default 3)")
+    p.add_argument("--resolution", type=_positive_int, help="resize drawings to this side on the device (default: as stored)")
+    p.add_argument("--shift", type=float, default=0.0, help="augmentation: random shift of each question, fraction of the side (default 0)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ... (default auto)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--workers", type=int, help="loader processes (default 0 on CPU, up to 8 on CUDA)")
+    p.add_argument(
+        "--data-on-device",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="hold the train split in GPU memory as uint8 and gather batches there (auto: when it takes "
+        "under a quarter of the free GPU memory) (default auto)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="default 0")
+    p.add_argument("--weights", metavar="FILE", help="local ImageNet state dict for the backbone (nothing is downloaded)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(handler=cmd_train)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .models import model_names
+
+    if args.list_models:
+        try:
+            print("\n".join(model_names(args.task)))
+        except RuntimeError as e:
+            return _usage("train", str(e))
+        return EXIT_OK
+    missing = [f"--{k}" for k in ("task", "model", "data", "out") if getattr(args, k) is None]
+    if missing:
+        return _usage("train", f"missing {', '.join(missing)}")
+    from .train import TrainConfig, Trainer
+
+    try:
+        config = TrainConfig(
+            task=args.task, model=args.model, data=args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            optimizer=args.optimizer, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
+            clip=args.clip, channels=args.channels, resolution=args.resolution, shift=args.shift, device=args.device,
+            compile=args.compile, seed=args.seed, workers=args.workers, weights=args.weights,
+            data_on_device=args.data_on_device,
+        )  # fmt: skip
+        trainer = Trainer(config, args.out, resume=args.resume, progress=not args.quiet)
+    except (ValueError, RuntimeError) as e:
+        return _usage("train", str(e))
+    history = trainer.fit()
+    last = history[-1] if history else {}
+    summary = ", ".join(f"{k} {last[k]:.4f}" for k in ("train_loss", "val_accuracy") if k in last)
+    print(f"{args.out}: {trainer.epoch} epochs on {trainer.device.type}" + (f" ({summary})" if summary else ""))
+    return EXIT_OK
+
+
+def add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="accuracy of a trained run on a split, with a 95%% confidence interval",
+        description=(
+            "Evaluate RUN's best checkpoint on DATA/<split> (packed, our SPARE3D layout, or the original "
+            "SPARE3D release; DATA may also be a split folder itself). Prints accuracy, its 95%% Wilson "
+            "interval and the chance level; writes RUN/eval/<name>.json and per-question predictions "
+            "RUN/eval/<name>.predictions.jsonl."
+        ),
+    )
+    p.add_argument("run", metavar="RUN", help="run folder made by spare3d train")
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset (or split) folder")
+    p.add_argument("--split", default="test", help="split folder name (default test)")
+    p.add_argument("--device", default="auto", help="default auto")
+    p.add_argument("--name", help="name of the result files (default <data folder>-<split>)")
+    p.set_defaults(handler=cmd_evaluate)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_run
+
+    try:
+        e = evaluate_run(args.run, args.data, args.split, args.device, args.name)
+    except (ValueError, RuntimeError) as err:
+        return _usage("evaluate", str(err))
+    lo, hi = e.ci95
+    print(
+        f"{e.task} {e.model} on {e.data}: accuracy {100 * e.accuracy:.1f}% "
+        f"(95% CI {100 * lo:.1f}-{100 * hi:.1f}, {e.correct}/{e.questions}), chance {100 * e.chance:.0f}%",
+        file=sys.stdout,
+    )
+    return EXIT_OK

@@ -1,0 +1,100 @@
+"""Evaluating a trained run on a question split: accuracy with a 95% confidence interval,
+the chance level, and every question's prediction saved beside it.
+
+Works on our packed or SPARE3D-layout data and on the original SPARE3D release (int or
+string labels); drawings of another size are resized to the run's input resolution.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from renderers.writers import atomic_write
+
+Z95 = 1.959963984540054
+
+
+def wilson_interval(correct: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (better than p +- z*se near 0 and 1
+    and for small n)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = correct / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One run on one split."""
+
+    task: str
+    model: str
+    data: str
+    questions: int
+    correct: int
+    accuracy: float
+    ci95: tuple[float, float]
+    chance: float
+    loss: float
+
+
+def split_folder(data: str | os.PathLike, split: str) -> Path:
+    """`data/<split>`, or `data` itself when it already is a split (answer.json or
+    manifest.json inside), as the original release's folders are."""
+    data = Path(data)
+    if (data / "answer.json").exists() or (data / "manifest.json").exists():
+        return data
+    if not (data / split).is_dir():
+        raise ValueError(f"{data}: no {split} split (and not a split folder itself)")
+    return data / split
+
+
+def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, split: str = "test", device: str = "auto", name: str | None = None) -> Evaluation:
+    """Evaluate RUN's best checkpoint on DATA's split; writes RUN/eval/<name>.json and
+    RUN/eval/<name>.predictions.jsonl (name: '<data folder>-<split>' by default)."""
+    from .data import open_split
+    from .train import BEST, LAST, TrainConfig, load_checkpoint, model_from_checkpoint, pick_device, predict
+
+    run = Path(run)
+    path = run / BEST if (run / BEST).exists() else run / LAST
+    if not path.exists():
+        raise ValueError(f"{run}: no checkpoint ({BEST} or {LAST}): not a training run")
+    ckpt = load_checkpoint(path)
+    config = TrainConfig.from_dict(ckpt["config"])
+    folder = split_folder(data, split)
+    ds = open_split(folder, config.task)
+    if ds.task != config.task:
+        raise ValueError(f"{folder}: {ds.task} questions, the run was trained for {config.task}")
+    dev = pick_device(device)
+    model = model_from_checkpoint(ckpt).to(dev)
+    result = predict(model, ds, config.inputs, dev, batch=max(config.batch, 32))
+    correct = int((result.answers == result.predictions).sum())
+    n = len(ds)
+    evaluation = Evaluation(
+        task=config.task,
+        model=config.model,
+        data=str(folder),
+        questions=n,
+        correct=correct,
+        accuracy=correct / n if n else float("nan"),
+        ci95=wilson_interval(correct, n),
+        chance=1.0 / model.spec.n_scores,
+        loss=result.loss,
+    )
+    name = name or f"{Path(data).resolve().name}-{split}"
+    out = run / "eval"
+    out.mkdir(exist_ok=True)
+    lines = [
+        json.dumps({"id": qid, "answer": int(a), "prediction": int(p), "scores": [round(float(x), 5) for x in s]})
+        for qid, a, p, s in zip(result.ids, result.answers, result.predictions, result.scores)
+    ]
+    atomic_write(out / f"{name}.predictions.jsonl", "".join(line + "\n" for line in lines).encode())
+    atomic_write(out / f"{name}.json", (json.dumps(asdict(evaluation), indent=1) + "\n").encode())
+    return evaluation

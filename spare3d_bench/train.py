@@ -1,0 +1,365 @@
+"""The one training loop: every model in the project trains through `Trainer`.
+
+CPU or CUDA (picked automatically); on CUDA bf16 autocast, channels_last and optional
+torch.compile. Data come from a question split as uint8 and become floats on the device.
+Each epoch ends with an atomic checkpoint (`last.pt`: weights, optimiser, schedule, RNG
+states, metric history), so `resume` continues exactly where a killed run stopped: on the
+CPU a resumed run ends with the same weights as an uninterrupted one. The best epoch on
+validation is kept as `best.pt`; metrics go to `metrics.jsonl` and, when the tensorboard
+package is installed, to TensorBoard.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import pickle
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from renderers.writers import atomic_write
+
+from .data import DeviceBatches, QuestionDataset, collate_batch, dataset_info, open_split
+from .inputs import InputOptions, prepare
+from .models import TaskModel, TaskSpec, build_model
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+LAST, BEST, CONFIG, METRICS = "last.pt", "best.pt", "config.json", "metrics.jsonl"
+# SPARE3D's batch sizes: 8 for T2I, 70 for I2P and P2I.
+DEFAULT_BATCH = {"t2i": 8, "i2p": 70, "p2i": 70}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run (saved as RUN/config.json)."""
+
+    task: str
+    model: str
+    data: str
+    epochs: int = 50
+    batch_size: int | None = None  # None: SPARE3D's size for the task
+    lr: float = 2e-5
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    warmup: float = 0.0  # epochs of linear warm-up before the cosine decay
+    schedule: str = "cosine"  # or "constant"
+    clip: float = 0.0  # gradient-norm clipping (0: off)
+    channels: int = 3
+    resolution: int | None = None  # None: the stored drawings' size
+    shift: float = 0.0  # question-wise random translation, fraction of the side
+    device: str = "auto"
+    compile: bool = False
+    seed: int = 0
+    workers: int | None = None  # loader processes (None: 0 on CPU, up to 8 on CUDA)
+    weights: str | None = None  # a local ImageNet state dict for the backbone
+    data_on_device: str = "auto"  # keep the train split in GPU memory: auto (if it fits), yes, no
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r} (use {', '.join(OPTIMIZERS)})")
+        if self.data_on_device not in ("auto", "yes", "no"):
+            raise ValueError(f"data_on_device must be auto, yes or no, got {self.data_on_device!r}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"unknown schedule {self.schedule!r} (use cosine or constant)")
+        if self.epochs < 1 or (self.batch_size is not None and self.batch_size < 1) or not self.lr > 0:
+            raise ValueError("epochs, batch size and learning rate must be positive")
+
+    @property
+    def batch(self) -> int:
+        return self.batch_size or DEFAULT_BATCH[self.task]
+
+    @property
+    def inputs(self) -> InputOptions:
+        return InputOptions(self.channels, self.resolution, self.shift)
+
+    @staticmethod
+    def from_dict(d: dict) -> "TrainConfig":
+        return TrainConfig(**{f.name: d[f.name] for f in fields(TrainConfig) if f.name in d})
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; a named device must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name}: CUDA is not available here")
+    return device
+
+
+class EpochSampler(Sampler):
+    """A permutation of the dataset that depends on (seed, epoch) only, so a resumed run
+    sees the same order as an uninterrupted one."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def make_loader(ds: QuestionDataset, batch: int, device: torch.device, workers: int | None, sampler=None, drop_last: bool = False) -> DataLoader:
+    """A DataLoader that hands over whole uint8 batches (pinned on CUDA)."""
+    cuda = device.type == "cuda"
+    if workers is None:
+        workers = min(8, max(1, (os.cpu_count() or 2) - 2)) if cuda else 0
+    return DataLoader(
+        ds,
+        batch_size=batch,
+        sampler=sampler,
+        collate_fn=collate_batch,
+        num_workers=workers,
+        pin_memory=cuda,
+        drop_last=drop_last,
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+    )
+
+
+def _atomic_save(obj, path: Path) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """A checkpoint as a dict of tensors and plain values (never unpickles objects)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as e:
+        raise ValueError(f"{path}: cannot read the checkpoint ({e})") from None
+
+
+def model_from_checkpoint(ckpt: dict) -> TaskModel:
+    """Rebuild the model a checkpoint was saved from and load its weights."""
+    model = build_model(ckpt["config"]["model"], TaskSpec(**ckpt["spec"]))
+    model.load_state_dict(ckpt["model"])
+    return model
+
+
+class Trainer:
+    """Holds a run's model, optimiser, schedule and data; `fit` trains it to the end."""
+
+    def __init__(self, config: TrainConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> None:
+        self.config, self.out, self.progress = config, Path(out), progress
+        self.device = pick_device(config.device)
+        self.cuda = self.device.type == "cuda"
+        data = Path(config.data)
+        info = dataset_info(data)
+        if info.get("task") not in (None, config.task):
+            raise ValueError(f"{data}: a {info['task']} dataset, not {config.task}")
+        self.train_set = open_split(data / "train", config.task)
+        if len(self.train_set) == 0:
+            raise ValueError(f"{data / 'train'}: no questions")
+        val = data / "val"
+        self.val_set = open_split(val, config.task) if val.exists() else None
+        if self.val_set is not None and len(self.val_set) == 0:
+            self.val_set = None
+        self.spec = TaskSpec(config.task, config.channels, info.get("poses", 8))
+        torch.manual_seed(config.seed)
+        self.model = build_model(config.model, self.spec, config.weights).to(self.device)
+        if self.cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.optimizer = self._optimizer()
+        # Training drops the last partial batch (a batch of one breaks batch norm), unless
+        # the split is smaller than one batch.
+        drop_last = len(self.train_set) >= config.batch
+        self.steps_per_epoch = len(self.train_set) // config.batch if drop_last else 1
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.sampler = EpochSampler(len(self.train_set), config.seed)
+        if self._data_on_device():
+            self.loader = DeviceBatches(self.train_set, self.device, config.batch, self.sampler, drop_last)
+        else:
+            self.loader = make_loader(self.train_set, config.batch, self.device, config.workers, self.sampler, drop_last)
+        self.augment = torch.Generator()
+        self.epoch, self.best, self.history = 0, -1.0, []
+        self.out.mkdir(parents=True, exist_ok=True)
+        if (self.out / LAST).exists():
+            if not resume:
+                raise ValueError(f"{self.out}: holds a run already; pass --resume to continue it, or another --out")
+            self._restore(load_checkpoint(self.out / LAST))
+        atomic_write(self.out / CONFIG, (json.dumps(asdict(config), indent=1) + "\n").encode())
+
+    def _data_on_device(self) -> bool:
+        """Whether the train split goes to GPU memory: asked for, or (auto) when its
+        drawings take under a quarter of the GPU's free memory."""
+        choice = self.config.data_on_device
+        if not self.cuda or choice == "no":
+            if choice == "yes":
+                raise ValueError("data_on_device=yes needs a CUDA device")
+            return False
+        return choice == "yes" or self.train_set.images.nbytes < 0.25 * torch.cuda.mem_get_info(self.device)[0]
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        c, params = self.config, self.model.parameters()
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay, nesterov=True)
+        cls = torch.optim.AdamW if c.optimizer == "adamw" else torch.optim.Adam
+        return cls(params, lr=c.lr, weight_decay=c.weight_decay)
+
+    def _lr_factor(self, step: int) -> float:
+        """Linear warm-up over `warmup` epochs, then cosine decay to 0 (or constant)."""
+        total = self.config.epochs * self.steps_per_epoch
+        warm = round(self.config.warmup * self.steps_per_epoch)
+        if step < warm:
+            return (step + 1) / warm
+        if self.config.schedule == "constant":
+            return 1.0
+        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
+
+    def _restore(self, ckpt: dict) -> None:
+        saved = TrainConfig.from_dict(ckpt["config"])
+        for key in ("task", "model", "batch_size", "channels", "resolution", "seed", "optimizer"):
+            if getattr(saved, key) != getattr(self.config, key):
+                raise ValueError(f"{self.out / LAST}: saved with {key}={getattr(saved, key)!r}, now {getattr(self.config, key)!r}")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.epoch, self.best, self.history = ckpt["epoch"], ckpt["best"], ckpt["history"]
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        self.augment.set_state(ckpt["rng"]["augment"])
+        if self.cuda and "cuda" in ckpt["rng"]:
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
+
+    def _checkpoint(self) -> dict:
+        rng = {"torch": torch.get_rng_state(), "augment": self.augment.get_state()}
+        if self.cuda:
+            rng["cuda"] = torch.cuda.get_rng_state()
+        return {
+            "config": asdict(self.config),
+            "spec": self.spec.to_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "epoch": self.epoch,
+            "best": self.best,
+            "history": self.history,
+            "rng": rng,
+        }
+
+    def autocast(self):
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda)
+
+    def step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimisation step on a loader batch: (loss, number right), both on the device."""
+        views, candidates, pose, answer = prepare(batch, self.config.inputs, self.device, self.augment)
+        return self.step_on(views, candidates, pose, answer)
+
+    def step_on(self, views, candidates, pose, answer) -> tuple[torch.Tensor, torch.Tensor]:
+        """The optimisation step on inputs already on the device."""
+        self.model.train()
+        with self.autocast():
+            scores = self.forward(views, candidates, pose)
+        loss = self.model.loss(scores, answer)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss.detach(), (scores.detach().argmax(1) == answer).sum()
+
+    def fit(self) -> list[dict]:
+        """Train the remaining epochs; returns the metric history."""
+        from tqdm import tqdm
+
+        writer = _tensorboard(self.out, purge_step=self.epoch)
+        for epoch in range(self.epoch, self.config.epochs):
+            self.sampler.epoch = epoch
+            self.augment.manual_seed(self.config.seed * 1_000_003 + epoch)
+            t0 = time.perf_counter()
+            total_loss = torch.zeros((), device=self.device)
+            right = torch.zeros((), dtype=torch.long, device=self.device)
+            n = 0
+            bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", unit="batch", leave=False, disable=not self.progress or None)
+            for i, batch in enumerate(bar):
+                loss, ok = self.step(batch)
+                total_loss += loss * len(batch["answer"])
+                right += ok
+                n += len(batch["answer"])
+                if i % 50 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.4f}")
+            row = {
+                "epoch": epoch + 1,
+                "train_loss": total_loss.item() / n,
+                "train_accuracy": right.item() / n,
+                "lr": self.scheduler.get_last_lr()[0],
+                "seconds": time.perf_counter() - t0,
+            }
+            row["questions_per_s"] = n / row["seconds"]
+            if self.val_set is not None:
+                result = predict(self.model, self.val_set, self.config.inputs, self.device, self.config.batch)
+                row["val_loss"], row["val_accuracy"] = result.loss, result.accuracy
+            score = row.get("val_accuracy", row["train_accuracy"])
+            self.epoch = epoch + 1
+            self.history.append(row)
+            if score > self.best:
+                self.best = score
+                _atomic_save({"config": asdict(self.config), "spec": self.spec.to_dict(), "model": self.model.state_dict(), "epoch": self.epoch}, self.out / BEST)
+            _atomic_save(self._checkpoint(), self.out / LAST)
+            atomic_write(self.out / METRICS, "".join(json.dumps(r) + "\n" for r in self.history).encode())
+            if writer is not None:
+                for key, value in row.items():
+                    if key != "epoch":
+                        writer.add_scalar(key, value, self.epoch)
+                writer.flush()
+            if self.progress:
+                shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
+                print(f"epoch {self.epoch}/{self.config.epochs}: {shown}", flush=True)
+        if writer is not None:
+            writer.close()
+        return self.history
+
+
+def _tensorboard(out: Path, purge_step: int):
+    """A TensorBoard writer when the tensorboard package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(out / "tensorboard"), purge_step=purge_step or None)
+
+
+@dataclass
+class Predictions:
+    """A model's answers on a split: per-question scores and prediction, loss, accuracy."""
+
+    ids: list[str]
+    answers: np.ndarray
+    predictions: np.ndarray
+    scores: np.ndarray
+    loss: float
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.answers == self.predictions).mean()) if len(self.answers) else float("nan")
+
+
+@torch.no_grad()
+def predict(model: TaskModel, ds: QuestionDataset, inputs: InputOptions, device: torch.device, batch: int = 64, workers: int | None = 0) -> Predictions:
+    """Score every question of `ds` (no augmentation), in dataset order."""
+    model.eval()
+    loader = make_loader(ds, batch, device, workers)
+    scores, losses = [], []
+    for b in loader:
+        views, candidates, pose, answer = prepare(b, inputs, device)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            s = model(views, candidates, pose)
+        losses.append(model.loss(s, answer) * len(answer))
+        scores.append(s.float().cpu())
+    s = torch.cat(scores).numpy() if scores else np.zeros((0, model.spec.n_scores), np.float32)
+    answers = np.asarray([int(a) for a in ds.answers])
+    loss = float(torch.stack(losses).sum().item() / len(ds)) if losses else float("nan")
+    return Predictions(list(ds.ids), answers, s.argmax(1), s, loss)

@@ -1,0 +1,116 @@
+"""The SPARE3D baselines: losses against hand-computed values, shapes, BagNet's patches,
+pretrained-weight loading, and the entry-point registry."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from spare3d_bench.backbones import make_backbone  # noqa: E402
+from spare3d_bench.models import TaskSpec, build_model, model_names  # noqa: E402
+
+
+def _inputs(b=2, k=4, c=3, s=32):
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(b, 3, c, s, s, generator=g), torch.rand(b, k, c, s, s, generator=g), torch.tensor([1, 8])
+
+
+def test_early_fusion_t2i_loss_is_bce_over_the_four_logits():
+    model = build_model("resnet18-early", TaskSpec("t2i"))
+    scores = torch.tensor([[2.0, -1.0, 0.5, 0.0]])
+    expected = -(math.log(1 / (1 + math.exp(-2.0))) + math.log(1 - 1 / (1 + math.exp(1.0))) + math.log(1 - 1 / (1 + math.exp(-0.5))) + math.log(0.5)) / 4
+    assert model.loss(scores, torch.tensor([0])).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_late_fusion_margin_ranking_loss():
+    model = build_model("resnet18-late", TaskSpec("t2i"))
+    distances = torch.tensor([[1.0, 3.0, 0.5, 4.0], [2.0, 2.0, 2.0, 0.0]])
+    # question 0: answer 0 at distance 1; margins 2: max(0, 1-3+2)=0, max(0, 1-0.5+2)=2.5, max(0, 1-4+2)=0
+    # question 1: answer 3 at distance 0: max(0, 0-2+2)=0 three times
+    assert model.loss(-distances, torch.tensor([0, 3])).item() == pytest.approx(2.5 / 6)
+
+
+def test_i2p_loss_is_cross_entropy():
+    model = build_model("resnet18-early", TaskSpec("i2p"))
+    scores = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    expected = -(3.0 - math.log(sum(math.exp(x) for x in (1.0, 2.0, 3.0, 4.0))))
+    assert model.loss(scores, torch.tensor([2])).item() == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name,task,channels,k,n_scores",
+    [
+        ("resnet18-early", "t2i", 3, 4, 4),
+        ("resnet18-early", "t2i", 1, 4, 4),
+        ("resnet18-late", "t2i", 3, 4, 4),
+        ("resnet18-early", "i2p", 3, 1, 4),
+        ("resnet18-early", "p2i", 3, 4, 4),
+        ("bagnet33-early", "t2i", 1, 4, 4),
+    ],
+)
+def test_scores_per_question(name, task, channels, k, n_scores):
+    torch.manual_seed(0)
+    model = build_model(name, TaskSpec(task, channels)).eval()
+    views, candidates, pose = _inputs(k=k, c=channels, s=48)
+    scores = model(views, candidates, pose)
+    assert scores.shape == (2, n_scores) and torch.isfinite(scores).all()
+
+
+def test_p2i_scores_depend_on_the_queried_pose_and_extended_i2p_has_20_classes():
+    torch.manual_seed(0)
+    model = build_model("resnet18-early", TaskSpec("p2i")).eval()
+    views, candidates, _ = _inputs()
+    with torch.no_grad():
+        a = model(views, candidates, torch.tensor([1, 1]))
+        b = model(views, candidates, torch.tensor([5, 5]))
+    assert not torch.allclose(a, b)
+    assert TaskSpec("i2p", poses=20).n_scores == 20
+
+
+def test_models_refuse_tasks_they_do_not_do():
+    with pytest.raises(ValueError, match="does not do i2p"):
+        build_model("vgg16-late", TaskSpec("i2p"))
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("alexnet-early", TaskSpec("t2i"))
+    with pytest.raises(ValueError, match="channels"):
+        TaskSpec("t2i", channels=2)
+
+
+def test_entry_points_register_every_backbone_fusion_pair():
+    names = model_names()
+    assert {"vgg16-early", "resnet50-early", "resnet18-early", "bagnet33-early", "vgg16-late", "resnet18-late"} <= set(names)
+    assert "resnet18-late" not in model_names("i2p")
+
+
+def test_bagnet33_sees_33_pixel_patches():
+    torch.manual_seed(0)
+    model = make_backbone("bagnet33", 3, 5).eval()
+    x = torch.rand(1, 3, 96, 96, requires_grad=True)
+    patches = model.patch_logits(x)
+    assert patches.shape == (1, 5, 8, 8)
+    patches[0, 0, 5, 5].backward()
+    rows, cols = (x.grad[0].abs().sum(0) > 0).nonzero(as_tuple=True)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (40, 72, 40, 72)  # 33 px at stride 8
+    assert torch.allclose(model(x.detach()), patches.detach().mean(dim=(2, 3)), atol=1e-5)
+
+
+def test_local_pretrained_weights_are_tiled_over_input_channels(tmp_path):
+    from torchvision.models import resnet18
+
+    torch.manual_seed(1)
+    source = resnet18(weights=None)
+    torch.save(source.state_dict(), tmp_path / "r18.pt")
+    model = make_backbone("resnet18", 12, 1, weights=tmp_path / "r18.pt")
+    w, w0 = model.conv1.weight, source.conv1.weight
+    assert w.shape == (64, 12, 7, 7)
+    assert torch.allclose(w[:, 3:6], w0 / 4) and torch.allclose(w[:, 9:12], w0 / 4)
+    assert torch.equal(model.layer3[0].conv1.weight, source.layer3[0].conv1.weight)
+    assert model.fc.out_features == 1
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="bad.pt: cannot read pretrained weights"):
+        make_backbone("resnet18", 3, 1, weights=tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="not weights for this backbone"):
+        make_backbone("vgg16", 3, 1, weights=tmp_path / "r18.pt")

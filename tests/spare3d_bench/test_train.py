@@ -1,0 +1,140 @@
+"""The training loop and evaluation: learning, exact resume after a kill, the confidence
+interval, evaluation on the original layout, and the GPU-box import rule."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from renderers.writers import png_bytes  # noqa: E402
+from spare3d_bench.evaluate import evaluate_run, wilson_interval  # noqa: E402
+from spare3d_bench.train import TrainConfig, Trainer, load_checkpoint  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def i2p_data(tmp_path_factory):
+    """A small packed I2P dataset of real CSG drawings (64 px)."""
+    from spare3d_bench.csg import CSGRecipe
+    from spare3d_bench.generate import GenerateConfig, generate
+    from spare3d_bench.tasks import TaskOptions
+
+    out = tmp_path_factory.mktemp("i2p")
+    config = GenerateConfig("i2p", 12, seed=5, recipe=CSGRecipe(primitives=3), options=TaskOptions(size=64), split=(0.75, 0.25, 0), layout="packed")
+    generate(config, out, progress=False)
+    return out
+
+
+def _config(data, **kw) -> TrainConfig:
+    base = dict(task="i2p", model="resnet18-early", data=str(data), epochs=3, batch_size=4, lr=1e-3, resolution=32, device="cpu")
+    return TrainConfig(**{**base, **kw})
+
+
+def test_one_cpu_epoch_lowers_the_training_loss(i2p_data, tmp_path):
+    from spare3d_bench.train import predict
+
+    trainer = Trainer(_config(i2p_data, epochs=1, schedule="constant"), tmp_path / "run", progress=False)
+    before = predict(trainer.model, trainer.train_set, trainer.config.inputs, trainer.device).loss
+    trainer.fit()
+    after = predict(trainer.model, trainer.train_set, trainer.config.inputs, trainer.device).loss
+    assert after < before
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1] and "val_accuracy" in rows[0]
+    assert (tmp_path / "run" / "best.pt").exists()
+
+
+def _train_cli(args: list[str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "spare3d_bench.cli", "train", *args, "--quiet"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_killed_and_resumed_run_ends_with_the_same_weights(i2p_data, tmp_path):
+    args = ["--task", "i2p", "--model", "resnet18-early", "--data", str(i2p_data), "--epochs", "3", "--batch-size", "3",
+            "--lr", "1e-3", "--resolution", "32", "--device", "cpu", "--shift", "0.05", "--warmup", "1"]  # fmt: skip
+    whole = _train_cli([*args, "--out", str(tmp_path / "whole")])
+    assert whole.wait(timeout=300) == 0, whole.stderr.read().decode()[-800:]
+    run = tmp_path / "killed"
+    proc = _train_cli([*args, "--out", str(run)])
+    deadline = time.time() + 300
+    while not (run / "metrics.jsonl").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)  # during epoch 2 (or later): the last checkpoint is epoch 1's
+    proc.wait()
+    assert load_checkpoint(run / "last.pt")["epoch"] < 3, "killed too late to test resuming"
+    resumed = _train_cli([*args, "--out", str(run), "--resume"])
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()[-800:]
+    a, b = load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(run / "last.pt")
+    assert a["epoch"] == b["epoch"] == 3
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert [r["train_loss"] for r in a["history"]] == [r["train_loss"] for r in b["history"]]
+
+
+def test_a_run_folder_is_not_overwritten_without_resume(i2p_data, tmp_path):
+    Trainer(_config(i2p_data, epochs=1), tmp_path / "run", progress=False).fit()
+    with pytest.raises(ValueError, match="--resume"):
+        Trainer(_config(i2p_data, epochs=1), tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="saved with model='resnet18-early'"):
+        Trainer(_config(i2p_data, epochs=2, model="vgg13-early"), tmp_path / "run", resume=True, progress=False)
+
+
+def test_wilson_interval_matches_hand_computed_values():
+    lo, hi = wilson_interval(7, 10)  # p = 0.7, z = 1.96: (0.3968, 0.8922)
+    assert (round(lo, 4), round(hi, 4)) == (0.3968, 0.8922)
+    assert wilson_interval(0, 20)[0] == 0.0 and wilson_interval(20, 20)[1] == 1.0
+    lo, hi = wilson_interval(250, 1000)
+    assert lo < 0.25 < hi and hi - lo == pytest.approx(2 * 1.96 * (0.25 * 0.75 / 1000) ** 0.5, rel=0.01)
+
+
+def test_evaluation_saves_predictions_and_reads_the_original_layout(i2p_data, tmp_path):
+    run = tmp_path / "run"
+    Trainer(_config(i2p_data, epochs=1), run, progress=False).fit()
+    e = evaluate_run(run, i2p_data, "val", device="cpu")
+    lines = [json.loads(x) for x in (run / "eval" / f"{i2p_data.name}-val.predictions.jsonl").read_text().splitlines()]
+    assert e.questions == len(lines) == 3 and e.chance == 0.25
+    assert e.correct == sum(x["answer"] == x["prediction"] for x in lines)
+    assert e.ci95 == pytest.approx(wilson_interval(e.correct, e.questions))
+    # the 2020 release: 200 px drawings, string labels, no dataset card; resized to the run's 32 px
+    orig = tmp_path / "I2P_original"
+    img = png_bytes(np.full((200, 200, 3), 255, np.uint8))
+    for qid in ("0", "1", "2"):
+        (orig / qid).mkdir(parents=True)
+        for v in "frt":
+            (orig / qid / f"{qid}_{v}.png").write_bytes(img)
+        (orig / qid / "answer.png").write_bytes(img)
+    (orig / "answer.json").write_text('{"0": "2", "1": 3, "2": "0"}')
+    e = evaluate_run(run, orig, device="cpu")
+    assert e.questions == 3 and (run / "eval" / "I2P_original-test.json").exists()
+
+
+def test_cli_lists_models_and_reports_bad_input(tmp_path):
+    from spare3d_bench.cli import main
+
+    assert main(["train", "--list-models", "--task", "i2p"]) == 0
+    assert main(["train", "--task", "t2i", "--model", "resnet18-early", "--out", str(tmp_path / "r")]) == 2
+    assert main(["train", "--task", "t2i", "--model", "resnet18-early", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r")]) == 2
+    assert main(["evaluate", str(tmp_path / "nothing"), "--data", str(tmp_path)]) == 2
+
+
+def test_training_imports_and_runs_without_opencascade(i2p_data, tmp_path):
+    """GPU boxes have torch and little else: train and evaluate on a packed dataset with
+    OpenCascade, trimesh, pyrender and OpenCV unimportable."""
+    code = (
+        "import sys; sys.modules['OCP'] = None; sys.modules['trimesh'] = None; sys.modules['pyrender'] = None; sys.modules['cv2'] = None\n"
+        "from spare3d_bench.cli import main\n"
+        f"assert main(['train', '--task', 'i2p', '--model', 'resnet18-early', '--data', {str(i2p_data)!r}, '--out', {str(tmp_path / 'r')!r}, "
+        "'--epochs', '1', '--resolution', '32', '--device', 'cpu', '--quiet']) == 0\n"
+        f"assert main(['evaluate', {str(tmp_path / 'r')!r}, '--data', {str(i2p_data)!r}, '--split', 'val', '--device', 'cpu']) == 0\n"
+        "print('ok')"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-800:]
