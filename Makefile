@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet
 STAMP := $(VENV)/.installed
-DEMO_OUT ?= datasets/output/demo
+DEMO_OUT ?= demo
 
 .PHONY: demo test bench clean-demo
 
@@ -16,11 +16,10 @@ $(STAMP): requirements.lock setup.cfg pyproject.toml .ci/system-deps
 	@touch $@
 
 demo: $(STAMP)
-	$(VENV)/bin/spare3d render datasets/samples --out $(DEMO_OUT) --format png,svg --workers 2
-	@echo "drawings: $(DEMO_OUT)/<model>/<view>.png and .svg (views f r t 1-8)"
-	$(VENV)/bin/spare3d generate i2p --csg 20 --primitives 8 --seed 0 --out $(DEMO_OUT)-i2p --workers 2
-	$(VENV)/bin/spare3d verify $(DEMO_OUT)-i2p
-	@echo "I2P questions in the SPARE3D layout: $(DEMO_OUT)-i2p/{train,val,test}, card: $(DEMO_OUT)-i2p/dataset.json"
+	$(VENV)/bin/spare3d render datasets/samples --out $(DEMO_OUT)/drawings --format png,svg --workers 2
+	@echo "drawings: $(DEMO_OUT)/drawings/<model>/<view>.png and .svg (views f r t 1-8)"
+	$(VENV)/bin/spare3d demo --out $(DEMO_OUT)
+	@echo "report: $(DEMO_OUT)/report.md, figure: $(DEMO_OUT)/examples.png"
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
@@ -29,4 +28,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/render.py
 
 clean-demo:
-	rm -rf $(DEMO_OUT) $(DEMO_OUT)-i2p
+	rm -rf $(DEMO_OUT)

@@ -366,10 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render(sub)
     _add_generate(sub)
     _add_verify(sub)
-    from .cli_train import add_evaluate, add_train
+    from .cli_train import add_demo, add_evaluate, add_train
 
     add_train(sub)
     add_evaluate(sub)
+    add_demo(sub)
     return parser
 
 

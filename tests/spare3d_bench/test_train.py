@@ -138,3 +138,22 @@ def test_training_imports_and_runs_without_opencascade(i2p_data, tmp_path):
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0 and res.stdout.strip().endswith("ok"), res.stderr[-800:]
+
+
+def test_demo_pipeline_in_ci_mode_writes_a_report_and_resumes(tmp_path):
+    from spare3d_bench.demo import run_demo
+
+    report = run_demo(tmp_path / "demo", "ci", workers=1, progress=False)
+    text = report.read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "%" in line][1:]  # after the header
+    assert [r.split("|")[1].strip() for r in rows] == ["T2I", "I2P", "P2I"]
+    summary = json.loads((tmp_path / "demo" / "report.json").read_text())
+    for row, r in zip(summary["rows"], rows):
+        e = row["evaluation"]
+        assert f"{100 * e['accuracy']:.1f}%" in r and f"{100 * e['chance']:.0f}%" in r
+    assert (tmp_path / "demo" / "examples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    card = tmp_path / "demo" / "data" / "i2p" / "dataset.json"
+    last = tmp_path / "demo" / "runs" / "i2p-resnet18-early" / "last.pt"
+    stamps = (card.stat().st_mtime_ns, last.stat().st_mtime_ns)
+    run_demo(tmp_path / "demo", "ci", workers=1, progress=False)  # finished stages are skipped
+    assert (card.stat().st_mtime_ns, last.stat().st_mtime_ns) == stamps
