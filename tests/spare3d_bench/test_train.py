@@ -52,6 +52,11 @@ def test_one_cpu_epoch_lowers_the_training_loss(i2p_data, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1] and "val_accuracy" in rows[0]
     assert (tmp_path / "run" / "best.pt").exists()
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def _train_cli(args: list[str]) -> subprocess.Popen:
@@ -157,3 +162,19 @@ def test_demo_pipeline_in_ci_mode_writes_a_report_and_resumes(tmp_path):
     stamps = (card.stat().st_mtime_ns, last.stat().st_mtime_ns)
     run_demo(tmp_path / "demo", "ci", workers=1, progress=False)  # finished stages are skipped
     assert (card.stat().st_mtime_ns, last.stat().st_mtime_ns) == stamps
+
+
+def test_shift_moves_every_drawing_of_a_question_alike():
+    from spare3d_bench.inputs import InputOptions, shift_questions, to_float
+
+    img = np.full((2, 7, 32, 32, 3), 255, np.uint8)
+    img[:, :, 10, 12] = 0  # one black pixel, same place in every drawing
+    x = to_float(torch.from_numpy(img), InputOptions(channels=1, resolution=32))
+    assert x.shape == (2, 7, 1, 32, 32) and x[0, 0, 0, 10, 12] == 0 and x[0, 0, 0, 0, 0] == 1
+    views, candidates = shift_questions([x[:, :3], x[:, 3:]], 0.2, torch.Generator().manual_seed(3))
+    for q in range(2):
+        darkest = {int(d[0].argmin()) for d in (*views[q], *candidates[q])}
+        assert len(darkest) == 1 and darkest != {10 * 32 + 12}
+    assert views.min() >= 0 and views.max() <= 1 and views[0, 0, 0, 0, 0] == pytest.approx(1)
+    half = to_float(torch.from_numpy(img), InputOptions(resolution=16))
+    assert half.shape == (2, 7, 3, 16, 16)
