@@ -70,6 +70,10 @@ class TrainConfig:
             raise ValueError(f"unknown schedule {self.schedule!r} (use cosine or constant)")
         if self.epochs < 1 or (self.batch_size is not None and self.batch_size < 1) or not self.lr > 0:
             raise ValueError("epochs, batch size and learning rate must be positive")
+        if self.warmup < 0 or self.clip < 0 or self.weight_decay < 0 or not 0 <= self.shift < 0.5:
+            raise ValueError("warmup, clip and weight decay must be >= 0, and shift in [0, 0.5)")
+        if self.resolution is not None and not 16 <= self.resolution <= 1024:
+            raise ValueError(f"resolution must be 16-1024 pixels, got {self.resolution}")
 
     @property
     def batch(self) -> int:
