@@ -5,8 +5,8 @@ builds the project's `Trainer` on a packed dataset and times, in one process:
   bare    the same model, loss and optimiser step on synthetic float inputs already on the
           GPU (no loading, no conversion);
   device  the real step with the train split held in GPU memory (uint8, gathered there);
-  loader  the real step fed by the DataLoader (worker processes, pinned memory, uint8
-          host -> device copy, conversion on the device).
+  host    the real step fed from the memory-mapped split on the host (loader threads
+          gathering into pinned memory, uint8 host -> device copy, conversion on the device).
 Prints questions/s and backbone images/s (4 candidates per question) and each real
 loop's share of the bare one. Target (issue 6): at least 85%. Needs CUDA; it reads a
 packed dataset made elsewhere (no OpenCascade needed):
@@ -50,7 +50,7 @@ def _bare_step(trainer: Trainer, inputs: tuple, _batch) -> None:
 
 def bench(model: str, data: str, resolution: int, batch: int, steps: int, compile_: bool) -> None:
     results = {}
-    for mode in ("device", "loader"):
+    for mode in ("device", "host"):
         with tempfile.TemporaryDirectory() as out:
             config = TrainConfig(
                 task="t2i", model=model, data=data, epochs=1000, batch_size=batch, lr=2e-5,

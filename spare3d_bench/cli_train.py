@@ -39,7 +39,7 @@ def add_train(sub) -> None:
     p.add_argument("--shift", type=float, default=0.0, help="augmentation: random shift of each question, fraction of the side (default 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ... (default auto)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--workers", type=int, help="loader processes (default 0 on CPU, up to 8 on CUDA)")
+    p.add_argument("--workers", type=int, help="loader threads (default 0 on CPU, up to 8 on CUDA)")
     p.add_argument(
         "--data-on-device",
         choices=("auto", "yes", "no"),

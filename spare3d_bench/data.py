@@ -79,16 +79,23 @@ class QuestionDataset(Dataset):
         return {k: v[0] for k, v in self.__getitems__([i]).items()}
 
     def __getitems__(self, indices: list[int]) -> dict:
-        idx = np.asarray(indices, dtype=np.int64)
-        images = self.images
+        return self.gather(np.asarray(indices, dtype=np.int64))
 
-        def gather(rows: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(np.asarray(images[rows[idx].ravel()])).view(len(idx), rows.shape[1], *images.shape[1:])
+    def gather(self, idx: np.ndarray, pin: bool = False) -> dict:
+        """The batch of questions `idx`, drawings copied with one `np.take` per field
+        (which releases the GIL, so threads gather in parallel), into pinned memory if
+        `pin` (for asynchronous copies to a GPU)."""
+        images, n = self.images, len(idx)
+
+        def take(rows: np.ndarray) -> torch.Tensor:
+            out = torch.empty((n * rows.shape[1], *images.shape[1:]), dtype=torch.uint8, pin_memory=pin)
+            np.take(images, rows[idx].ravel(), axis=0, out=out.numpy())
+            return out.view(n, rows.shape[1], *images.shape[1:])
 
         return {
-            "views": gather(self.view_rows),
-            "candidates": gather(self.candidate_rows),
-            "answer": torch.as_tensor([self.answers[i] for i in indices]),
+            "views": take(self.view_rows),
+            "candidates": take(self.candidate_rows),
+            "answer": torch.as_tensor([self.answers[i] for i in idx]),
             "pose": torch.from_numpy(self.poses[idx]),
             "index": torch.from_numpy(idx),
         }
@@ -124,6 +131,45 @@ def collate_batch(batch):
     return batch
 
 
+def _batches(order, n: int, batch: int, drop_last: bool) -> list[np.ndarray]:
+    """Index chunks of one pass: `order` (a sampler, or None for 0..n-1) cut into batches."""
+    order = np.fromiter(order, dtype=np.int64, count=n) if order is not None else np.arange(n)
+    stop = n // batch * batch if drop_last else n
+    return [order[i : min(i + batch, stop)] for i in range(0, stop, batch)]
+
+
+class HostBatches:
+    """Batches gathered from a (memory-mapped) split by a pool of threads, `ahead` batches
+    in advance, into pinned memory when they feed a GPU. Threads, not processes: numpy
+    copies without the GIL, and nothing is pickled through shared memory (DataLoader's
+    worker processes reached under half the bare GPU step for ResNet-18 at 128 px)."""
+
+    def __init__(self, ds: QuestionDataset, batch: int, sampler=None, drop_last: bool = False, threads: int = 0, pin: bool = False, ahead: int = 6) -> None:
+        self.ds, self.batch, self.sampler, self.drop_last = ds, batch, sampler, drop_last
+        self.threads, self.pin, self.ahead = threads, pin, ahead
+
+    def __len__(self) -> int:
+        return len(self.ds) // self.batch if self.drop_last else -(-len(self.ds) // self.batch)
+
+    def __iter__(self):
+        chunks = _batches(self.sampler, len(self.ds), self.batch, self.drop_last)
+        if self.threads == 0:
+            for idx in chunks:
+                yield self.ds.gather(idx, self.pin)
+            return
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            pending: deque = deque()
+            for idx in chunks:
+                pending.append(pool.submit(self.ds.gather, idx, self.pin))
+                if len(pending) > self.ahead:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+
 class DeviceBatches:
     """A split's drawings held in device memory as uint8, batches gathered there: no
     host-side loading at all once uploaded. Iterating follows `sampler` (indices) in
@@ -143,10 +189,8 @@ class DeviceBatches:
         return len(self.ds) // self.batch if self.drop_last else -(-len(self.ds) // self.batch)
 
     def __iter__(self):
-        order = list(self.sampler) if self.sampler is not None else range(len(self.ds))
-        order = torch.as_tensor(order, dtype=torch.long)
-        for start in range(0, len(self) * self.batch, self.batch):
-            idx = order[start : start + self.batch].to(self.images.device, non_blocking=True)
+        for chunk in _batches(self.sampler, len(self.ds), self.batch, self.drop_last):
+            idx = torch.from_numpy(chunk).to(self.images.device, non_blocking=True)
             n = len(idx)
             yield {
                 "views": self.images[self.view_rows[idx].ravel()].view(n, self.view_rows.shape[1], *self.images.shape[1:]),

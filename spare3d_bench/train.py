@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Sampler
 
 from renderers.writers import atomic_write
 
-from .data import DeviceBatches, QuestionDataset, collate_batch, dataset_info, open_split
+from .data import DeviceBatches, HostBatches, QuestionDataset, dataset_info, open_split
 from .inputs import InputOptions, prepare
 from .models import TaskModel, TaskSpec, build_model
 
@@ -57,7 +57,7 @@ class TrainConfig:
     device: str = "auto"
     compile: bool = False
     seed: int = 0
-    workers: int | None = None  # loader processes (None: 0 on CPU, up to 8 on CUDA)
+    workers: int | None = None  # loader threads (None: 0 on CPU, up to 8 on CUDA)
     weights: str | None = None  # a local ImageNet state dict for the backbone
     data_on_device: str = "auto"  # keep the train split in GPU memory: auto (if it fits), yes, no
 
@@ -113,22 +113,13 @@ class EpochSampler(Sampler):
         return self.n
 
 
-def make_loader(ds: QuestionDataset, batch: int, device: torch.device, workers: int | None, sampler=None, drop_last: bool = False) -> DataLoader:
-    """A DataLoader that hands over whole uint8 batches (pinned on CUDA)."""
+def host_batches(ds: QuestionDataset, batch: int, device: torch.device, threads: int | None, sampler=None, drop_last: bool = False) -> HostBatches:
+    """Host-side batches: gathered by threads (default: none on CPU, up to 8 for CUDA) into
+    pinned memory on CUDA."""
     cuda = device.type == "cuda"
-    if workers is None:
-        workers = min(8, max(1, (os.cpu_count() or 2) - 2)) if cuda else 0
-    return DataLoader(
-        ds,
-        batch_size=batch,
-        sampler=sampler,
-        collate_fn=collate_batch,
-        num_workers=workers,
-        pin_memory=cuda,
-        drop_last=drop_last,
-        persistent_workers=workers > 0,
-        prefetch_factor=4 if workers > 0 else None,
-    )
+    if threads is None:
+        threads = min(8, max(1, (os.cpu_count() or 2) - 2)) if cuda else 0
+    return HostBatches(ds, batch, sampler, drop_last, threads, pin=cuda)
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -186,7 +177,7 @@ class Trainer:
         if self._data_on_device():
             self.loader = DeviceBatches(self.train_set, self.device, config.batch, self.sampler, drop_last)
         else:
-            self.loader = make_loader(self.train_set, config.batch, self.device, config.workers, self.sampler, drop_last)
+            self.loader = host_batches(self.train_set, config.batch, self.device, config.workers, self.sampler, drop_last)
         self.augment = torch.Generator()
         self.epoch, self.best, self.history = 0, -1.0, []
         self.out.mkdir(parents=True, exist_ok=True)
@@ -352,10 +343,10 @@ class Predictions:
 
 
 @torch.no_grad()
-def predict(model: TaskModel, ds: QuestionDataset, inputs: InputOptions, device: torch.device, batch: int = 64, workers: int | None = 0) -> Predictions:
+def predict(model: TaskModel, ds: QuestionDataset, inputs: InputOptions, device: torch.device, batch: int = 64) -> Predictions:
     """Score every question of `ds` (no augmentation), in dataset order."""
     model.eval()
-    loader = make_loader(ds, batch, device, workers)
+    loader = host_batches(ds, batch, device, None)
     scores, losses = [], []
     for b in loader:
         views, candidates, pose, answer = prepare(b, inputs, device)
