@@ -38,9 +38,9 @@ def _plan(scale: str) -> list[DemoTask]:
         return [DemoTask(t, 16, 3, 32, epochs=1, batch_size=4) for t in ("t2i", "i2p", "p2i")]
     if scale == "cpu":
         return [
-            DemoTask("t2i", 400, 3, 64, epochs=4, batch_size=16),
-            DemoTask("i2p", 4000, 3, 64, epochs=8),
-            DemoTask("p2i", 400, 3, 64, epochs=4, batch_size=16),
+            DemoTask("t2i", 240, 3, 64, epochs=4, batch_size=16),
+            DemoTask("i2p", 4000, 3, 64, epochs=7),
+            DemoTask("p2i", 240, 3, 64, epochs=4, batch_size=16),
         ]
     if scale == "gpu":
         return [
