@@ -237,7 +237,16 @@ def _isolated(fn: Callable, payload: Any, timeout: float) -> tuple[Any, str | No
     and reused, replaced after a crash or a timeout)."""
     w = _DASK_WORKER.get("w")
     if w is None or not w.alive:
-        w = _DASK_WORKER["w"] = Worker(mp.get_context("fork"))
+        # Dask worker processes are daemonic, and multiprocessing refuses children to
+        # daemons (they could outlive them); ours cannot: it dies with its parent
+        # (PR_SET_PDEATHSIG) and is stopped when the Dask worker exits.
+        me = mp.current_process()
+        daemon = me._config.get("daemon")
+        me._config["daemon"] = False
+        try:
+            w = _DASK_WORKER["w"] = Worker(mp.get_context("fork"))
+        finally:
+            me._config["daemon"] = daemon
     w.submit(None, fn, payload, timeout)
     outcome = w.collect(timeout)
     return outcome.value, outcome.error
