@@ -101,7 +101,7 @@ class Worker:
 
     def __init__(self, ctx) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_loop, args=(child,), daemon=True)
+        self.proc = ctx.Process(target=_worker_loop, args=(child,))
         self.proc.start()
         try:  # also set in the child: whichever runs first wins the race
             os.setpgid(self.proc.pid, self.proc.pid)
@@ -315,10 +315,12 @@ class DaskExecutor:
             self.cluster.close()
 
 
-def make_executor(name: str, workers: int = 1, timeout: float = 300.0, scheduler: str | None = None):
-    """The executor called `name` (one of EXECUTORS)."""
+def make_executor(
+    name: str, workers: int = 1, timeout: float = 300.0, scheduler: str | None = None, start_method: str | None = None
+):
+    """The executor called `name` (one of EXECUTORS); `start_method` is for local workers."""
     if name == "local":
-        return LocalExecutor(workers, timeout)
+        return LocalExecutor(workers, timeout, start_method)
     if name == "serial":
         return SerialExecutor()
     if name == "dask":

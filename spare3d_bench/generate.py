@@ -202,7 +202,9 @@ def generate(
             stats = RunStats(config.n_questions, skipped=config.n_questions)
             card = json.loads((out / CARD).read_text())
         else:
-            ex = make_executor(executor, workers, timeout, scheduler)
+            # Always fork: question builders never touch OpenGL, so a parent holding an
+            # EGL context (a notebook, a test run) may fork them, cheaply.
+            ex = make_executor(executor, workers, timeout, scheduler, start_method="fork")
             try:
                 stats = run_units(journal, ex, partial(build_unit, config, str(out)), retries, progress, "question")
             except Interrupted:
@@ -265,37 +267,42 @@ def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
     failures: dict[str, str] = {}
     packers: dict[str, PackedWriter] = {}
     duplicates = DuplicateFinder()
-    for index, state, text, blob in journal.results():
-        if state != "done":
-            failures[str(index)] = text or state
-            continue
-        q = decode_question(blob) if blob is not None else None
-        reason = text.removeprefix("filtered:")
-        if q is not None and "near_duplicate" in config.options.filters and duplicates.seen(fingerprint(q)):
-            q, reason = None, "near_duplicate"
-        if q is None:
-            if reason in rejected:
-                rejected[reason] += 1
+    try:
+        for index, state, text, blob in journal.results():
+            if state != "done":
+                failures[str(index)] = text or state
+                continue
+            q = decode_question(blob) if blob is not None else None
+            reason = text.removeprefix("filtered:")
+            if q is not None and "near_duplicate" in config.options.filters and duplicates.seen(fingerprint(q)):
+                q, reason = None, "near_duplicate"
+            if q is None:
+                if reason in rejected:
+                    rejected[reason] += 1
+                else:
+                    failures[str(index)] = reason
+                continue
+            model_index = index % config.models
+            split = config.split_of(model_index)
+            qid = str(len(answers[split]))
+            if config.layout == "packed":
+                if split not in packers:
+                    packers[split] = PackedWriter(out / split, config.task, config.seed)
+                source = config.sources[model_index] if config.sources else f"csg:{config.seed}:{model_index}"
+                packers[split].add(qid, q, label(q), model_index, source, list(config.options.filters))
             else:
-                failures[str(index)] = reason
-            continue
-        model_index = index % config.models
-        split = config.split_of(model_index)
-        qid = str(len(answers[split]))
-        if config.layout == "packed":
-            if split not in packers:
-                packers[split] = PackedWriter(out / split, config.task, config.seed)
-            source = config.sources[model_index] if config.sources else f"csg:{config.seed}:{model_index}"
-            packers[split].add(qid, q, label(q), model_index, source, list(config.options.filters))
-        else:
-            write_question(out / split, qid, q)
-        answers[split][qid] = label(q)
-        index_map[split][qid] = model_index
-    for s in SPLITS:
-        if s in packers:
-            packers[s].close()
-        elif answers[s]:
-            write_answers(out / s, answers[s])
+                write_question(out / split, qid, q)
+            answers[split][qid] = label(q)
+            index_map[split][qid] = model_index
+        for s in SPLITS:
+            if s in packers:
+                packers[s].close()
+            elif answers[s]:
+                write_answers(out / s, answers[s])
+    except BaseException:
+        for packer in packers.values():
+            packer.abort()
+        raise
     card = {
         "task": config.task,
         "format": config.layout,
