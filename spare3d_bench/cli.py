@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
 
 
