@@ -1,7 +1,7 @@
 """Render many models safely: isolated worker processes, a timeout, crash isolation.
 
 OCCT can hang (exact HLR on some freeform parts) or crash the process (hostile files).
-Models therefore run on a `LocalExecutor` (renderers.executors): a worker that crashes
+Models therefore run on an executor (renderers.executors, local by default): a worker that crashes
 or overruns the per-model timeout is killed (with any helper it forked) and replaced. The
 model is reported with its file and reason, the others go on, finished models are kept
 and skipped by a re-run.
@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 
 from .errors import RenderError
-from .executors import LocalExecutor
+from .executors import make_executor
 from .mesh_io import MESH_EXTENSIONS
 from .render import ModelReport, RenderOptions, is_complete, render_model
 
@@ -105,13 +105,17 @@ def run_batch(
     timeout: float = 300.0,
     force: bool = False,
     progress: bool = True,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> list[ModelReport]:
     """Render every task into `out_root/<task.name>/`; returns one report per task, in order.
 
-    Models run on a LocalExecutor: a crash or a hang costs that model only."""
+    Models run on an executor (renderers.executors: local isolated processes by default,
+    serial, or Dask, whose workers must share `out_root`): a crash or a hang costs that
+    model only."""
     from tqdm import tqdm
 
-    executor = LocalExecutor(workers, timeout)
+    pool = make_executor(executor, workers, timeout, scheduler)
     out = Path(out_root)
     out.mkdir(parents=True, exist_ok=True)
     reports: dict[int, ModelReport] = {}
@@ -124,14 +128,17 @@ def run_batch(
     tqdm.monitor_interval = 0  # no monitor thread: this process forks
     # Largest files first: a big model started last would leave the other workers idle.
     order = sorted(todo, key=lambda i: (-_size(tasks[i].source), i))
-    with tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="model", disable=not progress or None) as bar:
-        for outcome in executor.map(partial(_render_one, out, options), [(i, tasks[i]) for i in order]):
-            task = tasks[outcome.key]
-            report = outcome.value or ModelReport(task.name, str(task.source), ok=False, error=outcome.error)
-            reports[outcome.key] = report
-            bar.update(1)
-            if not report.ok:
-                bar.write(f"FAILED {report.source}: {report.error}", file=sys.stderr)
+    try:
+        with tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="model", disable=not progress or None) as bar:
+            for outcome in pool.map(partial(_render_one, out, options), [(i, tasks[i]) for i in order]):
+                task = tasks[outcome.key]
+                report = outcome.value or ModelReport(task.name, str(task.source), ok=False, error=outcome.error)
+                reports[outcome.key] = report
+                bar.update(1)
+                if not report.ok:
+                    bar.write(f"FAILED {report.source}: {report.error}", file=sys.stderr)
+    finally:
+        pool.close()
     return [reports[i] for i in range(len(tasks))]
 
 

@@ -42,6 +42,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_executor(p) -> None:
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=("local", "serial", "dask"),
+        help="local: isolated worker processes; serial: in this process (debugging); dask: a Dask cluster "
+        "(--scheduler, or a LocalCluster of --workers processes) (default local)",
+    )
+    p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address, e.g. tcp://HOST:8786")
+
+
 def _add_render(sub) -> None:
     p = sub.add_parser(
         "render",
@@ -131,6 +142,7 @@ def _add_render(sub) -> None:
     p.add_argument(
         "--timeout", type=_positive_float, default=300.0, metavar="S", help="seconds one model may take (default 300)"
     )
+    _add_executor(p)
     p.add_argument("--force", action="store_true", help="re-render models whose outputs are already complete")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_render)
@@ -212,14 +224,7 @@ def _add_generate(sub) -> None:
         "plus manifest.json, for training speed (default spare3d)",
     )
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes (default 1)")
-    p.add_argument(
-        "--executor",
-        default="local",
-        choices=("local", "serial", "dask"),
-        help="local: isolated worker processes; serial: in this process (debugging); dask: a Dask cluster "
-        "(--scheduler, or a LocalCluster of --workers processes) (default local)",
-    )
-    p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address, e.g. tcp://HOST:8786")
+    _add_executor(p)
     p.add_argument(
         "--timeout", type=_positive_float, default=600.0, metavar="S", help="seconds one question may take (default 600)"
     )
@@ -401,7 +406,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
         os.makedirs(args.out, exist_ok=True)
     except OSError as e:
         return _usage("render", f"cannot create output folder {args.out}: {e.strerror}")
-    reports = run_batch(tasks, args.out, options, args.workers, args.timeout, args.force, not args.quiet)
+    if args.scheduler and args.executor != "dask":
+        return _usage("render", "--scheduler needs --executor dask")
+    try:
+        reports = run_batch(
+            tasks, args.out, options, args.workers, args.timeout, args.force, not args.quiet, args.executor, args.scheduler
+        )
+    except ValueError as e:  # no Dask installed, scheduler unreachable
+        return _usage("render", str(e))
     for r in missing:
         print(f"FAILED {r.source}: {r.error}", file=sys.stderr)
     reports = missing + reports

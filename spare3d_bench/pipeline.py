@@ -221,8 +221,9 @@ def run_units(
     """Run every pending unit of the journal through `executor` and record each outcome.
 
     fn(unit) returns (outcome, blob) or raises UnitFailed. The first Ctrl-C lets the units
-    in flight finish, then raises Interrupted; a second one stops at once (the journal
-    stays consistent: unfinished units are simply still pending)."""
+    in flight finish (one that fails then stays pending, its attempt not counted), then
+    raises Interrupted; a second one stops at once (the journal stays consistent:
+    unfinished units are simply still pending)."""
     from tqdm import tqdm
 
     t0 = time.perf_counter()
@@ -243,6 +244,8 @@ def run_units(
                             journal.record_done(o.key, outcome, blob, run, seconds)
                         stats.done += 1
                         bar.update(1)
+                        continue
+                    if executor.draining:  # Ctrl-C also reaches Dask workers: leave it for the resume
                         continue
                     error, deterministic = o.error, o.error.startswith(_DETERMINISTIC)
                     if deterministic:
