@@ -125,13 +125,16 @@ class Worker:
                 if self.conn.poll(0):
                     value, error = self.conn.recv()
                     return Outcome(key, value, error)
-                self.proc.join(5)
-                return Outcome(key, error=describe_exit(self.proc.exitcode))
+                return self._died(key)
         except (EOFError, OSError):
-            self.proc.join(5)
-            return Outcome(key, error=describe_exit(self.proc.exitcode))
+            return self._died(key)
         self.kill()
         return Outcome(key, error=f"timed out after {timeout:g} s")
+
+    def _died(self, key: Any) -> Outcome:
+        self.proc.join(5)
+        self.conn.close()
+        return Outcome(key, error=describe_exit(self.proc.exitcode))
 
     @property
     def alive(self) -> bool:

@@ -76,7 +76,6 @@ class RunStats:
     failed: dict[str, int] = field(default_factory=dict)
     retried: int = 0
     seconds: float = 0.0
-    interrupted: bool = False
 
 
 class Journal:
@@ -264,7 +263,6 @@ def run_units(
         restore()
         stats.seconds = time.perf_counter() - t0
     if executor.draining:
-        stats.interrupted = True
         counts = journal.counts()
         raise Interrupted(counts["done"] + counts["failed"], counts["pending"])
     return stats

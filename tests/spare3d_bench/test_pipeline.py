@@ -145,11 +145,18 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path):
     assert _tree(tmp_path / "full") == _tree(tmp_path / "ref")
 
 
-def test_other_settings_in_the_same_folder_are_refused(tmp_path):
+def test_other_settings_or_a_running_job_in_the_folder_are_refused(tmp_path):
     cfg = GenerateConfig("i2p", 2, seed=3, recipe=SMALL, options=OPTS, split=(1, 0, 0))
     generate(cfg, tmp_path, progress=False)
     with pytest.raises(JobMismatch, match="other settings"):
         generate(GenerateConfig("i2p", 2, seed=4, recipe=SMALL, options=OPTS, split=(1, 0, 0)), tmp_path, progress=False)
+    from spare3d_bench.generate import config_fingerprint
+    from spare3d_bench.pipeline import Journal
+
+    busy = Journal(tmp_path, config_fingerprint(cfg), cfg.n_questions)  # a job still running here
+    with pytest.raises(JobMismatch, match="another job is writing"):
+        generate(cfg, tmp_path, progress=False)
+    busy.close()
     rc, _, err = _run(["status", str(tmp_path / "nothing")])
     assert rc == 2 and err.count("\n") == 1 and "no job journal" in err
 
