@@ -156,7 +156,8 @@ def _add_generate(sub) -> None:
             "Generate SPARE3D questions from seeded SPARE3D-CSG models and write them in the "
             "released SPARE3D layout under OUT/<split>/ with OUT/dataset.json (recipe, seed, "
             "counts, filter statistics, checksums). Question i uses model i mod the model count; "
-            "splits are by model."
+            "splits are by model. Progress is journalled in OUT/.spare3d: after a crash, kill or Ctrl-C, "
+            "the same command resumes; spare3d status OUT shows progress and failures."
         ),
     )
     p.add_argument(
