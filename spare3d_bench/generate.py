@@ -216,15 +216,19 @@ def generate(
             with journal.transaction():
                 journal.set_meta("assembled", "1")
             journal.drop_results()
-        card["report"] = _write_report(out, journal, "complete", stats, executor, workers)
+        kept = {"questions": card["questions"], "filtered": card["filtered"]}
+        card["report"] = _write_report(out, journal, "complete", stats, executor, workers, kept)
     finally:
         journal.close()
     card["seconds"] = time.perf_counter() - t0
     return card
 
 
-def _write_report(out: Path, journal: Journal, status: str, stats: RunStats | None, executor: str, workers: int) -> dict:
-    """report.json: the job's state and this run's figures (not part of the checksums)."""
+def _write_report(
+    out: Path, journal: Journal, status: str, stats: RunStats | None, executor: str, workers: int, kept: dict | None = None
+) -> dict:
+    """report.json: the job's state, kept and filtered questions once assembled, and this
+    run's figures (not part of the checksums)."""
     counts = journal.counts()
     failures = journal.failures()
     by_reason: dict[str, int] = {}
@@ -238,6 +242,7 @@ def _write_report(out: Path, journal: Journal, status: str, stats: RunStats | No
         "failures": failures,
         "executor": executor,
         "workers": workers,
+        **(kept or {}),
     }
     if stats is not None:
         report["run"] = {

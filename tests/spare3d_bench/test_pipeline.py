@@ -76,6 +76,7 @@ def test_faults_cost_their_question_only(tmp_path, monkeypatch, capsys):
     assert card["questions"]["train"] == 3 and verify(tmp_path) == []
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["done"] == 3 and report["failed"] == 3 and report["run"]["retried"] == 3
+    assert report["questions"]["train"] == 3 and report["failed_by_reason"]["worker crashed (SIGSEGV)"] == 1
     db = sqlite3.connect(tmp_path / ".spare3d" / "journal.sqlite")
     assert dict(db.execute("SELECT id, attempts FROM units WHERE state = 'failed'")) == {1: 2, 2: 2, 4: 2}
     db.close()
