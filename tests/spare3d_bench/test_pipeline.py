@@ -172,3 +172,46 @@ def test_serial_and_dask_executors_give_the_same_bytes(tmp_path):
     assert time.monotonic() - t0 < 60
     local = _tree(tmp_path / "local")
     assert _tree(tmp_path / "serial") == local and _tree(tmp_path / "dask") == local
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie (Linux /proc)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_hung_workers_die_with_a_killed_job(tmp_path):
+    p = _spare3d([*JOB, "--workers", "2", "--out", str(tmp_path)], env={"SPARE3D_FAULT": "hang:0,hang:1"})
+    children: list[int] = []
+    deadline = time.monotonic() + 60
+    while len(children) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        children = [int(c) for c in Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()]
+    assert len(children) == 2
+    p.kill()
+    p.wait()  # not communicate(): an orphaned worker would hold the pipes open
+    p.stdout.close()
+    p.stderr.close()
+    deadline = time.monotonic() + 10
+    try:
+        while any(_running(c) for c in children):
+            assert time.monotonic() < deadline, "a worker outlived its job"
+            time.sleep(0.1)
+    finally:
+        for c in filter(_running, children):
+            os.kill(c, signal.SIGKILL)
+
+
+def test_a_corrupt_stored_result_is_refused(tmp_path):
+    from spare3d_bench.pipeline import Journal
+
+    journal = Journal(tmp_path, "job", 2)
+    with journal.transaction():
+        journal.record_done(0, "kept", b"drawings", run=1, seconds=0.0)
+    journal.db.execute("UPDATE units SET result = ? WHERE id = 0", (b"drawingz",))
+    with pytest.raises(ValueError, match="stored result of unit 0 is corrupt"):
+        list(journal.results())
+    journal.close()
