@@ -1,27 +1,25 @@
-"""Render many models safely: forked worker processes, a timeout, crash isolation.
+"""Render many models safely: isolated worker processes, a timeout, crash isolation.
 
 OCCT can hang (exact HLR on some freeform parts) or crash the process (hostile files).
-Models therefore run in forked workers, each in its own process group; a worker that
-crashes or overruns the per-model timeout is killed (with any helper it forked) and
-replaced. The model is reported with its file and reason, the others go on, finished
-models are kept and skipped by a re-run.
+Models therefore run on an executor (renderers.executors, local by default): a worker that crashes
+or overruns the per-model timeout is killed (with any helper it forked) and replaced. The
+model is reported with its file and reason, the others go on, finished models are kept
+and skipped by a re-run.
 """
 
 from __future__ import annotations
 
 import glob
 import json
-import multiprocessing as mp
 import os
 import resource
-import signal
 import sys
-import time
 from dataclasses import asdict, dataclass
-from multiprocessing.connection import wait
+from functools import partial
 from pathlib import Path
 
 from .errors import RenderError
+from .executors import make_executor
 from .mesh_io import MESH_EXTENSIONS
 from .render import ModelReport, RenderOptions, is_complete, render_model
 
@@ -82,74 +80,14 @@ def name_tasks(files: list[Path]) -> list[Task]:
     return [Task(n, f) for n, f in zip(names, files)]
 
 
-def _render_one(task: Task, out_root: Path, options: RenderOptions) -> ModelReport:
+def _render_one(out_root: Path, options: RenderOptions, task: Task) -> ModelReport:
+    """Worker side: render one model; failures come back as a failed report."""
     try:
-        return render_model(task.source, out_root / task.name, options, task.name)
+        report = render_model(task.source, out_root / task.name, options, task.name)
     except RenderError as e:
-        return ModelReport(task.name, str(task.source), ok=False, error=e.reason)
-    except MemoryError:
-        return ModelReport(task.name, str(task.source), ok=False, error="out of memory")
-    except Exception as e:  # noqa: BLE001 - any other failure is reported, never raised
-        return ModelReport(task.name, str(task.source), ok=False, error=f"{type(e).__name__}: {e}")
-
-
-def _worker_loop(conn, out_root: Path, options: RenderOptions) -> None:
-    """Forked worker body: render the models it is sent, one at a time, until told to stop."""
-    os.setpgid(0, 0)
-    try:
-        while True:
-            task = conn.recv()
-            if task is None:
-                break
-            report = _render_one(task, out_root, options)
-            report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-            conn.send(asdict(report))
-    except (EOFError, OSError):
-        pass
-    finally:
-        os._exit(0)
-
-
-class _Worker:
-    """A forked worker process, reused for many models until it crashes or times out.
-
-    Reuse saves a fork per model (about 20 ms with OCCT loaded); each worker has its own
-    process group so that killing it also ends the exact-HLR helper it may have forked.
-    """
-
-    def __init__(self, ctx, out_root: Path, options: RenderOptions) -> None:
-        self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_loop, args=(child, out_root, options))
-        self.proc.start()
-        try:  # also set in the child: whichever runs first wins the race
-            os.setpgid(self.proc.pid, self.proc.pid)
-        except (ProcessLookupError, PermissionError):
-            pass
-        child.close()
-        self.index: int | None = None
-        self.deadline = 0.0
-
-    def submit(self, index: int, task: Task, timeout: float) -> None:
-        self.index, self.deadline = index, time.monotonic() + timeout
-        self.conn.send(task)
-
-    def stop(self) -> None:
-        try:
-            self.conn.send(None)
-        except OSError:
-            pass
-        self.proc.join(5)
-        if self.proc.is_alive():
-            self.kill()
-        self.conn.close()
-
-    def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            self.proc.kill()
-        self.proc.join()
-        self.conn.close()
+        report = ModelReport(task.name, str(task.source), ok=False, error=e.reason)
+    report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return report
 
 
 def _size(path: Path) -> int:
@@ -157,15 +95,6 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"renderer crashed ({signal.Signals(-code).name})"
-        except ValueError:
-            return f"renderer crashed (signal {-code})"
-    return f"renderer exited with status {code} without a result"
 
 
 def run_batch(
@@ -176,14 +105,17 @@ def run_batch(
     timeout: float = 300.0,
     force: bool = False,
     progress: bool = True,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> list[ModelReport]:
-    """Render every task into `out_root/<task.name>/`; returns one report per task, in order."""
+    """Render every task into `out_root/<task.name>/`; returns one report per task, in order.
+
+    Models run on an executor (renderers.executors: local isolated processes by default,
+    serial, or Dask, whose workers must share `out_root`): a crash or a hang costs that
+    model only."""
     from tqdm import tqdm
 
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    if not timeout > 0:
-        raise ValueError(f"timeout must be positive, got {timeout}")
+    pool = make_executor(executor, workers, timeout, scheduler)
     out = Path(out_root)
     out.mkdir(parents=True, exist_ok=True)
     reports: dict[int, ModelReport] = {}
@@ -193,61 +125,20 @@ def run_batch(
             reports[i] = ModelReport(t.name, str(t.source), skipped=True)
         else:
             todo.append(i)
-    # Fork is cheap and shares the loaded OCCT; but a process that has created an OpenGL
-    # (EGL) context cannot fork children that render (they hang), so then spawn.
-    ctx = mp.get_context("spawn" if "OpenGL" in sys.modules else "fork")
     tqdm.monitor_interval = 0  # no monitor thread: this process forks
-    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="model", disable=not progress or None)
     # Largest files first: a big model started last would leave the other workers idle.
-    queue = sorted(todo, key=lambda i: (_size(tasks[i].source), -i))
-    pool = [_Worker(ctx, out, options) for _ in range(min(workers, len(todo)))]
-
-    def finish(w: _Worker, report: ModelReport, replace: bool) -> None:
-        assert w.index is not None
-        reports[w.index] = report
-        w.index = None
-        bar.update(1)
-        if not report.ok:
-            bar.write(f"FAILED {report.source}: {report.error}", file=sys.stderr)
-        if replace:  # a worker that crashed or overran is not trusted again
-            w.kill()
-            if queue:
-                pool[pool.index(w)] = _Worker(ctx, out, options)
-
+    order = sorted(todo, key=lambda i: (-_size(tasks[i].source), i))
     try:
-        while queue or any(w.index is not None for w in pool):
-            for slot, w in enumerate(pool):
-                if w.index is None and queue:
-                    if not w.proc.is_alive():  # died while idle (killed from outside)
-                        w = pool[slot] = _Worker(ctx, out, options)
-                    i = queue.pop()
-                    w.submit(i, tasks[i], timeout)
-            busy = [w for w in pool if w.index is not None]
-            wait_for = max(0.0, min(w.deadline for w in busy) - time.monotonic())
-            ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy], wait_for))
-            for w in busy:
-                task = tasks[w.index]  # type: ignore[index]
-                if w.conn in ready or w.proc.sentinel in ready:
-                    try:
-                        report = ModelReport(**w.conn.recv()) if w.conn.poll() else None
-                    except (EOFError, OSError):
-                        report = None
-                    if report is not None:
-                        finish(w, report, replace=False)
-                    else:
-                        w.proc.join(5)
-                        error = _describe_exit(w.proc.exitcode)
-                        finish(w, ModelReport(task.name, str(task.source), ok=False, error=error), replace=True)
-                elif time.monotonic() >= w.deadline:
-                    error = f"timed out after {timeout:g} s"
-                    finish(w, ModelReport(task.name, str(task.source), ok=False, error=error), replace=True)
+        with tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="model", disable=not progress or None) as bar:
+            for outcome in pool.map(partial(_render_one, out, options), [(i, tasks[i]) for i in order]):
+                task = tasks[outcome.key]
+                report = outcome.value or ModelReport(task.name, str(task.source), ok=False, error=outcome.error)
+                reports[outcome.key] = report
+                bar.update(1)
+                if not report.ok:
+                    bar.write(f"FAILED {report.source}: {report.error}", file=sys.stderr)
     finally:
-        for w in pool:
-            if w.index is not None:
-                w.kill()
-            elif w.proc.is_alive():
-                w.stop()
-        bar.close()
+        pool.close()
     return [reports[i] for i in range(len(tasks))]
 
 

@@ -20,12 +20,17 @@ FORMATS = ("png", "svg", "npy")
 
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Write bytes so that readers see the old file or the whole new one, never a part."""
+    """Write bytes so that readers see the old file or the whole new one, never a part;
+    a failed write (disk full, read-only folder) leaves no temporary file behind."""
     p = Path(path)
     tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, p)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -42,6 +42,17 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_executor(p) -> None:
+    p.add_argument(
+        "--executor",
+        default="local",
+        choices=("local", "serial", "dask"),
+        help="local: isolated worker processes; serial: in this process (debugging); dask: a Dask cluster "
+        "(--scheduler, or a LocalCluster of --workers processes) (default local)",
+    )
+    p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address, e.g. tcp://HOST:8786")
+
+
 def _add_render(sub) -> None:
     p = sub.add_parser(
         "render",
@@ -131,6 +142,7 @@ def _add_render(sub) -> None:
     p.add_argument(
         "--timeout", type=_positive_float, default=300.0, metavar="S", help="seconds one model may take (default 300)"
     )
+    _add_executor(p)
     p.add_argument("--force", action="store_true", help="re-render models whose outputs are already complete")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_render)
@@ -144,7 +156,8 @@ def _add_generate(sub) -> None:
             "Generate SPARE3D questions from seeded SPARE3D-CSG models and write them in the "
             "released SPARE3D layout under OUT/<split>/ with OUT/dataset.json (recipe, seed, "
             "counts, filter statistics, checksums). Question i uses model i mod the model count; "
-            "splits are by model."
+            "splits are by model. Progress is journalled in OUT/.spare3d: after a crash, kill or Ctrl-C, "
+            "the same command resumes; spare3d status OUT shows progress and failures."
         ),
     )
     p.add_argument(
@@ -212,6 +225,14 @@ def _add_generate(sub) -> None:
         "plus manifest.json, for training speed (default spare3d)",
     )
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes (default 1)")
+    _add_executor(p)
+    p.add_argument(
+        "--timeout", type=_positive_float, default=600.0, metavar="S", help="seconds one question may take (default 600)"
+    )
+    p.add_argument(
+        "--retries", type=int, default=1, choices=range(0, 6), metavar="N",
+        help="retries of a question that crashed, hung or raised (0-5, default 1)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_generate)
 
@@ -267,15 +288,68 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         return _usage("generate", str(e))
     except OSError as e:
         return _usage("generate", f"cannot create output folder {args.out}: {e.strerror}")
-    card = generate(config, args.out, args.workers, not args.quiet)
+    if args.scheduler and args.executor != "dask":
+        return _usage("generate", "--scheduler needs --executor dask")
+    import sqlite3
+
+    from spare3d_bench.pipeline import Interrupted, JobMismatch
+
+    try:
+        card = generate(
+            config, args.out, args.workers, not args.quiet, args.executor, args.scheduler, args.timeout, args.retries
+        )
+    except Interrupted as e:
+        print(f"interrupted: {e.done} questions finished, {e.pending} pending; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    except (JobMismatch, ValueError) as e:
+        return _usage("generate", str(e))
+    except (OSError, sqlite3.Error) as e:
+        print(f"spare3d generate: error: cannot write to {args.out}: {e}", file=sys.stderr)
+        return EXIT_FAILED
     kept = sum(card["questions"].values())
-    print(f"{kept} questions ({', '.join(f'{s} {n}' for s, n in card['questions'].items())}) -> {os.path.abspath(args.out)}")
+    splits = ", ".join(f"{s} {card['questions'][s]}" for s in ("train", "val", "test"))
+    print(f"{kept} questions ({splits}) -> {os.path.abspath(args.out)}")
     filtered = {k: v for k, v in card["filtered"].items() if v}
     if filtered:
         print("filtered: " + ", ".join(f"{k} {v}" for k, v in filtered.items()))
-    for index, reason in card["failed"].items():
-        print(f"FAILED model {index}: {reason}", file=sys.stderr)
+    run = card["report"].get("run", {})
+    print(f"this run: {run.get('done', 0)} built, {run.get('skipped', 0)} skipped (done before), "
+          f"{card['report']['failed']} failed, {card['seconds']:.1f} s; report: {os.path.join(args.out, 'report.json')}")
+    for reason, n in card["report"]["failed_by_reason"].items():
+        print(f"FAILED {n} question(s): {reason}", file=sys.stderr)
     return EXIT_FAILED if card["failed"] else EXIT_OK
+
+
+def _add_status(sub) -> None:
+    p = sub.add_parser(
+        "status",
+        help="progress of a generation job: done, failed, pending and why",
+        description="Read DIR/.spare3d/journal.sqlite (read-only; works while the job runs).",
+    )
+    p.add_argument("dir", metavar="DIR", help="output folder of spare3d generate")
+    p.set_defaults(handler=_cmd_status)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from spare3d_bench.pipeline import read_status
+
+    try:
+        counts, meta, failures = read_status(args.dir)
+    except ValueError as e:
+        return _usage("status", str(e))
+    kinds = {k.removeprefix("outcome:").removeprefix("filtered:"): v for k, v in meta.items() if k.startswith("outcome:")}
+    detail = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+    state = "assembled" if meta.get("assembled") else "complete, not assembled" if not counts["pending"] else "in progress"
+    print(f"{args.dir}: {meta.get('units')} units: {counts['done']} done ({detail or 'none'}), {counts['failed']} failed,"
+          f" {counts['pending']} pending; {state}")
+    by_reason: dict[str, list[str]] = {}
+    for unit, reason in failures.items():
+        by_reason.setdefault(reason, []).append(unit)
+    for reason, units in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
+        shown = ", ".join(units[:10]) + (", ..." if len(units) > 10 else "")
+        print(f"  failed {len(units)}: {reason} (units {shown})")
+    return EXIT_OK
 
 
 def _add_verify(sub) -> None:
@@ -333,7 +407,14 @@ def _cmd_render(args: argparse.Namespace) -> int:
         os.makedirs(args.out, exist_ok=True)
     except OSError as e:
         return _usage("render", f"cannot create output folder {args.out}: {e.strerror}")
-    reports = run_batch(tasks, args.out, options, args.workers, args.timeout, args.force, not args.quiet)
+    if args.scheduler and args.executor != "dask":
+        return _usage("render", "--scheduler needs --executor dask")
+    try:
+        reports = run_batch(
+            tasks, args.out, options, args.workers, args.timeout, args.force, not args.quiet, args.executor, args.scheduler
+        )
+    except ValueError as e:  # no Dask installed, scheduler unreachable
+        return _usage("render", str(e))
     for r in missing:
         print(f"FAILED {r.source}: {r.error}", file=sys.stderr)
     reports = missing + reports
@@ -366,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_render(sub)
     _add_generate(sub)
     _add_verify(sub)
+    _add_status(sub)
     from .cli_train import add_demo, add_evaluate, add_train
 
     add_train(sub)
@@ -376,6 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 RECIPE_KEYS = (
     "task", "csg", "primitives", "variant", "operation", "seed", "size", "split", "layout", "poses", "questions", "hlr",
+    "executor", "scheduler", "timeout", "retries",
 )
 
 
@@ -417,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
 
 

@@ -4,31 +4,44 @@ Question i uses model i mod M (M models; by default one question per model) and 
 answer is i mod 4, so labels are balanced. The first 80% of model indices (by default)
 form the train split, the next 10% val, the rest test: no model is in two splits. Questions refused by a quality filter are counted per
 filter and left out; the kept ones are numbered 0..n-1 in each split folder, in model
-order. Workers only change the speed: the files are byte-identical for any count.
+order. Workers and executors only change the speed: the files are byte-identical for
+any count and any executor.
+
+Each question is a unit of a journalled job (spare3d_bench.pipeline): built in an isolated
+worker, stored in `OUT/.spare3d/journal.sqlite` as it finishes; once every question is
+done or failed, `assemble` writes the layout and the card in index order. A killed job
+resumes where it stopped; the stored drawings are dropped after a successful assembly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import os
+import signal
 import time
+import zlib
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
+import numpy as np
+
 from renderers.errors import RenderError
+from renderers.executors import make_executor
 from renderers.writers import atomic_write
 
 from . import __version__
 from .csg import CSGRecipe, GenerationError, csg_model
 from .packed import PackedWriter
+from .pipeline import STATE_DIR, Interrupted, Journal, RunStats, UnitFailed, run_units
 from .spare3d_layout import write_answers, write_question
 from .tasks import BUILDERS, FILTERS, Drawer, DuplicateFinder, Question, Rejected, TaskOptions, fingerprint
 
 SPLITS = ("train", "val", "test")
 LAYOUTS = ("spare3d", "packed")
 CARD = "dataset.json"
+REPORT = "report.json"
 
 
 @dataclass(frozen=True)
@@ -92,8 +105,55 @@ def load_model(config: GenerateConfig, index: int):
     return occ.read_cad(path)
 
 
-def _build(args: tuple[GenerateConfig, int, str]) -> tuple[int, Question | None, str]:
-    config, index, out = args
+def encode_question(q: Question) -> bytes:
+    """A question as bytes for the journal: a JSON header, then its raw uint8 images,
+    zlib-compressed (line drawings shrink about 20x). No pickle."""
+    images = [*q.views.values(), *q.candidates]
+    header = {
+        "task": q.task, "index": q.index, "answer": q.answer, "pose": q.pose, "candidate_poses": q.candidate_poses,
+        "views": list(q.views), "shapes": [list(im.shape) for im in images],
+    }
+    head = json.dumps(header).encode()
+    body = b"".join(np.ascontiguousarray(im, dtype=np.uint8).tobytes() for im in images)
+    return zlib.compress(len(head).to_bytes(4, "little") + head + body, 1)
+
+
+def decode_question(blob: bytes) -> Question:
+    """The inverse of encode_question."""
+    data = zlib.decompress(blob)
+    n = int.from_bytes(data[:4], "little")
+    header = json.loads(data[4 : 4 + n])
+    offset, images = 4 + n, []
+    for shape in header["shapes"]:
+        size = int(np.prod(shape))
+        images.append(np.frombuffer(data, np.uint8, size, offset).reshape(shape))
+        offset += size
+    k = len(header["views"])
+    views = dict(zip(header["views"], images[:k]))
+    return Question(header["task"], header["index"], views, images[k:], header["answer"], header["pose"], header["candidate_poses"])
+
+
+FAULT_ENV = "SPARE3D_FAULT"
+
+
+def _inject_fault(index: int) -> None:
+    """Test hook: SPARE3D_FAULT=segv:3,hang:5,raise:7 makes question 3 segfault, 5 hang and
+    7 raise, to check that the pipeline survives them. Unset in normal use."""
+    for item in filter(None, os.environ.get(FAULT_ENV, "").split(",")):
+        kind, _, at = item.partition(":")
+        if at.strip() == str(index):
+            if kind == "segv":
+                os.kill(os.getpid(), signal.SIGSEGV)
+            elif kind == "hang":
+                time.sleep(1e6)
+            elif kind == "raise":
+                raise RuntimeError(f"injected fault in question {index}")
+
+
+def build_unit(config: GenerateConfig, out: str, index: int) -> tuple[str, bytes | None]:
+    """Worker side: build question `index` -> ("kept", encoded question) or
+    ("filtered:<filter>", None); a model that cannot be made or read raises UnitFailed."""
+    _inject_fault(index)
     try:
         model_index = index % config.models
         model = load_model(config, model_index)
@@ -103,40 +163,151 @@ def _build(args: tuple[GenerateConfig, int, str]) -> tuple[int, Question | None,
             (Path(out) / "models").mkdir(exist_ok=True)
             occ.write_step(model, Path(out) / "models" / f"{model_index}.step")
         q = BUILDERS[config.task](model, index, config.seed, Drawer(config.options))
-        q.shapes = []  # OCCT shapes do not cross processes
-        return index, q, ""
     except Rejected as e:
-        return index, None, e.reason
+        return f"filtered:{e.reason}", None
     except (GenerationError, RenderError) as e:
-        return index, None, f"failed: {e}"
+        raise UnitFailed(f"failed: {e}") from None
+    return "kept", encode_question(q)
 
 
-def generate(config: GenerateConfig, out: str | os.PathLike, workers: int = 1, progress: bool = True) -> dict:
-    """Build every question, write the SPARE3D layout under `out/<split>/`, and the card."""
-    from tqdm import tqdm
+def config_fingerprint(config: GenerateConfig) -> str:
+    """sha256 of everything that decides the dataset: a resumed job must have the same."""
+    text = json.dumps({"version": __version__, "config": asdict(config)}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
+
+def generate(
+    config: GenerateConfig,
+    out: str | os.PathLike,
+    workers: int = 1,
+    progress: bool = True,
+    executor: str = "local",
+    scheduler: str | None = None,
+    timeout: float = 600.0,
+    retries: int = 1,
+) -> dict:
+    """Build every question on `executor`, journalled in `out/.spare3d/`, then assemble the
+    layout under `out/<split>/` and the card; returns the card with the run's report under
+    "report" (also written to `out/report.json`).
+
+    Resumable: a re-run of the same config skips finished questions. Raises
+    pipeline.Interrupted on Ctrl-C (after the questions in flight), JobMismatch if `out`
+    holds a job with other settings."""
+    t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
+    journal = Journal(out, config_fingerprint(config), config.n_questions)
+    try:
+        if journal.meta("assembled"):
+            stats = RunStats(config.n_questions, skipped=config.n_questions)
+            card = json.loads((out / CARD).read_text())
+        else:
+            # Always fork: question builders never touch OpenGL, so a parent holding an
+            # EGL context (a notebook, a test run) may fork them, cheaply.
+            ex = make_executor(executor, workers, timeout, scheduler, start_method="fork")
+            try:
+                stats = run_units(journal, ex, partial(build_unit, config, str(out)), retries, progress, "question")
+            except Interrupted:
+                _write_report(out, journal, "interrupted", None, executor, workers)
+                raise
+            finally:
+                ex.close()
+            card = assemble(config, out, journal)
+            with journal.transaction():
+                journal.set_meta("assembled", "1")
+            journal.drop_results()
+        kept = {"questions": card["questions"], "filtered": card["filtered"]}
+        card["report"] = _write_report(out, journal, "complete", stats, executor, workers, kept)
+    finally:
+        journal.close()
+    card["seconds"] = time.perf_counter() - t0
+    return card
+
+
+def _write_report(
+    out: Path, journal: Journal, status: str, stats: RunStats | None, executor: str, workers: int, kept: dict | None = None
+) -> dict:
+    """report.json: the job's state, kept and filtered questions once assembled, and this
+    run's figures (not part of the checksums)."""
+    counts = journal.counts()
+    failures = journal.failures()
+    by_reason: dict[str, int] = {}
+    for reason in failures.values():
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    report = {
+        "status": status,
+        "units": journal.units,
+        **counts,
+        "failed_by_reason": by_reason,
+        "failures": failures,
+        "executor": executor,
+        "workers": workers,
+        **(kept or {}),
+    }
+    if stats is not None:
+        report["run"] = {
+            "done": stats.done, "skipped": stats.skipped, "retried": stats.retried, "failed": stats.failed,
+            "seconds": round(stats.seconds, 3),
+            "units_per_second": round(stats.done / stats.seconds, 3) if stats.seconds > 0 else None,
+        }
+    atomic_write(out / REPORT, (json.dumps(report, indent=1, sort_keys=True) + "\n").encode())
+    return report
+
+
+def _remove_temporaries(out: Path) -> None:
+    """Delete temporary files a killed job left (".<name>.<pid>.tmp" and the like)."""
+    for p in out.rglob(".*"):
+        if ".tmp" in p.name and p.is_file() and STATE_DIR not in p.relative_to(out).parts:
+            p.unlink()
+
+
+def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
+    """Write the layout and the card from the journalled questions, in index order:
+    numbering and the near-duplicate filter are sequential. Idempotent (atomic writes, same
+    bytes), so a job killed while assembling just assembles again."""
+    _remove_temporaries(out)
     answers: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     index_map: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     rejected = {f: 0 for f in FILTERS if f in config.options.filters}
     failures: dict[str, str] = {}
-    jobs = [(config, i, str(out)) for i in range(config.n_questions)]
     packers: dict[str, PackedWriter] = {}
-    tqdm.monitor_interval = 0
-    with tqdm(total=len(jobs), unit="question", disable=not progress or None) as bar:
-        if workers > 1:
-            with mp.get_context("fork").Pool(workers) as pool:
-                results = pool.imap(_build, jobs)  # ordered: files come out the same
-                _collect(results, config, out, answers, index_map, rejected, failures, bar, packers)
-        else:
-            _collect(map(_build, jobs), config, out, answers, index_map, rejected, failures, bar, packers)
-    for s in SPLITS:
-        if s in packers:
-            packers[s].close()
-        elif answers[s]:
-            write_answers(out / s, answers[s])
+    duplicates = DuplicateFinder()
+    try:
+        for index, state, text, blob in journal.results():
+            if state != "done":
+                failures[str(index)] = text or state
+                continue
+            q = decode_question(blob) if blob is not None else None
+            reason = text.removeprefix("filtered:")
+            if q is not None and "near_duplicate" in config.options.filters and duplicates.seen(fingerprint(q)):
+                q, reason = None, "near_duplicate"
+            if q is None:
+                if reason in rejected:
+                    rejected[reason] += 1
+                else:
+                    failures[str(index)] = reason
+                continue
+            model_index = index % config.models
+            split = config.split_of(model_index)
+            qid = str(len(answers[split]))
+            if config.layout == "packed":
+                if split not in packers:
+                    packers[split] = PackedWriter(out / split, config.task, config.seed)
+                source = config.sources[model_index] if config.sources else f"csg:{config.seed}:{model_index}"
+                packers[split].add(qid, q, label(q), model_index, source, list(config.options.filters))
+            else:
+                write_question(out / split, qid, q)
+            answers[split][qid] = label(q)
+            index_map[split][qid] = model_index
+        for s in SPLITS:
+            if s in packers:
+                packers[s].close()
+            elif answers[s]:
+                write_answers(out / s, answers[s])
+    except BaseException:
+        for packer in packers.values():
+            packer.abort()
+        raise
     card = {
         "task": config.task,
         "format": config.layout,
@@ -155,34 +326,7 @@ def generate(config: GenerateConfig, out: str | os.PathLike, workers: int = 1, p
         "checksums": _checksums(out),
     }
     atomic_write(out / CARD, (json.dumps(card, indent=1, sort_keys=True) + "\n").encode())
-    card["seconds"] = time.perf_counter() - t0
     return card
-
-
-def _collect(results, config, out, answers, index_map, rejected, failures, bar, packers) -> None:
-    duplicates = DuplicateFinder()
-    for index, q, reason in results:
-        bar.update(1)
-        if q is not None and "near_duplicate" in config.options.filters and duplicates.seen(fingerprint(q)):
-            q, reason = None, "near_duplicate"
-        if q is None:
-            if reason in rejected:
-                rejected[reason] += 1
-            else:
-                failures[str(index)] = reason
-            continue
-        model_index = index % config.models
-        split = config.split_of(model_index)
-        qid = str(len(answers[split]))
-        if config.layout == "packed":
-            if split not in packers:
-                packers[split] = PackedWriter(out / split, config.task, config.seed)
-            source = config.sources[model_index] if config.sources else f"csg:{config.seed}:{model_index}"
-            packers[split].add(qid, q, label(q), model_index, source, list(config.options.filters))
-        else:
-            write_question(out / split, qid, q)
-        answers[split][qid] = label(q)
-        index_map[split][qid] = model_index
 
 
 def label(q: Question) -> int | list[int]:
@@ -195,10 +339,12 @@ def label(q: Question) -> int | list[int]:
 
 
 def _checksums(root: Path) -> dict[str, str]:
-    """sha256 of every file under the dataset, by relative path (the card excluded)."""
+    """sha256 of every file of the dataset, by relative path: the card, report.json and the
+    job's journal folder (.spare3d/) are not part of the dataset."""
     sums = {}
     for p in sorted(root.rglob("*")):
-        if p.is_file() and p.name != CARD:
+        rel = p.relative_to(root)
+        if p.is_file() and rel.as_posix() not in (CARD, REPORT) and rel.parts[0] != STATE_DIR:
             sums[p.relative_to(root).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
     return sums
 

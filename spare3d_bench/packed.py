@@ -71,6 +71,11 @@ class PackedWriter:
             }
         )
 
+    def abort(self) -> None:
+        """Drop the unfinished split (a failed write): no partial file stays behind."""
+        self._fh.close()
+        self._tmp.unlink(missing_ok=True)
+
     def close(self) -> None:
         self._fh.close()
         h, w, c = self.shape or (0, 0, 3)

@@ -45,6 +45,15 @@ def test_render_writes_views_formats_and_report(tmp_path, capsys):
     assert "skipped 1" in capsys.readouterr().out
 
 
+def test_render_on_the_serial_executor_gives_the_same_files(tmp_path):
+    args = [str(SAMPLE), "--views", "f,2", "--format", "png,svg", "--quiet"]
+    assert main(["render", *args, "--out", str(tmp_path / "local")]) == 0
+    assert main(["render", *args, "--out", str(tmp_path / "serial"), "--executor", "serial"]) == 0
+    for name in ("f.png", "f.svg", "2.png", "2.svg"):
+        assert (tmp_path / "serial" / "bracket" / name).read_bytes() == (tmp_path / "local" / "bracket" / name).read_bytes()
+    assert main(["render", *args, "--out", str(tmp_path / "x"), "--scheduler", "tcp://127.0.0.1:1"]) == 2
+
+
 def test_a_failed_model_sets_the_exit_status(tmp_path):
     empty = tmp_path / "empty.step"
     empty.write_bytes(b"")

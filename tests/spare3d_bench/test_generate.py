@@ -20,7 +20,9 @@ OPTS = TaskOptions(size=64)
 
 
 def _tree(root):
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """The dataset's files and bytes: the job's journal and report.json are not part of it."""
+    files = (p for p in sorted(root.rglob("*")) if p.is_file() and ".spare3d" not in p.parts and p.name != "report.json")
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in files}
 
 
 def test_same_command_same_bytes_for_any_worker_count(tmp_path):

@@ -1,0 +1,59 @@
+"""The executor layer: a crash, a hang or an exception costs one unit; draining stops early."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from renderers.executors import LocalExecutor, SerialExecutor, make_executor
+
+
+def faulty(x: int) -> int:
+    """Squares x; 1 segfaults, 2 hangs, 3 raises."""
+    if x == 1:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if x == 2:
+        time.sleep(60)
+    if x == 3:
+        raise ValueError("three is bad")
+    return x * x
+
+
+def test_local_executor_isolates_crash_hang_and_exception():
+    t0 = time.monotonic()
+    outcomes = {o.key: o for o in LocalExecutor(workers=2, timeout=2).map(faulty, [(x, x) for x in range(7)])}
+    assert time.monotonic() - t0 < 20
+    assert sorted(outcomes) == list(range(7))
+    assert "crashed (SIGSEGV" in outcomes[1].error
+    assert outcomes[2].error == "timed out after 2 s"
+    assert outcomes[3].error == "ValueError: three is bad"
+    assert {k: o.value for k, o in outcomes.items() if o.error is None} == {0: 0, 4: 16, 5: 25, 6: 36}
+
+
+def test_serial_executor_runs_in_order_and_drains():
+    ex = SerialExecutor()
+    seen = []
+    for o in ex.map(lambda x: x + 1, [(k, k) for k in range(5)]):
+        seen.append(o.value)
+        if len(seen) == 2:
+            ex.drain()
+    assert seen == [1, 2]
+
+
+def test_draining_local_executor_finishes_units_in_flight_only():
+    ex = LocalExecutor(workers=2, timeout=10)
+    done = []
+    for o in ex.map(faulty, [(k, k) for k in (4, 5, 6, 7, 8, 9)]):
+        done.append(o.key)
+        ex.drain()
+    assert sorted(done) == [4, 5]  # the two in flight when asked to drain, none started after
+
+
+def test_unknown_executor_and_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="unknown executor"):
+        make_executor("threads")
+    with pytest.raises(ValueError, match="timeout must be positive"):
+        LocalExecutor(1, timeout=0)

@@ -1,0 +1,217 @@
+"""Generation as a journalled job: faults, kill -9 and resume, Ctrl-C, a full disk, Dask."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from spare3d_bench.csg import CSGRecipe
+from spare3d_bench.generate import GenerateConfig, generate, verify
+from spare3d_bench.pipeline import JobMismatch
+from spare3d_bench.tasks import TaskOptions
+
+from .test_generate import _tree
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = CSGRecipe(primitives=4)
+OPTS = TaskOptions(size=64)
+JOB = ["generate", "i2p", "--csg", "16", "--primitives", "4", "--size", "64", "--seed", "5", "--quiet"]
+
+
+def _spare3d(args: list[str], **kw) -> subprocess.Popen:
+    env = {**os.environ, **kw.pop("env", {})}
+    return subprocess.Popen([sys.executable, "-m", "spare3d_bench.cli", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _run(args: list[str], **kw) -> tuple[int, str, str]:
+    p = _spare3d(args, **kw)
+    out, err = p.communicate(timeout=300)
+    return p.returncode, out, err
+
+
+def _finished_by(out: Path) -> dict[int, int]:
+    """{unit: the run that finished it} from the journal of a stopped job."""
+    path = out / ".spare3d" / "journal.sqlite"
+    if not path.exists():
+        return {}
+    db = sqlite3.connect(path)
+    try:
+        return dict(db.execute("SELECT id, run FROM units WHERE state = 'done'"))
+    except sqlite3.OperationalError:  # killed before the tables were made
+        return {}
+    finally:
+        db.close()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> tuple[dict, float]:
+    """The uninterrupted job's dataset files and its wall time."""
+    out = tmp_path_factory.mktemp("ref") / "ds"
+    t0 = time.monotonic()
+    rc, _, err = _run([*JOB, "--workers", "2", "--out", str(out)])
+    assert rc == 0, err
+    return _tree(out), time.monotonic() - t0
+
+
+def test_faults_cost_their_question_only(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SPARE3D_FAULT", "segv:1,hang:2,raise:4")
+    cfg = GenerateConfig("i2p", 6, seed=3, recipe=SMALL, options=OPTS, split=(1, 0, 0))
+    card = generate(cfg, tmp_path, workers=2, progress=False, timeout=2)
+    assert card["failed"] == {
+        "1": "worker crashed (SIGSEGV)",
+        "2": "timed out after 2 s",
+        "4": "RuntimeError: injected fault in question 4",
+    }
+    assert card["questions"]["train"] == 3 and verify(tmp_path) == []
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["done"] == 3 and report["failed"] == 3 and report["run"]["retried"] == 3
+    assert report["questions"]["train"] == 3 and report["failed_by_reason"]["worker crashed (SIGSEGV)"] == 1
+    db = sqlite3.connect(tmp_path / ".spare3d" / "journal.sqlite")
+    assert dict(db.execute("SELECT id, attempts FROM units WHERE state = 'failed'")) == {1: 2, 2: 2, 4: 2}
+    db.close()
+    from spare3d_bench.cli import main
+
+    assert main(["status", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "6 units: 3 done (kept 3), 3 failed, 0 pending; assembled" in text
+    assert "failed 1: worker crashed (SIGSEGV) (units 1)" in text
+
+
+def test_kill_at_random_points_then_resume_gives_the_same_bytes(tmp_path, reference):
+    ref, seconds = reference
+    out = tmp_path / "ds"
+    rng = random.Random(7)
+    finished: dict[int, int] = {}
+    partial = []
+    # random points through the run, and one near its end (assembly: the dataset's writes)
+    for point in [rng.uniform(0.3, 0.9) for _ in range(3)] + [0.97]:
+        p = _spare3d([*JOB, "--workers", "2", "--out", str(out)])
+        time.sleep(point * seconds)
+        p.kill()
+        p.communicate()
+        now = _finished_by(out)
+        assert all(now[u] == run for u, run in finished.items())  # nothing finished is done again
+        finished = now
+        partial.append(0 < len(now) < 16)
+    assert any(partial)  # at least one kill landed with some questions done and some not
+    rc, _, err = _run([*JOB, "--workers", "2", "--out", str(out)])
+    assert rc == 0, err
+    assert all(_finished_by(out)[u] == run for u, run in finished.items())
+    assert _tree(out) == ref and verify(out) == []
+
+
+def test_ctrl_c_stops_after_the_units_in_flight_then_resumes(tmp_path, reference):
+    out = tmp_path / "ds"
+    p = _spare3d([*JOB, "--workers", "1", "--out", str(out)])
+    deadline = time.monotonic() + 120
+    while not _finished_by(out) and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "run the same command again to resume" in err and "Traceback" not in err
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "interrupted" and report["pending"] > 0
+    rc, _, err = _run([*JOB, "--workers", "2", "--out", str(out)])
+    assert rc == 0, err
+    assert _tree(out) == reference[0]
+
+
+def _limit_file_size() -> None:
+    """A full disk, as far as this process can tell: writes past 1 MB fail (EFBIG): the
+    journal (about 250 kB) is written, the packed drawings (6 MB) are not."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path):
+    job = [*JOB, "--layout", "packed", "--size", "200", "--workers", "2"]
+    rc, _, err = _run([*job, "--out", str(tmp_path / "full")], preexec_fn=_limit_file_size)
+    assert rc == 1 and err.count("\n") == 1 and "cannot write to" in err and "File too large" in err, err
+    hidden = [p for p in (tmp_path / "full").rglob(".*") if ".spare3d" not in p.parts]
+    assert hidden == [] and not (tmp_path / "full" / "train" / "images.u8").exists()
+    assert _run([*job, "--out", str(tmp_path / "full")])[0] == 0
+    assert _run([*job, "--out", str(tmp_path / "ref")])[0] == 0
+    assert _tree(tmp_path / "full") == _tree(tmp_path / "ref")
+
+
+def test_other_settings_or_a_running_job_in_the_folder_are_refused(tmp_path):
+    cfg = GenerateConfig("i2p", 2, seed=3, recipe=SMALL, options=OPTS, split=(1, 0, 0))
+    generate(cfg, tmp_path, progress=False)
+    with pytest.raises(JobMismatch, match="other settings"):
+        generate(GenerateConfig("i2p", 2, seed=4, recipe=SMALL, options=OPTS, split=(1, 0, 0)), tmp_path, progress=False)
+    from spare3d_bench.generate import config_fingerprint
+    from spare3d_bench.pipeline import Journal
+
+    busy = Journal(tmp_path, config_fingerprint(cfg), cfg.n_questions)  # a job still running here
+    with pytest.raises(JobMismatch, match="another job is writing"):
+        generate(cfg, tmp_path, progress=False)
+    busy.close()
+    rc, _, err = _run(["status", str(tmp_path / "nothing")])
+    assert rc == 2 and err.count("\n") == 1 and "no job journal" in err
+
+
+def test_serial_and_dask_executors_give_the_same_bytes(tmp_path):
+    pytest.importorskip("distributed")
+    cfg = GenerateConfig("i2p", 6, seed=3, recipe=SMALL, options=OPTS)
+    generate(cfg, tmp_path / "local", workers=2, progress=False)
+    generate(cfg, tmp_path / "serial", progress=False, executor="serial")
+    t0 = time.monotonic()
+    generate(cfg, tmp_path / "dask", workers=2, progress=False, executor="dask")
+    assert time.monotonic() - t0 < 60
+    local = _tree(tmp_path / "local")
+    assert _tree(tmp_path / "serial") == local and _tree(tmp_path / "dask") == local
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` exists and is not a zombie (Linux /proc)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_hung_workers_die_with_a_killed_job(tmp_path):
+    p = _spare3d([*JOB, "--workers", "2", "--out", str(tmp_path)], env={"SPARE3D_FAULT": "hang:0,hang:1"})
+    children: list[int] = []
+    deadline = time.monotonic() + 60
+    while len(children) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        children = [int(c) for c in Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()]
+    assert len(children) == 2
+    p.kill()
+    p.wait()  # not communicate(): an orphaned worker would hold the pipes open
+    p.stdout.close()
+    p.stderr.close()
+    deadline = time.monotonic() + 10
+    try:
+        while any(_running(c) for c in children):
+            assert time.monotonic() < deadline, "a worker outlived its job"
+            time.sleep(0.1)
+    finally:
+        for c in filter(_running, children):
+            os.kill(c, signal.SIGKILL)
+
+
+def test_a_corrupt_stored_result_is_refused(tmp_path):
+    from spare3d_bench.pipeline import Journal
+
+    journal = Journal(tmp_path, "job", 2)
+    with journal.transaction():
+        journal.record_done(0, "kept", b"drawings", run=1, seconds=0.0)
+    journal.db.execute("UPDATE units SET result = ? WHERE id = 0", (b"drawingz",))
+    with pytest.raises(ValueError, match="stored result of unit 0 is corrupt"):
+        list(journal.results())
+    journal.close()
