@@ -109,7 +109,10 @@ def _report(rows: list[dict], scale: str, device: str) -> str:
         "",
         f"Plan `{scale}` on {device}. Generated SPARE3D-CSG questions (packed layout), one baseline per task trained "
         "with the project's training loop, evaluated on the held-out test split (models never seen in training). "
-        "The 95% interval is Wilson's; chance is one over the number of choices.",
+        "The 95% interval is Wilson's; chance is one over the number of choices. Where the interval "
+        "contains chance, the result is indistinguishable from guessing: on the `cpu` plan only I2P gets "
+        "enough data to beat chance, T2I and P2I (SPARE3D's baselines reach 27-28% on P2I) are there to "
+        "show the pipeline, with intervals tens of points wide.",
         "",
         "| task | model | train questions | drawings | test questions | accuracy | 95% CI | chance | data s | train s |",
         "|---|---|---|---|---|---|---|---|---|---|",
