@@ -138,21 +138,32 @@ def _batches(order, n: int, batch: int, drop_last: bool) -> list[np.ndarray]:
     return [order[i : min(i + batch, stop)] for i in range(0, stop, batch)]
 
 
-class HostBatches:
+class _Batches:
+    """A pass over a split in batches of `batch` question indices, in `sampler`'s order
+    (None: 0..n-1), the last partial batch dropped if `drop_last`."""
+
+    def __init__(self, ds: QuestionDataset, batch: int, sampler=None, drop_last: bool = False) -> None:
+        self.ds, self.batch, self.sampler, self.drop_last = ds, batch, sampler, drop_last
+
+    def __len__(self) -> int:
+        return len(self.ds) // self.batch if self.drop_last else -(-len(self.ds) // self.batch)
+
+    def _chunks(self) -> list[np.ndarray]:
+        return _batches(self.sampler, len(self.ds), self.batch, self.drop_last)
+
+
+class HostBatches(_Batches):
     """Batches gathered from a (memory-mapped) split by a pool of threads, `ahead` batches
     in advance, into pinned memory when they feed a GPU. Threads, not processes: numpy
     copies without the GIL, and nothing is pickled through shared memory (DataLoader's
     worker processes reached under half the bare GPU step for ResNet-18 at 128 px)."""
 
     def __init__(self, ds: QuestionDataset, batch: int, sampler=None, drop_last: bool = False, threads: int = 0, pin: bool = False, ahead: int = 6) -> None:
-        self.ds, self.batch, self.sampler, self.drop_last = ds, batch, sampler, drop_last
+        super().__init__(ds, batch, sampler, drop_last)
         self.threads, self.pin, self.ahead = threads, pin, ahead
 
-    def __len__(self) -> int:
-        return len(self.ds) // self.batch if self.drop_last else -(-len(self.ds) // self.batch)
-
     def __iter__(self):
-        chunks = _batches(self.sampler, len(self.ds), self.batch, self.drop_last)
+        chunks = self._chunks()
         if self.threads == 0:
             for idx in chunks:
                 yield self.ds.gather(idx, self.pin)
@@ -170,13 +181,13 @@ class HostBatches:
                 yield pending.popleft().result()
 
 
-class DeviceBatches:
+class DeviceBatches(_Batches):
     """A split's drawings held in device memory as uint8, batches gathered there: no
     host-side loading at all once uploaded. Iterating follows `sampler` (indices) in
     chunks of `batch`, like a DataLoader over the same dataset."""
 
     def __init__(self, ds: QuestionDataset, device: torch.device, batch: int, sampler=None, drop_last: bool = False) -> None:
-        self.ds, self.batch, self.sampler, self.drop_last = ds, batch, sampler, drop_last
+        super().__init__(ds, batch, sampler, drop_last)
         self.images = torch.empty(ds.images.shape, dtype=torch.uint8, device=device)
         for start in range(0, len(ds.images), 4096):  # chunks: no host copy of the whole memmap
             self.images[start : start + 4096].copy_(torch.from_numpy(np.array(ds.images[start : start + 4096])))
@@ -185,11 +196,8 @@ class DeviceBatches:
         self.answers = torch.as_tensor(ds.answers).to(device)
         self.poses = torch.from_numpy(ds.poses).to(device)
 
-    def __len__(self) -> int:
-        return len(self.ds) // self.batch if self.drop_last else -(-len(self.ds) // self.batch)
-
     def __iter__(self):
-        for chunk in _batches(self.sampler, len(self.ds), self.batch, self.drop_last):
+        for chunk in self._chunks():
             idx = torch.from_numpy(chunk).to(self.images.device, non_blocking=True)
             n = len(idx)
             yield {

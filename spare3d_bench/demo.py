@@ -144,12 +144,13 @@ def example_figure(out: Path, rows: list[dict], path: Path, per_task: int = 2) -
     import matplotlib.pyplot as plt
 
     from .data import open_split
+    from .evaluate import result_name
 
     shown = []  # (task row, dataset, prediction) per figure row
     for r in rows:
         task = r["job"]["task"]
         ds = open_split(Path(r["evaluation"]["data"]), task)
-        name = Path(r["evaluation"]["data"]).parent.resolve().name + "-test"
+        name = result_name(out / "data" / task, "test")
         preds = (out / "runs" / f"{task}-{r['job']['model']}" / "eval" / f"{name}.predictions.jsonl").read_text().splitlines()
         shown += [(task, ds[k], json.loads(preds[k])) for k in range(min(per_task, len(ds)))]
     fig, axes = plt.subplots(max(1, len(shown)), 7, figsize=(14, 2.1 * max(1, len(shown))), squeeze=False)

@@ -56,6 +56,11 @@ def split_folder(data: str | os.PathLike, split: str) -> Path:
     return data / split
 
 
+def result_name(data: str | os.PathLike, split: str) -> str:
+    """Default name of an evaluation's files in RUN/eval: '<data folder>-<split>'."""
+    return f"{Path(data).resolve().name}-{split}"
+
+
 def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, split: str = "test", device: str = "auto", name: str | None = None) -> Evaluation:
     """Evaluate RUN's best checkpoint on DATA's split; writes RUN/eval/<name>.json and
     RUN/eval/<name>.predictions.jsonl (name: '<data folder>-<split>' by default)."""
@@ -88,7 +93,7 @@ def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, split: str = "
         chance=1.0 / model.spec.n_scores,
         loss=result.loss,
     )
-    name = name or f"{Path(data).resolve().name}-{split}"
+    name = name or result_name(data, split)
     out = run / "eval"
     out.mkdir(exist_ok=True)
     lines = [

@@ -171,13 +171,13 @@ class Trainer:
         # Training drops the last partial batch (a batch of one breaks batch norm), unless
         # the split is smaller than one batch.
         drop_last = len(self.train_set) >= config.batch
-        self.steps_per_epoch = len(self.train_set) // config.batch if drop_last else 1
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.sampler = EpochSampler(len(self.train_set), config.seed)
         if self._data_on_device():
             self.loader = DeviceBatches(self.train_set, self.device, config.batch, self.sampler, drop_last)
         else:
             self.loader = host_batches(self.train_set, config.batch, self.device, config.workers, self.sampler, drop_last)
+        self.steps_per_epoch = len(self.loader)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.augment = torch.Generator()
         self.epoch, self.best, self.history = 0, -1.0, []
         self.out.mkdir(parents=True, exist_ok=True)
