@@ -97,25 +97,46 @@ class Question:
 
 
 class Drawer:
-    """Draws shapes to uint8 images with fixed options (the renderers' PNG pixels)."""
+    """Draws shapes to uint8 images with fixed options (the renderers' PNG pixels).
+
+    One Drawer serves one question, whose images are compared with each other, so they must
+    come from one hidden-line algorithm per view: once `auto` draws a view of one shape
+    polygonally (renderers.cad: exact HLR would crawl), that view is drawn polygonally for
+    every shape of the question, and the images already returned are redrawn in place.
+    """
 
     def __init__(self, options: TaskOptions) -> None:
         self.options = options
         self.render = RenderOptions((PRESETS["f"],), size=options.size, style=options.style)
+        self.poly_views: set[str] = set()
+        self._drawn: list[tuple[object, dict[str, np.ndarray]]] = []
 
     def images(self, shape, names: list[str]) -> dict[str, np.ndarray]:
         """Draw an OCCT shape (or a renderers Mesh) in the named views."""
+        out, poly = self._draw(shape, names)
+        new = poly - self.poly_views if self.options.hlr == "auto" else set()
+        if new:
+            self.poly_views |= new
+            for earlier, imgs in self._drawn:
+                imgs.update(self._draw(earlier, [n for n in imgs if n in new])[0])
+        self._drawn.append((shape, out))
+        return out
+
+    def _draw(self, shape, names: list[str]) -> tuple[dict[str, np.ndarray], set[str]]:
+        """Images of the named views and the names drawn polygonally."""
+        if not names:
+            return {}, set()
         views = [PRESETS[n] for n in names]
         if isinstance(shape, Mesh):
             drawings = draw_mesh(shape, views)
         else:
-            drawings = draw_shape(shape, views, HLROptions(self.options.hlr))
+            drawings = draw_shape(shape, views, HLROptions(self.options.hlr, force_poly=tuple(sorted(self.poly_views))))
         out = {}
         for d in drawings:
             if d.is_blank():
                 self.options.reject("blank", f"view {d.view.name} has no visible line")
             out[d.view.name] = image(d, self.render)
-        return out
+        return out, {d.view.name for d in drawings if d.algorithm == "poly"}
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:

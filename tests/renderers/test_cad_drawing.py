@@ -245,6 +245,32 @@ def test_budget_overrun_falls_back_to_polygonal_for_the_rest():
     assert not over[0].is_blank()
 
 
+def spheres_cut_by_a_z_cylinder(n: int):
+    """n spheres stacked along Z, each cut by one Z cylinder: 2 freeform (B-spline) edges
+    each on the cylinder, all projecting onto its circle in the top view."""
+    tool = occ.cylinder(6, 40 * n, origin=(8, 0, -20))
+    return occ.compound([occ.cut(occ.sphere(10, (0, 0, 25 * k)), tool) for k in range(n)])
+
+
+def test_end_on_freeform_edges_are_counted_per_cylinder_axis():
+    [(axis, count)] = occ.end_on_edges(spheres_cut_by_a_z_cylinder(3))
+    assert np.allclose(axis, (0, 0, 1)) and count == 6
+    assert occ.end_on_edges(occ.cut(occ.box(20, 20, 20), occ.cylinder(5, 40, (10, 10, -10)))) == []  # circles only
+
+
+def test_auto_draws_a_view_along_many_freeform_cylinder_edges_polygonally():
+    from renderers.cad import AUTO_END_ON_EDGES
+
+    shape = spheres_cut_by_a_z_cylinder(6)
+    assert 2 * 6 >= AUTO_END_ON_EDGES
+    top, right = _draw(shape, ["t", "r"], "auto")
+    assert (top.algorithm, right.algorithm) == ("poly", "exact")
+    assert "12 freeform edges on cylinders seen end-on" in top.notes[0]
+    assert not top.is_blank()
+    # the exact mode is never overridden
+    assert _draw(shape, ["r"], "exact")[0].algorithm == "exact"
+
+
 def test_step_writing_is_deterministic(tmp_path, box_with_hole):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

@@ -44,6 +44,24 @@ def test_csg_models_are_deterministic_and_varied():
     assert fused.ShapeType() != occ.TopAbs_ShapeEnum.TopAbs_COMPOUND or len(occ.children(fused)) == 1
 
 
+def test_a_view_drawn_polygonally_for_one_shape_is_polygonal_for_the_whole_question():
+    from tests.renderers.test_cad_drawing import spheres_cut_by_a_z_cylinder
+
+    drawer = Drawer(OPTS)
+    base = drawer.images(occ.sphere(10), ["r", "t"])
+    exact_r = base["r"].copy()
+    explosive = drawer.images(spheres_cut_by_a_z_cylinder(6), ["r", "t"])
+    assert drawer.poly_views == {"t"}
+    forced = Drawer(OPTS)
+    forced.poly_views = {"t"}
+    assert np.array_equal(base["t"], forced.images(occ.sphere(10), ["t"])["t"])  # redrawn in place
+    assert not np.array_equal(base["t"], Drawer(OPTS).images(occ.sphere(10), ["t"])["t"])  # exact differs
+    assert np.array_equal(base["r"], exact_r)
+    assert np.array_equal(explosive["t"], forced.images(spheres_cut_by_a_z_cylinder(6), ["t"])["t"])
+    later = drawer.images(occ.sphere(10), ["t", "r"])  # later shapes follow the question's choice
+    assert list(later) == ["t", "r"] and np.array_equal(later["t"], base["t"])
+
+
 def test_t2i_exactly_one_candidate_matches_the_views():
     drawer = Drawer(OPTS)
     for index in range(3):
