@@ -19,7 +19,7 @@ and keeps a time budget only as a safety net:
 and per view, in a model drawn exactly: a view with many freeform edges on cylinders seen
 end-on (`AUTO_END_ON_EDGES`) is drawn polygonally. Those edges all project onto the
 cylinder's circle, and exact HLR crawls over coincident projected curves: the top views of
-SPARE3D-CSG models cut by a Z cylinder took 1.5-18 s, the other views under a second.
+SPARE3D-CSG models cut by a Z cylinder took 1.3-18 s, the other views mostly under 0.2 s.
 
 A view whose exact HLR overruns the budget, or crashes the helper, is drawn polygonally
 with that model's remaining views; that is the one non-deterministic path, and the
@@ -52,9 +52,10 @@ AUTO_EXACT_EDGES = 10000
 AUTO_EXACT_POLES = 400
 
 #: `auto`: a view with at least this many freeform edges on cylinders seen end-on is drawn
-#: polygonally (exact HLR took 1.5-18 s per view with 17-33 of them, under 0.2 s typically
-#: with 7 or fewer; measured on SPARE3D-CSG similar objects).
-AUTO_END_ON_EDGES = 12
+#: polygonally. Measured on SPARE3D-CSG similar objects (8 and 28 primitives, 160 views):
+#: exact HLR took 1.3-18 s per view with 8-33 of them, at most 0.73 s (typically under
+#: 0.2 s) with 7 or fewer.
+AUTO_END_ON_EDGES = 8
 
 #: Default per-view safety budget (seconds) for budgeted exact HLR in `auto` mode.
 DEFAULT_BUDGET = 10.0

@@ -330,10 +330,9 @@ def end_on_edges(shape: Shape) -> list[tuple[np.ndarray, int]]:
 
     Exact HLR slows down by orders of magnitude when many such edges are seen along their
     cylinder's axis: they all project onto the cylinder's circle, and coincident projected
-    B-splines are what it intersects slowly. Measured here on 28-primitive SPARE3D-CSG
-    models cut by a Z cylinder: the top view took 1.5-18 s with 17-33 such edges and at
-    most 0.73 s (mostly under 0.2 s) with 7 or fewer. An edge bounding two cylinder faces
-    counts twice.
+    B-splines are what it intersects slowly. Measured here on SPARE3D-CSG models cut by a
+    Z cylinder: the top view took 1.3-18 s with 8-33 such edges and at most 0.73 s (mostly
+    under 0.2 s) with 7 or fewer. An edge bounding two cylinder faces counts twice.
     """
     axes: dict[tuple[float, float, float], int] = {}
     exp = TopExp_Explorer(shape, TopAbs_FACE)

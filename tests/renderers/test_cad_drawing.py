@@ -255,6 +255,9 @@ def spheres_cut_by_a_z_cylinder(n: int):
 def test_end_on_freeform_edges_are_counted_per_cylinder_axis():
     [(axis, count)] = occ.end_on_edges(spheres_cut_by_a_z_cylinder(3))
     assert np.allclose(axis, (0, 0, 1)) and count == 6
+    from renderers.cad import AUTO_END_ON_EDGES, _explosive_views
+
+    assert count < AUTO_END_ON_EDGES and _explosive_views(spheres_cut_by_a_z_cylinder(3), [PRESETS["t"]]) == {}
     assert occ.end_on_edges(occ.cut(occ.box(20, 20, 20), occ.cylinder(5, 40, (10, 10, -10)))) == []  # circles only
 
 
