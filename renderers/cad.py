@@ -16,10 +16,11 @@ and keeps a time budget only as a safety net:
 * anything costlier: polygonal (the hammer, 850 poles: up to 6.5 s per view; the M6
   thread, 702 poles on helical faces: 1 min for the front view, 8 min for the top).
 
-and per view, in a model drawn exactly: a view with many freeform edges on cylinders seen
-end-on (`AUTO_END_ON_EDGES`) is drawn polygonally. Those edges all project onto the
-cylinder's circle, and exact HLR crawls over coincident projected curves: the top views of
-SPARE3D-CSG models cut by a Z cylinder took 1.3-18 s, the other views mostly under 0.2 s.
+and per view, in a model drawn exactly: a view along a cylinder on which many freeform
+edges stack up (`AUTO_STACKED_EDGES`) is drawn polygonally. Those edges all project onto
+the cylinder's circle, and exact HLR crawls over overlapping projected curves: the top
+views of SPARE3D-CSG models cut by a Z cylinder took 1.3-18 s, the other views mostly
+under 0.2 s.
 
 A view whose exact HLR overruns the budget, or crashes the helper, is drawn polygonally
 with that model's remaining views; that is the one non-deterministic path, and the
@@ -51,11 +52,9 @@ AUTO_EXACT_EDGES = 10000
 #: `auto`: freeform models with at most this many surface control points are drawn exactly.
 AUTO_EXACT_POLES = 400
 
-#: `auto`: a view with at least this many freeform edges on cylinders seen end-on is drawn
-#: polygonally. Measured on SPARE3D-CSG similar objects (8 and 28 primitives, 160 views):
-#: exact HLR took 1.3-18 s per view with 8-33 of them, at most 0.73 s (typically under
-#: 0.2 s) with 7 or fewer.
-AUTO_END_ON_EDGES = 8
+#: `auto`: a view along a cylinder whose freeform edges stack at least this deep is drawn
+#: polygonally (see occ.stacked_edges for the measurements).
+AUTO_STACKED_EDGES = 4
 
 #: Default per-view safety budget (seconds) for budgeted exact HLR in `auto` mode.
 DEFAULT_BUDGET = 10.0
@@ -131,7 +130,7 @@ def draw_shape(
         for i, view in enumerate(views):
             if i in explosive:
                 note = (
-                    f"{explosive[i]} freeform edges on cylinders seen end-on: drawn polygonally"
+                    f"{explosive[i]} freeform edges stacked on a cylinder seen end-on: drawn polygonally"
                     if explosive[i]
                     else "drawn polygonally on request (force_poly)"
                 )
@@ -219,10 +218,10 @@ def auto_plan(c: occ.Complexity) -> str:
 
 
 def _explosive_views(shape: occ.Shape, views: list[View], forced: tuple[str, ...] = ()) -> dict[int, int]:
-    """{view index: end-on edge count} for the views `auto` draws polygonally although the
-    model is exact-able: at least `AUTO_END_ON_EDGES` freeform edges on cylinders whose
-    axis is the view direction (see occ.end_on_edges), and the `forced` ones (count 0)."""
-    axes = occ.end_on_edges(shape)
+    """{view index: stacking depth} for the views `auto` draws polygonally although the
+    model is exact-able: along a cylinder whose freeform edges stack at least
+    `AUTO_STACKED_EDGES` deep (occ.stacked_edges), and the `forced` ones (depth 0)."""
+    stacks = occ.stacked_edges(shape)
     out = {}
     for i, view in enumerate(views):
         if view.name in forced:
@@ -230,9 +229,9 @@ def _explosive_views(shape: occ.Shape, views: list[View], forced: tuple[str, ...
             continue
         d = np.asarray(view.direction, dtype=float)
         d /= np.linalg.norm(d)
-        n = sum(count for axis, count in axes if abs(float(axis @ d)) > 1 - 1e-9)
-        if n >= AUTO_END_ON_EDGES:
-            out[i] = n
+        depth = max((n for axis, n in stacks if abs(float(axis @ d)) > 1 - 1e-9), default=0)
+        if depth >= AUTO_STACKED_EDGES:
+            out[i] = depth
     return out
 
 

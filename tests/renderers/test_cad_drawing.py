@@ -246,31 +246,39 @@ def test_budget_overrun_falls_back_to_polygonal_for_the_rest():
 
 
 def spheres_cut_by_a_z_cylinder(n: int):
-    """n spheres stacked along Z, each cut by one Z cylinder: 2 freeform (B-spline) edges
-    each on the cylinder, all projecting onto its circle in the top view."""
+    """n spheres stacked along Z, each cut through by one Z cylinder: 2 freeform
+    (B-spline) edges each on the cylinder, all over one arc of its circle."""
     tool = occ.cylinder(6, 40 * n, origin=(8, 0, -20))
     return occ.compound([occ.cut(occ.sphere(10, (0, 0, 25 * k)), tool) for k in range(n)])
 
 
-def test_end_on_freeform_edges_are_counted_per_cylinder_axis():
-    [(axis, count)] = occ.end_on_edges(spheres_cut_by_a_z_cylinder(3))
-    assert np.allclose(axis, (0, 0, 1)) and count == 6
-    from renderers.cad import AUTO_END_ON_EDGES, _explosive_views
+def test_freeform_edges_stacked_on_a_cylinder_are_measured_by_depth_not_count():
+    from tests.conftest import fixture_path
 
-    assert count < AUTO_END_ON_EDGES and _explosive_views(spheres_cut_by_a_z_cylinder(3), [PRESETS["t"]]) == {}
-    assert occ.end_on_edges(occ.cut(occ.box(20, 20, 20), occ.cylinder(5, 40, (10, 10, -10)))) == []  # circles only
+    [(axis, depth)] = occ.stacked_edges(spheres_cut_by_a_z_cylinder(3))
+    assert np.allclose(axis, (0, 0, 1)) and depth == 6
+    # eight such edges side by side around a cylinder (four spheres on a ring) do not stack
+    tool = occ.cylinder(20, 40, origin=(0, 0, -20))
+    ring = [occ.cut(occ.sphere(6, (20 * np.cos(a), 20 * np.sin(a), 0)), tool) for a in np.radians([0, 90, 180, 270])]
+    [(axis, depth)] = occ.stacked_edges(occ.compound(ring))
+    assert np.allclose(axis, (0, 0, 1)) and depth == 2
+    assert occ.stacked_edges(occ.cut(occ.box(20, 20, 20), occ.cylinder(5, 40, (10, 10, -10)))) == []  # circles only
+    # a real part's fillet boundaries on one cylinder (10 edges) lie side by side
+    k1 = occ.read_cad(fixture_path("cad/trj5_k1-ct-214.stp"))
+    assert max(depth for _, depth in occ.stacked_edges(k1)) == 2
 
 
-def test_auto_draws_a_view_along_many_freeform_cylinder_edges_polygonally():
-    from renderers.cad import AUTO_END_ON_EDGES
+def test_auto_draws_a_view_along_stacked_freeform_edges_polygonally():
+    from renderers.cad import AUTO_STACKED_EDGES
 
-    shape = spheres_cut_by_a_z_cylinder(6)
-    assert 2 * 6 >= AUTO_END_ON_EDGES
+    shape = spheres_cut_by_a_z_cylinder(3)
+    assert 6 >= AUTO_STACKED_EDGES
     top, right = _draw(shape, ["t", "r"], "auto")
     assert (top.algorithm, right.algorithm) == ("poly", "exact")
-    assert "12 freeform edges on cylinders seen end-on" in top.notes[0]
+    assert "6 freeform edges stacked on a cylinder seen end-on" in top.notes[0]
     assert not top.is_blank()
-    # the exact mode is never overridden
+    # a stack below the limit, and the exact mode, stay exact
+    assert _draw(spheres_cut_by_a_z_cylinder(1), ["t"], "auto")[0].algorithm == "exact"
     assert _draw(shape, ["r"], "exact")[0].algorithm == "exact"
 
 
