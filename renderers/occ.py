@@ -34,6 +34,7 @@ from OCP.BRepPrimAPI import (
     BRepPrimAPI_MakeSphere,
 )
 from OCP.BRepTools import BRepTools
+from OCP.collections import IndexedMap_TopoDS_Shape_TopTools_ShapeMapHasher
 from OCP.GCPnts import GCPnts_QuasiUniformDeflection
 from OCP.GeomAbs import (
     GeomAbs_BezierSurface,
@@ -59,7 +60,6 @@ from OCP.TopAbs import TopAbs_EDGE, TopAbs_FACE, TopAbs_Orientation, TopAbs_Shap
 from OCP.TopExp import TopExp_Explorer
 from OCP.TopLoc import TopLoc_Location
 from OCP.TopoDS import TopoDS, TopoDS_Compound, TopoDS_Iterator, TopoDS_Shape
-from OCP.collections import IndexedMap_TopoDS_Shape_TopTools_ShapeMapHasher
 
 from .drawing import EdgeClass, Polylines
 from .errors import RenderError
