@@ -119,8 +119,8 @@ def draw_shape(
     if plan == "poly":
         results = _poly_views(prepared.shape, views, options, deflection, "", meshed=True)
     else:
-        explosive = _explosive_views(prepared.shape, views, options.force_poly) if options.mode == "auto" else {}
-        keep = [v for i, v in enumerate(views) if i not in explosive]
+        poly = _poly_view_notes(prepared.shape, views, options.force_poly) if options.mode == "auto" else {}
+        keep = [v for i, v in enumerate(views) if i not in poly]
         exact = iter(
             _budgeted(prepared.shape, keep, options, deflection)
             if plan == "budgeted"
@@ -128,13 +128,10 @@ def draw_shape(
         )
         results = []
         for i, view in enumerate(views):
-            if i in explosive:
-                note = (
-                    f"{explosive[i]} freeform edges stacked on a cylinder seen end-on: drawn polygonally"
-                    if explosive[i]
-                    else "drawn polygonally on request (force_poly)"
-                )
-                results.append(("poly", occ.hlr_poly(prepared.shape, view, deflection, options.smooth), note))
+            if i in poly:
+                [drawn] = _poly_views(prepared.shape, [view], options, deflection, poly[i], meshed=meshed)
+                meshed = True  # the first polygonal view tessellated the shape for the others
+                results.append(drawn)
             else:
                 results.append(next(exact))
     drawings = []
@@ -217,21 +214,21 @@ def auto_plan(c: occ.Complexity) -> str:
     return "budgeted" if c.freeform_poles <= AUTO_EXACT_POLES and c.edges <= AUTO_EXACT_EDGES else "poly"
 
 
-def _explosive_views(shape: occ.Shape, views: list[View], forced: tuple[str, ...] = ()) -> dict[int, int]:
-    """{view index: stacking depth} for the views `auto` draws polygonally although the
-    model is exact-able: along a cylinder whose freeform edges stack at least
-    `AUTO_STACKED_EDGES` deep (occ.stacked_edges), and the `forced` ones (depth 0)."""
+def _poly_view_notes(shape: occ.Shape, views: list[View], forced: tuple[str, ...] = ()) -> dict[int, str]:
+    """{view index: why} for the views `auto` draws polygonally although the model is
+    exact-able: along a cylinder whose freeform edges stack at least `AUTO_STACKED_EDGES`
+    deep (occ.stacked_edges), and the `forced` ones."""
     stacks = occ.stacked_edges(shape)
     out = {}
     for i, view in enumerate(views):
         if view.name in forced:
-            out[i] = 0
+            out[i] = "drawn polygonally on request (force_poly)"
             continue
         d = np.asarray(view.direction, dtype=float)
         d /= np.linalg.norm(d)
         depth = max((n for axis, n in stacks if abs(float(axis @ d)) > 1 - 1e-9), default=0)
         if depth >= AUTO_STACKED_EDGES:
-            out[i] = depth
+            out[i] = f"{depth} freeform edges stacked on a cylinder seen end-on: drawn polygonally"
     return out
 
 

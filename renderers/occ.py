@@ -260,8 +260,7 @@ def loose_box(shape: Shape) -> np.ndarray:
     """(2, 3) fast conservative bounds (control points, padded by tolerances)."""
     box = Bnd_Box()
     BRepBndLib.Add_s(shape, box, False)
-    lo, hi = box.CornerMin(), box.CornerMax()
-    return np.array([[lo.X(), lo.Y(), lo.Z()], [hi.X(), hi.Y(), hi.Z()]], dtype=np.float64)
+    return np.array([_xyz(box.CornerMin()), _xyz(box.CornerMax())])
 
 
 def children(shape: Shape) -> list[Shape]:
@@ -284,8 +283,7 @@ def _box_array(box: Bnd_Box, source: object) -> np.ndarray:
     """(2, 3) corners of a box, checked to be finite and of non-zero size."""
     if box.IsVoid():
         raise RenderError(source, "geometry has no extent (empty bounding box)")
-    lo, hi = box.CornerMin(), box.CornerMax()
-    arr = np.array([[lo.X(), lo.Y(), lo.Z()], [hi.X(), hi.Y(), hi.Z()]], dtype=np.float64)
+    arr = np.array([_xyz(box.CornerMin()), _xyz(box.CornerMax())])
     if not np.all(np.isfinite(arr)) or box.IsOpen() or np.abs(arr).max() > 1e15:
         raise RenderError(source, "geometry is unbounded (infinite bounding box)")
     extent = float(np.max(arr[1] - arr[0]))
@@ -377,7 +375,8 @@ def stacked_edges(shape: Shape, bins: int = 72) -> list[tuple[np.ndarray, int]]:
 
 
 def _xyz(v) -> np.ndarray:
-    return np.array([v.X(), v.Y(), v.Z()])
+    """A gp_Pnt, gp_Dir or gp_Vec as a float64 array."""
+    return np.array([v.X(), v.Y(), v.Z()], dtype=np.float64)
 
 
 _ANALYTIC_CURVES = (GeomAbs_Line, GeomAbs_Circle, GeomAbs_Ellipse)
