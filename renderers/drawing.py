@@ -54,8 +54,12 @@ class Polylines:
         return len(self.starts) - 1
 
     def arrays(self) -> list[np.ndarray]:
-        """The polylines as a list of (n_i, 2) views into `points`."""
-        return np.split(self.points, self.starts[1:-1]) if len(self) else []
+        """The polylines as a list of (n_i, 2) views into `points`.
+
+        Plain slicing: np.split costs ~4x more per piece, and HLR drawings hold thousands.
+        """
+        s = self.starts.tolist()
+        return [self.points[i:j] for i, j in zip(s[:-1], s[1:])]
 
     def slice(self, i: int, j: int) -> "Polylines":
         """Polylines i .. j-1."""
