@@ -367,7 +367,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
     problems = verify(args.dir)
     for line in problems:
-        print(f"{args.dir}/{line}", file=sys.stderr)
+        print(line, file=sys.stderr)
     if problems:
         print(f"{len(problems)} problems in {args.dir}")
         return EXIT_FAILED

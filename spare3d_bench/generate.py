@@ -351,15 +351,19 @@ def _checksums(root: Path) -> dict[str, str]:
 
 def verify(root: str | os.PathLike) -> list[str]:
     """Problems found in a generated dataset against its card's checksums (empty: intact):
-    missing, changed and unexpected files, one line each."""
+    missing, changed and unexpected files, one line each, naming the path."""
     root = Path(root)
+    if not root.is_dir():
+        return [f"{root}: {'not a folder' if root.exists() else 'no such folder'}"]
     try:
         card = json.loads((root / CARD).read_text())
         expected = card["checksums"]
-    except (OSError, ValueError, KeyError) as e:
-        return [f"{root / CARD}: cannot read the dataset card ({e})"]
+    except OSError as e:
+        return [f"{root / CARD}: cannot read the dataset card ({e.strerror})"]
+    except (ValueError, KeyError, TypeError) as e:
+        return [f"{root / CARD}: not a dataset card ({type(e).__name__}: {e})"]
     actual = _checksums(root)
-    problems = [f"{name}: missing" for name in sorted(expected.keys() - actual.keys())]
-    problems += [f"{name}: checksum differs" for name in sorted(expected.keys() & actual.keys()) if expected[name] != actual[name]]
-    problems += [f"{name}: not in the card" for name in sorted(actual.keys() - expected.keys())]
+    problems = [f"{root / name}: missing" for name in sorted(expected.keys() - actual.keys())]
+    problems += [f"{root / name}: checksum differs" for name in sorted(expected.keys() & actual.keys()) if expected[name] != actual[name]]
+    problems += [f"{root / name}: not in the card" for name in sorted(actual.keys() - expected.keys())]
     return problems

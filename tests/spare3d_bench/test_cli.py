@@ -129,7 +129,14 @@ def test_recipe_then_verify(tmp_path):
     assert main(["verify", str(out)]) == 0
     manifest = out / "train" / "manifest.json"
     manifest.write_text(manifest.read_text() + " ")
-    assert main(["verify", str(out)]) == 1
+    res = _run("verify", str(out))
+    assert res.returncode == 1 and res.stderr.strip() == f"{manifest}: checksum differs"
+    for bad, reason in ((tmp_path / "nowhere", "no such folder"), (manifest, "not a folder")):
+        res = _run("verify", str(bad))
+        assert res.returncode == 1 and res.stderr.strip() == f"{bad}: {reason}"
+    (out / "dataset.json").write_text("[1, 2]")
+    res = _run("verify", str(out))
+    assert res.returncode == 1 and res.stderr.startswith(f"{out / 'dataset.json'}: not a dataset card")
 
 
 def test_bad_recipe_is_one_line(tmp_path):
