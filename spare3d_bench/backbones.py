@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -118,6 +119,29 @@ def _first_conv(model: nn.Module) -> tuple[nn.Module, str]:
     return model, "conv1"  # ResNet, BagNet
 
 
+def read_tensor_file(path: str | os.PathLike, what: str):
+    """torch.load with weights_only=True (tensors and plain values, never objects).
+
+    Any failure is the file's fault (missing, truncated, not a torch file, a pickle that
+    would build objects: the restricted unpickler raises KeyError, UnpicklingError and
+    others), so each becomes one ValueError line naming the file and `what` it should be.
+    """
+    try:
+        with warnings.catch_warnings():  # torch's note on foreign pickle protocols: the error says it
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the {what} ({e.strerror or e})") from None
+    except Exception as e:  # noqa: BLE001 - see the docstring
+        text = " ".join(str(e).split())
+        if isinstance(e, pickle.UnpicklingError):
+            detail = text.partition("WeightsUnpickler error:")[2].partition(" Check the documentation")[0].rstrip(".").strip()
+            reason = f"holds something other than tensors, refused ({detail or 'weights_only'})"
+        else:
+            reason = f"not a torch tensor file ({type(e).__name__}: {text[:160]})"
+        raise ValueError(f"{path}: cannot read the {what}: {reason}") from None
+
+
 def make_backbone(name: str, in_channels: int, out_features: int, weights: str | os.PathLike | None = None) -> nn.Module:
     """Backbone `name` with `in_channels` inputs and `out_features` outputs.
 
@@ -148,10 +172,7 @@ def make_backbone(name: str, in_channels: int, out_features: int, weights: str |
 
 def _load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
     """Load an ImageNet state dict, skipping the final classifier (its size differs)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as e:
-        raise ValueError(f"{path}: cannot read pretrained weights ({e})") from None
+    state = read_tensor_file(path, "pretrained weights")
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     own = model.state_dict()

@@ -15,7 +15,6 @@ import io
 import json
 import math
 import os
-import pickle
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -26,6 +25,7 @@ from torch.utils.data import Sampler
 
 from renderers.writers import atomic_write
 
+from .backbones import read_tensor_file
 from .data import DeviceBatches, HostBatches, QuestionDataset, dataset_info, open_split
 from .inputs import InputOptions, prepare
 from .models import TaskModel, TaskSpec, build_model
@@ -130,10 +130,7 @@ def _atomic_save(obj, path: Path) -> None:
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """A checkpoint as a dict of tensors and plain values (never unpickles objects)."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as e:
-        raise ValueError(f"{path}: cannot read the checkpoint ({e})") from None
+    return read_tensor_file(path, "checkpoint")
 
 
 def model_from_checkpoint(ckpt: dict) -> TaskModel:
@@ -153,7 +150,7 @@ class Trainer:
         data = Path(config.data)
         info = dataset_info(data)
         if info.get("task") not in (None, config.task):
-            raise ValueError(f"{data}: a {info['task']} dataset, not {config.task}")
+            raise ValueError(f"{data}: the dataset's task is {info['task']}, not {config.task}")
         self.train_set = open_split(data / "train", config.task)
         if len(self.train_set) == 0:
             raise ValueError(f"{data / 'train'}: no questions")

@@ -4,6 +4,8 @@ pretrained-weight loading, and the entry-point registry."""
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import pytest
 
@@ -109,8 +111,40 @@ def test_local_pretrained_weights_are_tiled_over_input_channels(tmp_path):
     assert torch.allclose(w[:, 3:6], w0 / 4) and torch.allclose(w[:, 9:12], w0 / 4)
     assert torch.equal(model.layer3[0].conv1.weight, source.layer3[0].conv1.weight)
     assert model.fc.out_features == 1
-    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="bad.pt: cannot read pretrained weights"):
-        make_backbone("resnet18", 3, 1, weights=tmp_path / "bad.pt")
+
+
+class _Hostile:
+    def __reduce__(self):
+        return (os.system, ("touch hacked",))
+
+
+@pytest.mark.parametrize("content", [b"not a checkpoint", b"hi\n", "hostile", "truncated", None])
+def test_unreadable_weights_and_checkpoints_are_one_line(tmp_path, content):
+    """Garbage, a pickle that would run code, a cut-off torch file and a missing file all
+    give one ValueError naming the file; nothing is executed."""
+    import pickle
+
+    from spare3d_bench.train import load_checkpoint
+
+    bad = tmp_path / "bad.pt"
+    if content == "hostile":
+        bad.write_bytes(pickle.dumps(_Hostile()))
+    elif content == "truncated":
+        torch.save({"w": torch.zeros(1000)}, bad)
+        bad.write_bytes(bad.read_bytes()[:2000])
+    elif content is not None:
+        bad.write_bytes(content)
+    with pytest.raises(ValueError, match=r"bad.pt: cannot read the pretrained weights") as e:
+        make_backbone("resnet18", 3, 1, weights=bad)
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match=r"bad.pt: cannot read the checkpoint"):
+        load_checkpoint(bad)
+    assert not (tmp_path / "hacked").exists() and not Path("hacked").exists()
+
+
+def test_wrong_backbone_weights(tmp_path):
+    from torchvision.models import resnet18
+
+    torch.save(resnet18(weights=None).state_dict(), tmp_path / "r18.pt")
     with pytest.raises(ValueError, match="not weights for this backbone"):
         make_backbone("vgg16", 3, 1, weights=tmp_path / "r18.pt")

@@ -158,3 +158,16 @@ def test_generate_from_user_models(tmp_path):
     assert res.returncode == 1 and "t2i needs CAD models" in res.stderr
     res = _run("generate", "t2i", "--models", str(samples / "ring.stl"), "--csg", "3", "--out", str(tmp_path / "u"))
     assert res.returncode == 2 and "either --csg N or --models" in res.stderr
+
+
+def test_output_path_that_is_a_file_is_one_line(tmp_path):
+    """train and demo with --out naming an existing file: exit 1 and one line, no traceback."""
+    data = tmp_path / "d"
+    assert main(["generate", "i2p", "--csg", "4", "--size", "32", "--split", "0.5,0.5,0", "--out", str(data), "--quiet"]) == 0
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    for args in (("train", "--task", "i2p", "--model", "resnet18-early", "--data", str(data), "--out", str(blocker / "run"),
+                  "--epochs", "1", "--quiet"), ("demo", "--out", str(blocker))):
+        res = _run(*args)
+        assert res.returncode in (1, 2) and "Traceback" not in res.stderr, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and str(blocker) in res.stderr
