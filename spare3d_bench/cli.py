@@ -503,9 +503,9 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
     except OSError as e:  # a path that is a file, a full disk, no permission: one line, not a traceback
-        where = e.filename if e.filename is not None else "output"
         reason = "exists and is not a folder" if isinstance(e, FileExistsError) else e.strerror or str(e)
-        print(f"spare3d {args.command}: error: {where}: {reason}", file=sys.stderr)
+        where = f"{e.filename}: " if e.filename is not None else ""
+        print(f"spare3d {args.command}: error: {where}{reason}", file=sys.stderr)
         return EXIT_FAILED
 
 

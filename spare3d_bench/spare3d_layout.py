@@ -119,8 +119,15 @@ def _checked(q: StoredQuestion) -> StoredQuestion:
 
 
 def read_png(path: Path) -> np.ndarray:
-    """An (H, W, 3) uint8 RGB image (grey and RGBA files are converted)."""
+    """An (H, W, 3) uint8 RGB image (grey and RGBA files are converted).
+
+    An empty, truncated or non-image file is a ValueError naming it (PIL's own errors
+    do not always say which file).
+    """
     from PIL import Image
 
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise ValueError(f"{path}: cannot read the image ({e})") from None

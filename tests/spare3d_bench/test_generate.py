@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 import numpy as np
@@ -122,6 +123,11 @@ def test_written_layout_reads_back(tmp_path):
     assert q.pose in range(1, 9) and q.answer in range(4)
     assert spare3d_layout.read_png(q.candidates[0]).shape == (64, 64, 3)
     assert card["checksums"]["train/0/0_f.png"]
+    png = q.candidates[0].read_bytes()
+    for broken in (b"", png[: len(png) // 2], b"<svg/>"):
+        q.candidates[0].write_bytes(broken)
+        with pytest.raises(ValueError, match=f"^{re.escape(str(q.candidates[0]))}: cannot read the image"):
+            spare3d_layout.read_png(q.candidates[0])
 
 
 def test_original_release_layout_with_string_labels_loads(tmp_path):
