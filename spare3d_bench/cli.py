@@ -233,6 +233,10 @@ def _add_generate(sub) -> None:
         "--retries", type=int, default=1, choices=range(0, 6), metavar="N",
         help="retries of a question that crashed, hung or raised (0-5, default 1)",
     )
+    p.add_argument(
+        "--retry-failed", action="store_true",
+        help="resuming a job: run its failed questions again (say with a longer --timeout) and re-assemble",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_cmd_generate)
 
@@ -296,7 +300,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     try:
         card = generate(
-            config, args.out, args.workers, not args.quiet, args.executor, args.scheduler, args.timeout, args.retries
+            config, args.out, args.workers, not args.quiet, args.executor, args.scheduler, args.timeout, args.retries,
+            args.retry_failed,
         )
     except Interrupted as e:
         print(f"interrupted: {e.done} questions finished, {e.pending} pending; run the same command again to resume",

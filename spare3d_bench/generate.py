@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 import time
 import zlib
@@ -185,19 +186,30 @@ def generate(
     scheduler: str | None = None,
     timeout: float = 600.0,
     retries: int = 1,
+    retry_failed: bool = False,
 ) -> dict:
     """Build every question on `executor`, journalled in `out/.spare3d/`, then assemble the
     layout under `out/<split>/` and the card; returns the card with the run's report under
     "report" (also written to `out/report.json`).
 
-    Resumable: a re-run of the same config skips finished questions. Raises
+    Resumable: a re-run of the same config skips finished questions, and failed ones
+    unless `retry_failed` (a question that timed out on a loaded machine, say): those run
+    again and the dataset is assembled anew, as if they had never failed. A job that
+    ends with failures keeps its results in the journal for that. Raises
     pipeline.Interrupted on Ctrl-C (after the questions in flight), JobMismatch if `out`
-    holds a job with other settings."""
+    holds a job with other settings, ValueError if the results needed to re-assemble
+    were freed (a job assembled without failures has nothing to retry)."""
     t0 = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     journal = Journal(out, config_fingerprint(config), config.n_questions)
     try:
+        if retry_failed and journal.counts()["failed"]:
+            if journal.meta("assembled") and journal.results_dropped():
+                raise ValueError(f"{out}: the stored questions were freed after assembly; rebuild in a new folder")
+            with journal.transaction():
+                journal.retry_failed()
+                journal.set_meta("assembled", "")
         if journal.meta("assembled"):
             stats = RunStats(config.n_questions, skipped=config.n_questions)
             card = json.loads((out / CARD).read_text())
@@ -215,7 +227,8 @@ def generate(
             card = assemble(config, out, journal)
             with journal.transaction():
                 journal.set_meta("assembled", "1")
-            journal.drop_results()
+            if not card["failed"]:  # kept otherwise, for a retry of the failed to re-assemble
+                journal.drop_results()
         kept = {"questions": card["questions"], "filtered": card["filtered"]}
         card["report"] = _write_report(out, journal, "complete", stats, executor, workers, kept)
     finally:
@@ -264,8 +277,11 @@ def _remove_temporaries(out: Path) -> None:
 def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
     """Write the layout and the card from the journalled questions, in index order:
     numbering and the near-duplicate filter are sequential. Idempotent (atomic writes, same
-    bytes), so a job killed while assembling just assembles again."""
+    bytes), so a job killed while assembling just assembles again. The split folders are
+    made anew: after a retry, fewer questions may survive the near-duplicate filter."""
     _remove_temporaries(out)
+    for s in SPLITS:
+        shutil.rmtree(out / s, ignore_errors=True)
     answers: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     index_map: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     rejected = {f: 0 for f in FILTERS if f in config.options.filters}

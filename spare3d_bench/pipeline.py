@@ -10,7 +10,8 @@ raise `UnitFailed` for a deterministic failure, recorded at once without a retry
 
 The journal (`<out>/.spare3d/journal.sqlite`) has one row per unit: state (pending, done,
 failed), attempts, error, outcome, result blob, its sha256 and the run that finished it.
-A re-run of the same job skips done and failed units; a job with other settings is refused.
+A re-run of the same job skips done and failed units (unless told to retry the failed);
+a job with other settings is refused.
 WAL mode with synchronous=NORMAL: a commit survives a `kill -9` of the process (not a
 power cut) and costs tens of microseconds.
 """
@@ -165,6 +166,15 @@ class Journal:
             if blob is not None and hashlib.sha256(blob).hexdigest() != digest:
                 raise ValueError(f"{self.path}: the stored result of unit {unit} is corrupt")
             yield unit, state, outcome if state == "done" else error, blob
+
+    def retry_failed(self) -> int:
+        """Make the failed units pending again with no attempts counted; returns how many."""
+        return self.db.execute("UPDATE units SET state = 'pending', attempts = 0, error = NULL WHERE state = 'failed'").rowcount
+
+    def results_dropped(self) -> bool:
+        """Whether some finished unit's result was freed by drop_results."""
+        row = self.db.execute("SELECT 1 FROM units WHERE state = 'done' AND outcome = 'kept' AND result IS NULL LIMIT 1")
+        return row.fetchone() is not None
 
     def drop_results(self) -> None:
         """Free the stored results (once the final files are written) and shrink the file."""

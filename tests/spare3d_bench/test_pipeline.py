@@ -6,6 +6,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -85,6 +86,31 @@ def test_faults_cost_their_question_only(tmp_path, monkeypatch, capsys):
     text = capsys.readouterr().out
     assert "6 units: 3 done (kept 3), 3 failed, 0 pending; assembled" in text
     assert "failed 1: worker crashed (SIGSEGV) (units 1)" in text
+
+
+def test_retrying_failed_questions_gives_the_dataset_of_a_run_without_failures(tmp_path, monkeypatch):
+    """A plain re-run keeps the failures; --retry-failed builds them and re-assembles into
+    the same bytes as a job that never failed."""
+    cfg = GenerateConfig("i2p", 6, seed=3, recipe=SMALL, options=OPTS, split=(0.5, 0.5, 0))
+    clean = generate(cfg, tmp_path / "clean", progress=False)
+    assert not clean["failed"]
+    out = tmp_path / "job"
+    monkeypatch.setenv("SPARE3D_FAULT", "raise:0,raise:4")
+    first = generate(cfg, out, progress=False)
+    assert set(first["failed"]) == {"0", "4"} and _tree(out) != _tree(tmp_path / "clean")
+    monkeypatch.delenv("SPARE3D_FAULT")
+    assert set(generate(cfg, out, progress=False)["failed"]) == {"0", "4"}  # not retried unless asked
+    freed = tmp_path / "freed"
+    shutil.copytree(out, freed)
+    again = generate(cfg, out, progress=False, retry_failed=True)
+    assert again["report"]["run"]["done"] == 2 and again["report"]["run"]["skipped"] == 4
+    assert not again["failed"] and _tree(out) == _tree(tmp_path / "clean") and verify(out) == []
+    db = sqlite3.connect(freed / ".spare3d" / "journal.sqlite")  # as an older version left it
+    with db:
+        db.execute("UPDATE units SET result = NULL")
+    db.close()
+    with pytest.raises(ValueError, match="freed after assembly"):
+        generate(cfg, freed, progress=False, retry_failed=True)
 
 
 def test_kill_at_random_points_then_resume_gives_the_same_bytes(tmp_path, reference):
