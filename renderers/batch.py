@@ -86,6 +86,10 @@ def _render_one(out_root: Path, options: RenderOptions, task: Task) -> ModelRepo
         report = render_model(task.source, out_root / task.name, options, task.name)
     except RenderError as e:
         report = ModelReport(task.name, str(task.source), ok=False, error=e.reason)
+    except OSError as e:  # a full disk, a file quota, no permission
+        writing = e.filename is not None and str(e.filename).startswith(str(out_root))
+        where = f"cannot write {e.filename}" if writing else str(e.filename or task.source)
+        report = ModelReport(task.name, str(task.source), ok=False, error=f"{where}: {e.strerror or e}")
     report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return report
 

@@ -21,13 +21,17 @@ FORMATS = ("png", "svg", "npy")
 
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Write bytes so that readers see the old file or the whole new one, never a part;
-    a failed write (disk full, read-only folder) leaves no temporary file behind."""
+    a failed write (disk full, read-only folder) leaves no temporary file behind and raises
+    OSError naming `path`, not the temporary."""
     p = Path(path)
     tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
         os.replace(tmp, p)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(p)) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

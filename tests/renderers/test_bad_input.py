@@ -145,3 +145,26 @@ def test_report_file_lists_failures(tmp_path):
     path = batch.write_report(tmp_path, reports)
     data = json.loads(path.read_text())
     assert data["failed"] == 1 and data["models"][1]["error"] == "file is empty"
+
+
+def _small_file_limit() -> None:
+    """A full disk as far as the process can tell: writes past 50 kB fail (EFBIG)."""
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
+
+
+def test_a_full_disk_fails_the_model_with_one_line_and_no_partial_file(tmp_path):
+    import subprocess
+    import sys
+
+    tet = fixture_path("cad/tet.step")
+    cmd = [sys.executable, "-m", "spare3d_bench.cli", "render", str(tet), "--out", str(tmp_path), "--format", "npy",
+           "--views", "f", "--quiet"]
+    res = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_small_file_limit)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert f"FAILED {tet}: cannot write {tmp_path / 'tet' / 'f.npy'}: File too large" in res.stderr
+    assert [p for p in tmp_path.rglob(".*")] == [] and not (tmp_path / "tet" / MANIFEST).exists()
+    assert subprocess.run(cmd, capture_output=True).returncode == 0  # room again: the re-run completes
+    assert (tmp_path / "tet" / MANIFEST).is_file()
