@@ -494,6 +494,19 @@ def _apply_recipe(parser: argparse.ArgumentParser, argv: list[str]) -> str | Non
     return None
 
 
+#: Optional heavy imports -> what to pip install for them (setup.cfg keeps them loose).
+PIP_NAMES = {
+    "torch": "'torch>=2.4' 'torchvision>=0.19'",
+    "torchvision": "'torchvision>=0.19'",
+    "OCP": "cadquery-ocp-novtk",
+    "trimesh": "trimesh embreex",
+    "pyrender": "pyrender",
+    "cv2": "opencv-python-headless",
+    "dask": "'spare3d-bench[dist]'",
+    "distributed": "'spare3d-bench[dist]'",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `spare3d` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -507,6 +520,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as e:  # a GPU box without OCCT, a render box without torch
+        root = (e.name or "").partition(".")[0]
+        hint = PIP_NAMES.get(root)
+        if hint is None:
+            raise
+        print(f"spare3d {args.command}: error: needs {root}, which is not installed here (pip install {hint})",
+              file=sys.stderr)
+        return EXIT_FAILED
     except OSError as e:  # a path that is a file, a full disk, no permission: one line, not a traceback
         reason = "exists and is not a folder" if isinstance(e, FileExistsError) else e.strerror or str(e)
         where = f"{e.filename}: " if e.filename is not None else ""

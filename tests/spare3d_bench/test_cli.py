@@ -162,6 +162,7 @@ def test_generate_from_user_models(tmp_path):
 
 def test_output_path_that_is_a_file_is_one_line(tmp_path):
     """train and demo with --out naming an existing file: exit 1 and one line, no traceback."""
+    pytest.importorskip("torch")
     data = tmp_path / "d"
     assert main(["generate", "i2p", "--csg", "4", "--size", "32", "--split", "0.5,0.5,0", "--out", str(data), "--quiet"]) == 0
     blocker = tmp_path / "afile"
@@ -171,3 +172,16 @@ def test_output_path_that_is_a_file_is_one_line(tmp_path):
         res = _run(*args)
         assert res.returncode in (1, 2) and "Traceback" not in res.stderr, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1 and str(blocker) in res.stderr
+
+
+def test_a_missing_heavy_package_is_one_line_naming_it(tmp_path):
+    """train on a box without torch, render on one without OCCT: what to install, no traceback."""
+    for blocked, args, needs in (
+        ("torch", ["train", "--list-models"], "needs torch"),
+        ("OCP", ["render", str(ROOT / "datasets" / "samples" / "bracket.step"), "--out", str(tmp_path), "--workers", "1"],
+         "needs OCP, which is not installed here (pip install cadquery-ocp-novtk)"),
+    ):
+        code = f"import sys; sys.modules[{blocked!r}] = None; from spare3d_bench.cli import main; sys.exit(main({args!r}))"
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+        assert needs in res.stderr

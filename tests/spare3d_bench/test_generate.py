@@ -252,6 +252,8 @@ def test_training_side_imports_without_opencascade():
     import subprocess
     import sys
 
+    pytest.importorskip("torch")
+
     code = (
         "import sys; sys.modules['OCP'] = None; sys.modules['trimesh'] = None; sys.modules['pyrender'] = None; sys.modules['cv2'] = None\n"
         "import spare3d_bench.data, spare3d_bench.packed, spare3d_bench.spare3d_layout\n"
