@@ -125,7 +125,7 @@ def run_batch(
     reports: dict[int, ModelReport] = {}
     todo: list[int] = []
     for i, t in enumerate(tasks):
-        if not force and is_complete(out / t.name, options):
+        if not force and is_complete(out / t.name, options, str(t.source)):
             reports[i] = ModelReport(t.name, str(t.source), skipped=True)
         else:
             todo.append(i)

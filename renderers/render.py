@@ -118,11 +118,14 @@ def image(drawing: Drawing, options: RenderOptions) -> np.ndarray:
     return rasterize(pixel_lines(drawing, options), get_style(options.style), options.grayscale)
 
 
-def is_complete(out_dir: Path, options: RenderOptions) -> bool:
-    """True when `out_dir` holds a finished render made with these options."""
+def is_complete(out_dir: Path, options: RenderOptions, source: str | None = None) -> bool:
+    """True when `out_dir` holds a finished render made with these options (and, if given,
+    from this `source` file: another file with the same stem must not pass for it)."""
     try:
         manifest = json.loads((out_dir / MANIFEST).read_text())
     except (OSError, ValueError):
+        return False
+    if source is not None and manifest.get("source") != source:
         return False
     return manifest.get("options") == options.fingerprint() and all((out_dir / f).is_file() for f in options.files())
 

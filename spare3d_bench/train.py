@@ -16,7 +16,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,8 @@ from .models import TaskModel, TaskSpec, build_model
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LAST, BEST, CONFIG, METRICS = "last.pt", "best.pt", "config.json", "metrics.jsonl"
+#: TrainConfig fields a resumed run may change: how long and where, not what is learnt.
+RESUMABLE = ("epochs", "device", "workers", "compile", "data_on_device")
 # SPARE3D's batch sizes: 8 for T2I, 70 for I2P and P2I.
 DEFAULT_BATCH = {"t2i": 8, "i2p": 70, "p2i": 70}
 
@@ -182,7 +184,7 @@ class Trainer:
             if not resume:
                 raise ValueError(f"{self.out}: holds a run already; pass --resume to continue it, or another --out")
             self._restore(load_checkpoint(self.out / LAST))
-        atomic_write(self.out / CONFIG, (json.dumps(asdict(config), indent=1) + "\n").encode())
+        atomic_write(self.out / CONFIG, (json.dumps(asdict(self.config), indent=1) + "\n").encode())
 
     def _data_on_device(self) -> bool:
         """Whether the train split goes to GPU memory: asked for, or (auto) when its
@@ -212,10 +214,22 @@ class Trainer:
         return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
     def _restore(self, ckpt: dict) -> None:
+        """Continue from a checkpoint. Only settings that do not change what is learnt may
+        differ (RESUMABLE: more epochs, another device); --weights may be left out, since
+        the checkpoint holds the weights. Anything else is refused, not silently ignored."""
         saved = TrainConfig.from_dict(ckpt["config"])
-        for key in ("task", "model", "batch_size", "channels", "resolution", "seed", "optimizer"):
-            if getattr(saved, key) != getattr(self.config, key):
-                raise ValueError(f"{self.out / LAST}: saved with {key}={getattr(saved, key)!r}, now {getattr(self.config, key)!r}")
+        if self.config.weights is None:
+            self.config = replace(self.config, weights=saved.weights)
+        for f in fields(TrainConfig):
+            key = f.name
+            old, new = getattr(saved, key), getattr(self.config, key)
+            if key == "batch_size":
+                old, new = saved.batch, self.config.batch
+            elif key == "data":
+                old, new = os.path.realpath(old), os.path.realpath(new)
+            if key not in RESUMABLE and old != new:
+                raise ValueError(f"{self.out / LAST}: saved with {key}={old!r}, now {new!r} (only "
+                                 f"{', '.join(RESUMABLE)} may change on --resume)")
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])

@@ -128,6 +128,12 @@ def test_interrupted_model_is_redone(tmp_path):
     assert not reports[0].skipped and (tmp_path / "tet" / "t.png").is_file()
     other = RenderOptions(opts.views, formats=("png",), size=100)
     assert not batch.run_batch(tasks, tmp_path, other, progress=False)[0].skipped
+    # another file with the same stem is not the finished model
+    twin = tmp_path / "elsewhere" / "tet.step"
+    twin.parent.mkdir()
+    twin.write_bytes(fixture_path("cad/screw.step").read_bytes())
+    (again,) = batch.run_batch(batch.name_tasks([twin]), tmp_path, other, progress=False)
+    assert not again.skipped and json.loads((tmp_path / "tet" / MANIFEST).read_text())["source"] == str(twin)
 
 
 def test_inputs_expand_and_names_do_not_collide(tmp_path):

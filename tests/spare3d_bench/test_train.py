@@ -4,6 +4,7 @@ interval, evaluation on the original layout, and the GPU-box import rule."""
 from __future__ import annotations
 
 import json
+import shutil
 import os
 import signal
 import subprocess
@@ -90,6 +91,14 @@ def test_a_run_folder_is_not_overwritten_without_resume(i2p_data, tmp_path):
         Trainer(_config(i2p_data, epochs=1), tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="saved with model='resnet18-early'"):
         Trainer(_config(i2p_data, epochs=2, model="vgg13-early"), tmp_path / "run", resume=True, progress=False)
+    with pytest.raises(ValueError, match="saved with lr=0.001, now 0.5"):  # used to be ignored, then recorded
+        Trainer(_config(i2p_data, epochs=2, lr=0.5), tmp_path / "run", resume=True, progress=False)
+    elsewhere = tmp_path / "copy"
+    shutil.copytree(i2p_data, elsewhere)
+    with pytest.raises(ValueError, match="saved with data="):
+        Trainer(_config(elsewhere, epochs=2), tmp_path / "run", resume=True, progress=False)
+    longer = Trainer(_config(i2p_data, epochs=2, device="cpu", weights=None), tmp_path / "run", resume=True, progress=False)
+    assert longer.epoch == 1 and json.loads((tmp_path / "run" / "config.json").read_text())["epochs"] == 2
 
 
 def test_wilson_interval_matches_hand_computed_values():
