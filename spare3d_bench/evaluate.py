@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from renderers.writers import atomic_write
@@ -79,7 +79,13 @@ def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, split: str = "
         raise ValueError(f"{folder}: {ds.task} questions, the run was trained for {config.task}")
     dev = pick_device(device)
     model = model_from_checkpoint(ckpt).to(dev)
-    result = predict(model, ds, config.inputs, dev, batch=max(config.batch, 32))
+    if len(ds) and int(ds.poses.max()) > model.spec.poses:
+        raise ValueError(f"{folder}: questions use poses up to {int(ds.poses.max())}, the run was trained "
+                         f"on {model.spec.poses} poses")
+    # Drawings of another size go to the size the run trained on (checkpoints without
+    # "input_size", from before it was stored, feed them as they are).
+    inputs = replace(config.inputs, resolution=config.resolution or ckpt.get("input_size"))
+    result = predict(model, ds, inputs, dev, batch=max(config.batch, 32))
     correct = int((result.answers == result.predictions).sum())
     n = len(ds)
     evaluation = Evaluation(

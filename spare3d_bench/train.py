@@ -246,6 +246,7 @@ class Trainer:
         return {
             "config": asdict(self.config),
             "spec": self.spec.to_dict(),
+            "input_size": self.config.resolution or int(self.train_set.images.shape[1]),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -313,7 +314,8 @@ class Trainer:
             self.history.append(row)
             if score > self.best:
                 self.best = score
-                _atomic_save({"config": asdict(self.config), "spec": self.spec.to_dict(), "model": self.model.state_dict(), "epoch": self.epoch}, self.out / BEST)
+                keep = ("config", "spec", "input_size", "model", "epoch")
+                _atomic_save({k: v for k, v in self._checkpoint().items() if k in keep}, self.out / BEST)
             _atomic_save(self._checkpoint(), self.out / LAST)
             atomic_write(self.out / METRICS, "".join(json.dumps(r) + "\n" for r in self.history).encode())
             if writer is not None:

@@ -4,8 +4,8 @@ interval, evaluation on the original layout, and the GPU-box import rule."""
 from __future__ import annotations
 
 import json
-import shutil
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -128,6 +128,29 @@ def test_evaluation_saves_predictions_and_reads_the_original_layout(i2p_data, tm
     (orig / "answer.json").write_text('{"0": "2", "1": 3, "2": "0"}')
     e = evaluate_run(run, orig, device="cpu")
     assert e.questions == 3 and (run / "eval" / "I2P_original-test.json").exists()
+
+
+def test_evaluation_resizes_to_the_stored_drawing_size_of_the_run(i2p_data, tmp_path, monkeypatch):
+    """A run trained on 64 px drawings without --resolution sees 200 px test drawings at
+    64 px; a P2I-style pose outside the run's range is refused in words."""
+    from spare3d_bench import inputs
+
+    run = tmp_path / "run"
+    Trainer(_config(i2p_data, epochs=1, resolution=None), run, progress=False).fit()
+    assert load_checkpoint(run / "last.pt")["input_size"] == 64
+    orig = tmp_path / "I2P_original"
+    img = png_bytes(np.full((200, 200, 3), 255, np.uint8))
+    for qid in ("0", "1"):
+        (orig / qid).mkdir(parents=True)
+        for v in "frt":
+            (orig / qid / f"{qid}_{v}.png").write_bytes(img)
+        (orig / qid / "answer.png").write_bytes(img)
+    (orig / "answer.json").write_text('{"0": "2", "1": 3}')
+    seen = []
+    real = inputs.to_float
+    monkeypatch.setattr(inputs, "to_float", lambda x, o: seen.append(tuple(real(x, o).shape[-2:])) or real(x, o))
+    evaluate_run(run, orig, device="cpu")
+    assert seen and set(seen) == {(64, 64)}
 
 
 def test_cli_lists_models_and_reports_bad_input(tmp_path):
