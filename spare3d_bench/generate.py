@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -81,11 +82,20 @@ class GenerateConfig:
         """Questions to make: one per model unless `questions` says otherwise."""
         return self.models if self.questions is None else self.questions
 
+    def split_sizes(self) -> tuple[int, int, int]:
+        """Models per split: the floor of each share, the models left over going to the
+        largest remainders (ties: train, val, test). A split of fraction 0 gets none."""
+        shares = [self.models * f / sum(self.split) for f in self.split]
+        sizes = [math.floor(s + 1e-9) for s in shares]
+        by_remainder = sorted(range(3), key=lambda i: (-(shares[i] - sizes[i]), i))
+        for i in by_remainder[: self.models - sum(sizes)]:
+            sizes[i] += 1
+        return sizes[0], sizes[1], sizes[2]
+
     def split_of(self, index: int) -> str:
         """The split of model `index`: contiguous ranges of model indices."""
-        train_end = round(self.models * self.split[0])
-        val_end = train_end + round(self.models * self.split[1])
-        return "train" if index < train_end else "val" if index < val_end else "test"
+        train, val, _ = self.split_sizes()
+        return "train" if index < train else "val" if index < train + val else "test"
 
 
 def load_model(config: GenerateConfig, index: int):
@@ -295,7 +305,8 @@ def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
                 continue
             q = decode_question(blob) if blob is not None else None
             reason = text.removeprefix("filtered:")
-            if q is not None and "near_duplicate" in config.options.filters and duplicates.seen(fingerprint(q)):
+            model_index = index % config.models
+            if q is not None and "near_duplicate" in config.options.filters and duplicates.seen(fingerprint(q), model_index):
                 q, reason = None, "near_duplicate"
             if q is None:
                 if reason in rejected:
@@ -303,7 +314,6 @@ def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
                 else:
                     failures[str(index)] = reason
                 continue
-            model_index = index % config.models
             split = config.split_of(model_index)
             qid = str(len(answers[split]))
             if config.layout == "packed":

@@ -258,18 +258,26 @@ def fingerprint(q: Question, side: int = 32) -> np.ndarray:
 
 
 class DuplicateFinder:
-    """Remembers kept fingerprints; `seen` says whether a new one nearly matches any."""
+    """Remembers kept fingerprints and whose they are; `seen` says whether a new one nearly
+    matches one of another model (questions asked again of one model are not duplicates)."""
 
     _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
 
     def __init__(self, tolerance: float = 0.01) -> None:
         self.tolerance = tolerance
         self.kept: list[np.ndarray] = []
+        self.owners: list[int] = []
 
-    def seen(self, fp: np.ndarray) -> bool:
+    def seen(self, fp: np.ndarray, owner: int = -1) -> bool:
+        """Whether `fp` nearly matches a kept fingerprint of a model other than `owner`
+        (-1: every call is its own model); if not, it is kept."""
         if self.kept:
             diff = self._POPCOUNT[np.bitwise_xor(np.stack(self.kept), fp)].sum(axis=1)
-            if diff.min() < self.tolerance * fp.size * 8:
+            near = diff < self.tolerance * fp.size * 8
+            if owner >= 0:
+                near &= np.asarray(self.owners) != owner
+            if near.any():
                 return True
         self.kept.append(fp)
+        self.owners.append(owner)
         return False

@@ -210,6 +210,11 @@ def test_near_duplicate_models_are_dropped_and_filters_switch_off(monkeypatch, t
     off = TaskOptions(size=64, filters=tuple(f for f in TaskOptions().filters if f != "near_duplicate"))
     card = generate(GenerateConfig("p2i", 4, seed=1, recipe=SMALL, options=off, split=(1, 0, 0)), tmp_path / "b", progress=False)
     assert card["questions"]["train"] == 4 and "near_duplicate" not in card["filtered"]
+    # asked twice of each of the alike models: model 0's two questions kept, the rest dropped
+    card = generate(GenerateConfig("p2i", 4, seed=1, recipe=SMALL, options=OPTS, split=(1, 0, 0), questions=8),
+                    tmp_path / "c", progress=False)
+    assert card["questions"]["train"] == 2 and card["filtered"]["near_duplicate"] == 6
+    assert set(card["model_index"]["train"].values()) == {0}
 
 
 def test_switched_off_pose_filter_keeps_the_sphere():
@@ -242,6 +247,7 @@ def test_more_questions_than_models_stay_in_their_models_split(tmp_path):
     assert card["model_index"]["train"] and set(card["model_index"]["train"].values()) == {0}
     assert set(card["model_index"]["val"].values()) == {1}
     assert card["questions"]["train"] + card["questions"]["val"] + sum(card["filtered"].values()) == 6
+    assert card["filtered"]["near_duplicate"] == 0  # questions asked again of one model are not duplicates
     manifest = json.loads((tmp_path / "train" / "manifest.json").read_text())
     assert "pose_ambiguous" in manifest["questions"][0]["filters_passed"]
     reread = occ.read_cad(tmp_path / "models" / "0.step")
@@ -270,3 +276,17 @@ def test_mesh_drawings_for_fast_generation(tmp_path):
     for k in range(4):
         if k != q.answer:
             assert not np.array_equal(q.candidates[k], q.candidates[q.answer])
+
+
+@pytest.mark.parametrize("models, split, sizes", [
+    (5, (0.5, 0.5, 0.0), (3, 2, 0)),  # round(2.5) = 2 once sent model 4 to an empty test split
+    (1, (0.5, 0.5, 0.0), (1, 0, 0)),
+    (10, (0.25, 0.25, 0.5), (3, 2, 5)),
+    (10, (0.8, 0.1, 0.1), (8, 1, 1)),
+    (7, (0.0, 0.0, 1.0), (0, 0, 7)),
+])
+def test_split_sizes_add_up_and_leave_zero_fractions_empty(models, split, sizes):
+    cfg = GenerateConfig("i2p", models, split=split)
+    assert cfg.split_sizes() == sizes
+    got = [cfg.split_of(i) for i in range(models)]
+    assert (got.count("train"), got.count("val"), got.count("test")) == sizes
