@@ -154,8 +154,8 @@ class Trainer:
         if info.get("task") not in (None, config.task):
             raise ValueError(f"{data}: the dataset's task is {info['task']}, not {config.task}")
         self.train_set = open_split(data / "train", config.task)
-        if len(self.train_set) == 0:
-            raise ValueError(f"{data / 'train'}: no questions")
+        if len(self.train_set) < 2:  # batch norm cannot train on a batch of one
+            raise ValueError(f"{data / 'train'}: {len(self.train_set)} question(s); training needs at least 2")
         val = data / "val"
         self.val_set = open_split(val, config.task) if val.exists() else None
         if self.val_set is not None and len(self.val_set) == 0:

@@ -146,6 +146,32 @@ def test_bad_recipe_is_one_line(tmp_path):
     assert res.returncode == 2 and "unknown settings primitivs" in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.parametrize("setting, message", [
+    ("size: 8", "size: must be from 16 to 8192"),
+    ("hlr: bogus", "hlr: 'bogus' is not one of"),
+    ("seed: 1.5", "seed: invalid literal"),
+    ("split: 0.8", "split must be three"),
+    ("csg: [1, 2]", "csg: expected a single value"),
+])
+def test_recipe_values_are_checked_like_flags(tmp_path, setting, message):
+    """Recipe values go through the flags' types and choices: refused before any job
+    folder is made (a bad size used to fail every question inside the workers)."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"task: i2p\ncsg: 2\n{setting}\n")
+    res = _run("generate", "--recipe", str(recipe), "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and message in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert not (tmp_path / "o" / ".spare3d").exists()
+
+
+def test_models_on_the_command_line_replace_a_recipes_csg(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("task: i2p\ncsg: 40\nsize: 32\n")
+    out = tmp_path / "o"
+    assert main(["generate", "--recipe", str(recipe), "--models", str(SAMPLE), "--split", "1,0,0", "--out", str(out),
+                 "--quiet"]) == 0
+    assert json.loads((out / "dataset.json").read_text())["sources"] == [str(SAMPLE)]
+
+
 def test_generate_from_user_models(tmp_path):
     samples = ROOT / "datasets" / "samples"
     out = tmp_path / "p"

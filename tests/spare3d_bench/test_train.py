@@ -160,6 +160,13 @@ def test_cli_lists_models_and_reports_bad_input(tmp_path):
     assert main(["train", "--task", "t2i", "--model", "resnet18-early", "--out", str(tmp_path / "r")]) == 2
     assert main(["train", "--task", "t2i", "--model", "resnet18-early", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "r")]) == 2
     assert main(["evaluate", str(tmp_path / "nothing"), "--data", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--task", "i2p", "--model", "resnet18-early", "--data", "x", "--out", "y", "--workers", "-1"])
+    assert e.value.code == 2
+    one = tmp_path / "one"  # a single training question: batch norm cannot train on it
+    assert main(["generate", "i2p", "--csg", "1", "--size", "32", "--split", "1,0,0", "--out", str(one), "--quiet"]) == 0
+    assert main(["train", "--task", "i2p", "--model", "resnet18-early", "--data", str(one), "--out", str(tmp_path / "r1"),
+                 "--epochs", "1", "--device", "cpu", "--quiet"]) == 2
 
 
 def test_training_imports_and_runs_without_opencascade(i2p_data, tmp_path):
