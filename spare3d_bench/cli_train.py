@@ -154,6 +154,9 @@ def add_demo(sub) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    report = run_demo(args.out, args.plan, args.workers, args.seed, not args.quiet)
+    try:
+        report = run_demo(args.out, args.plan, args.workers, args.seed, not args.quiet)
+    except ValueError as e:  # another plan's or seed's data or runs in --out, bad data
+        return _usage("demo", f"{e} (use another --out for another plan or seed)")
     print(f"report: {report} (figure: {report.parent / 'examples.png'})")
     return EXIT_OK

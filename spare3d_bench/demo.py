@@ -55,9 +55,11 @@ def run_demo(out: str | os.PathLike, scale: str = "auto", workers: int = 1, seed
     """Run the whole demo under `out`; returns the report's path."""
     import torch
 
+    from .csg import CSGRecipe
     from .evaluate import evaluate_run
     from .generate import CARD, GenerateConfig, generate
-    from .train import LAST, TrainConfig, Trainer, load_checkpoint
+    from .tasks import TaskOptions
+    from .train import LAST, TrainConfig, Trainer
 
     if scale == "auto":
         scale = "gpu" if torch.cuda.is_available() else "cpu"
@@ -68,22 +70,21 @@ def run_demo(out: str | os.PathLike, scale: str = "auto", workers: int = 1, seed
         t0 = time.perf_counter()
         data = out / "data" / job.task
         if not (data / CARD).exists():
-            from .csg import CSGRecipe
-            from .tasks import TaskOptions
-
             _say(progress, f"[{job.task}] generating {job.models} questions ({job.primitives} primitives, {job.size} px)")
-            config = GenerateConfig(job.task, job.models, seed, CSGRecipe(job.primitives), options=TaskOptions(size=job.size), layout="packed")
-            generate(config, data, workers, progress)
+        # Also when the data exists: generate() then checks that it was made with these
+        # settings (another plan or seed in this folder is refused) and returns at once.
+        config = GenerateConfig(job.task, job.models, seed, CSGRecipe(job.primitives), options=TaskOptions(size=job.size), layout="packed")
+        generate(config, data, workers, progress)
         t_data = time.perf_counter() - t0
         run = out / "runs" / f"{job.task}-{job.model}"
         train_config = TrainConfig(
             task=job.task, model=job.model, data=str(data), epochs=job.epochs, batch_size=job.batch_size, lr=job.lr,
             optimizer="adamw", weight_decay=0.05, shift=job.shift, seed=seed,
         )  # fmt: skip
-        done = (run / LAST).exists() and load_checkpoint(run / LAST)["epoch"] >= job.epochs
-        if not done:
+        trainer = Trainer(train_config, run, resume=(run / LAST).exists(), progress=progress)  # refuses another plan's run
+        if trainer.epoch < job.epochs:
             _say(progress, f"[{job.task}] training {job.model} for {job.epochs} epochs")
-            Trainer(train_config, run, resume=(run / LAST).exists(), progress=progress).fit()
+            trainer.fit()
         t_train = time.perf_counter() - t0 - t_data
         evaluation = evaluate_run(run, data, "test")
         _say(progress, f"[{job.task}] test accuracy {100 * evaluation.accuracy:.1f}% (chance {100 * evaluation.chance:.0f}%)")

@@ -201,6 +201,8 @@ def test_demo_pipeline_in_ci_mode_writes_a_report_and_resumes(tmp_path):
     stamps = (card.stat().st_mtime_ns, last.stat().st_mtime_ns)
     run_demo(tmp_path / "demo", "ci", workers=1, progress=False)  # finished stages are skipped
     assert (card.stat().st_mtime_ns, last.stat().st_mtime_ns) == stamps
+    with pytest.raises(ValueError, match="other settings"):  # another seed's data is not reused as its own
+        run_demo(tmp_path / "demo", "ci", workers=1, seed=5, progress=False)
 
 
 def test_shift_moves_every_drawing_of_a_question_alike():
