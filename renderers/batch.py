@@ -53,10 +53,11 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[ModelReport]]:
             files.extend(found)
         elif p.exists():
             files.append(p)
-        elif glob.has_magic(item):
-            found = sorted(Path(f) for f in glob.glob(item, recursive=True) if Path(f).is_file())
+        elif glob.has_magic(item):  # like a folder: only the CAD and mesh files it matches
+            found = sorted(Path(f) for f in glob.glob(item, recursive=True)
+                           if Path(f).is_file() and Path(f).suffix.lower() in INPUT_EXTENSIONS)
             if not found:
-                missing.append(ModelReport(p.name, item, ok=False, error="pattern matches no file"))
+                missing.append(ModelReport(p.name, item, ok=False, error="pattern matches no CAD or mesh file"))
             files.extend(found)
         else:
             missing.append(ModelReport(p.stem, item, ok=False, error="file not found"))

@@ -198,10 +198,14 @@ def draw_file(
     each view; `up="y"` turns a Y-up model Z-up first."""
     timings = timings if timings is not None else Timings()
     t0 = time.perf_counter()
-    if Path(path).suffix.lower() in MESH_EXTENSIONS:
+    suffix = Path(path).suffix.lower()
+    if suffix in MESH_EXTENSIONS:
         mesh = read_mesh(path, up)
         timings.read += time.perf_counter() - t0
         return draw_mesh(mesh, views, options.mesh, Path(path), timings)
+    if suffix not in occ.CAD_EXTENSIONS:
+        known = " ".join([*occ.CAD_EXTENSIONS, *MESH_EXTENSIONS])
+        raise RenderError(path, f"unknown extension {Path(path).suffix!r} (CAD or mesh files: {known})")
     shape = _read_cad(path, up)
     timings.read += time.perf_counter() - t0
     return draw_shape(shape, views, options, Path(path), timings)

@@ -69,6 +69,10 @@ class RenderOptions:
             raise ValueError(f"unknown framing {self.framing!r} (use {', '.join(DEFAULT_FACTOR)})")
         if self.frame_factor is not None and not (np.isfinite(self.frame_factor) and self.frame_factor > 0):
             raise ValueError(f"frame factor must be a positive number, got {self.frame_factor!r}")
+        names = self.files()
+        clash = sorted({n for n in names if names.count(n) > 1})
+        if clash:  # e.g. a view named f_depth beside f's depth map, or a view given twice
+            raise ValueError(f"two outputs would share the file {clash[0]}: rename a view")
 
     def fingerprint(self) -> str:
         """Hash of the options that change the files (not the HLR budget)."""

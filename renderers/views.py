@@ -39,10 +39,13 @@ def make_view(name: str, direction, xdir) -> View:
     x = np.asarray(xdir, dtype=np.float64).reshape(3)
     if not np.all(np.isfinite(n)) or not np.all(np.isfinite(x)):
         raise ValueError(f"view {name!r}: direction and x axis must be finite")
-    nn = np.linalg.norm(n)
-    if nn < 1e-12:
+    # Scaled by the largest component first: the norm of (1e308, 1e308, 1) overflows.
+    big_n, big_x = np.abs(n).max(), np.abs(x).max()
+    if big_n < 1e-300 or np.linalg.norm(n / big_n) * big_n < 1e-12:
         raise ValueError(f"view {name!r}: direction is the zero vector")
-    n = n / nn
+    n = n / big_n
+    n = n / np.linalg.norm(n)
+    x = x / big_x if big_x > 0 else x
     x = x - (x @ n) * n
     nx = np.linalg.norm(x)
     if nx < 1e-9:

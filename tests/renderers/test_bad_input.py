@@ -64,6 +64,13 @@ def test_each_bad_file_gives_one_clear_line(bad_files):
         assert "\n" not in msg
 
 
+def test_an_explicit_file_of_unknown_type_names_every_known_extension(tmp_path):
+    from renderers.cad import draw_file
+
+    with pytest.raises(RenderError, match=r"notes.txt: unknown extension '.txt' \(CAD or mesh files: .step .* .stl .*\)"):
+        draw_file(_write(tmp_path / "notes.txt", "hello"), parse_views("f"))
+
+
 def test_zero_size_geometry_is_rejected():
     from OCP.BRepBuilderAPI import BRepBuilderAPI_MakeVertex
     from OCP.gp import gp_Pnt
@@ -139,9 +146,12 @@ def test_interrupted_model_is_redone(tmp_path):
 def test_inputs_expand_and_names_do_not_collide(tmp_path):
     brep = fixture_path("cad/hammer.brep")
     iges = fixture_path("cad/hammer.iges")
-    files, missing = batch.expand_inputs([str(brep.parent / "hammer.*"), str(tmp_path / "absent.step"), str(tmp_path)])
-    assert files == [brep.resolve(), iges.resolve()]
-    assert [m.error for m in missing] == ["file not found", "folder holds no CAD or mesh files"]
+    (tmp_path / "notes.txt").write_text("not a model")
+    files, missing = batch.expand_inputs([str(brep.parent / "hammer.*"), str(tmp_path / "absent.step"), str(tmp_path),
+                                          str(tmp_path / "*")])
+    assert files == [brep.resolve(), iges.resolve()]  # a glob, like a folder, takes CAD and mesh files only
+    assert [m.error for m in missing] == ["file not found", "folder holds no CAD or mesh files",
+                                          "pattern matches no CAD or mesh file"]
     assert [t.name for t in batch.name_tasks(files)] == ["hammer_brep", "hammer_iges"]
     assert [t.name for t in batch.name_tasks([Path("a/x.step"), Path("b/x.step")])] == ["x_step", "x_step_2"]
 

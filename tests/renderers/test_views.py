@@ -33,6 +33,8 @@ def test_custom_view_is_orthonormalised():
     assert np.allclose(v.xdir, (-1, 0, 0))
     pts = v.project(np.array([[1.0, 5.0, 2.0]]))
     assert np.allclose(pts, [[-1.0, 2.0]])  # up = N x X = (0,0,1)
+    (huge,) = parse_views("h=1e308:1e308:0/1e308:-1e308:0")  # the plain norm overflows to inf
+    assert np.allclose(huge.direction, (2**-0.5, 2**-0.5, 0)) and np.allclose(huge.xdir, (2**-0.5, -(2**-0.5), 0))
 
 
 @pytest.mark.parametrize(

@@ -80,6 +80,7 @@ def test_a_failed_model_sets_the_exit_status(tmp_path):
         (["--maps", "depth"], "come with --mode shaded"),
         (["--mode", "shaded", "--format", "svg"], "svg is for line drawings"),
         (["--up", "x"], "invalid choice"),
+        (["--mode", "shaded", "--maps", "depth", "--views", "f,f_depth=0:-1:0/1:0:0"], "share the file f_depth.png"),
     ],
 )
 def test_absurd_options_give_one_line(tmp_path, args, message):
