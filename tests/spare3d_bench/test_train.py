@@ -219,3 +219,24 @@ def test_shift_moves_every_drawing_of_a_question_alike():
     assert views.min() >= 0 and views.max() <= 1 and views[0, 0, 0, 0, 0] == pytest.approx(1)
     half = to_float(torch.from_numpy(img), InputOptions(resolution=16))
     assert half.shape == (2, 7, 3, 16, 16)
+
+
+def test_evaluating_on_poses_the_run_never_had_is_refused(tmp_path):
+    """An 8-pose P2I run on 20-pose questions: refused in words (it was a one_hot error)."""
+    from spare3d_bench.csg import CSGRecipe
+    from spare3d_bench.generate import GenerateConfig, generate
+    from spare3d_bench.tasks import TaskOptions
+
+    def data(poses: int):
+        out = tmp_path / f"p2i{poses}"
+        cfg = GenerateConfig("p2i", 6, seed=2, recipe=CSGRecipe(primitives=3), options=TaskOptions(size=32, poses=poses),
+                             split=(0.5, 0, 0.5), layout="packed")
+        generate(cfg, out, progress=False)
+        return out
+
+    eight, twenty = data(8), data(20)
+    assert max(q["pose"] for q in json.loads((twenty / "test" / "manifest.json").read_text())["questions"]) > 8
+    run = tmp_path / "run"
+    Trainer(_config(eight, task="p2i", epochs=1, batch_size=2, resolution=None), run, progress=False).fit()
+    with pytest.raises(ValueError, match="poses up to .*, the run was trained on 8 poses"):
+        evaluate_run(run, twenty, device="cpu")
