@@ -7,18 +7,7 @@ import argparse
 import os
 import sys
 
-from .cli import EXIT_OK, _positive_float, _positive_int, _usage
-
-
-def _count(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
+from .cli import EXIT_OK, _int_at_least, _positive_float, _positive_int, _usage
 
 
 def add_train(sub) -> None:
@@ -50,7 +39,7 @@ def add_train(sub) -> None:
     p.add_argument("--shift", type=float, default=0.0, help="augmentation: random shift of each question, fraction of the side (default 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ... (default auto)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--workers", type=_count, help="loader threads, 0 or more (default 0 on CPU, up to 8 on CUDA)")
+    p.add_argument("--workers", type=_int_at_least(0), help="loader threads, 0 or more (default 0 on CPU, up to 8 on CUDA)")
     p.add_argument(
         "--data-on-device",
         choices=("auto", "yes", "no"),
