@@ -38,7 +38,7 @@ from .csg import CSGRecipe, GenerationError, csg_model
 from .packed import PackedWriter
 from .pipeline import STATE_DIR, Interrupted, Journal, RunStats, UnitFailed, run_units
 from .spare3d_layout import write_answers, write_question
-from .tasks import BUILDERS, FILTERS, Drawer, DuplicateFinder, Question, Rejected, TaskOptions, fingerprint
+from .tasks import ANSWERED, BUILDERS, FILTERS, Drawer, DuplicateFinder, Question, Rejected, TaskOptions, fingerprint
 
 SPLITS = ("train", "val", "test")
 LAYOUTS = ("spare3d", "packed")
@@ -173,7 +173,9 @@ def build_unit(config: GenerateConfig, out: str, index: int) -> tuple[str, bytes
 
             (Path(out) / "models").mkdir(exist_ok=True)
             occ.write_step(model, Path(out) / "models" / f"{model_index}.step")
-        q = BUILDERS[config.task](model, index, config.seed, Drawer(config.options))
+        # Repeats of a model (--questions > models) cycle through the answer slots.
+        slot = {"slot": model_index + index // config.models} if config.task in ANSWERED else {}
+        q = BUILDERS[config.task](model, index, config.seed, Drawer(config.options), **slot)
     except Rejected as e:
         return f"filtered:{e.reason}", None
     except (GenerationError, RenderError) as e:

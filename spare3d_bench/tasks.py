@@ -139,11 +139,17 @@ class Drawer:
         return out, {d.view.name for d in drawings if d.algorithm == "poly"}
 
 
+def _slot(index: int, slot: int | None) -> int:
+    """The answer counter: the question index, or `slot` when the generator asks one model
+    several questions (model + repeat, so the repeats cycle through the answers)."""
+    return index if slot is None else slot
+
+
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a, b))
 
 
-def t2i(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
+def t2i(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | None = None) -> Question:
     """Four similar objects (four different random modifications of one model); the
     views of one of them and the pose-2 isometric of each as the candidates."""
     rng = rng_for(seed, "t2i", index)
@@ -154,7 +160,7 @@ def t2i(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
         shape, imgs = _visible_variant(model, base, rng, drawer)
         variants.append(imgs)
         shapes.append(shape)
-    answer = index % 4
+    answer = _slot(index, slot) % 4
     for k in range(4):
         for j in range(k):
             if _same(variants[k]["2"], variants[j]["2"]):
@@ -184,12 +190,12 @@ def _visible_variant(model, base, rng, drawer: Drawer) -> tuple[occ.Shape, dict[
     return last
 
 
-def i2p(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
+def i2p(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | None = None) -> Question:
     """The three views and one isometric; the answer is which of poses 1, 2, 5, 6 it shows
     (extended: which of poses 1..20, label = pose - 1)."""
     candidates = I2P_POSES if drawer.options.poses == 8 else tuple(range(1, 21))
     imgs = drawer.images(model, ["f", "r", "t"] + [str(p) for p in candidates])
-    answer = index % len(candidates)
+    answer = _slot(index, slot) % len(candidates)
     shown = imgs[str(candidates[answer])]
     for k, p in enumerate(candidates):
         if k != answer and _same(imgs[str(p)], shown):
@@ -197,14 +203,14 @@ def i2p(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     return Question("i2p", index, {v: imgs[v] for v in "frt"}, [shown], answer, pose=candidates[answer], shapes=[model])
 
 
-def p2i(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
+def p2i(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | None = None) -> Question:
     """The three views and a pose k; four isometrics of the model from k and three other
     poses; the answer is the candidate seen from k."""
     rng = rng_for(seed, "p2i", index)
     pose = int(rng.integers(1, drawer.options.poses + 1))
     others = [p for p in range(1, drawer.options.poses + 1) if p != pose]
     wrong = [int(p) for p in rng.choice(others, size=3, replace=False)]
-    answer = index % 4
+    answer = _slot(index, slot) % 4
     poses = wrong[:answer] + [pose] + wrong[answer:]
     imgs = drawer.images(model, ["f", "r", "t"] + [str(p) for p in poses])
     for k, p in enumerate(poses):
@@ -243,6 +249,8 @@ def poses(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
 
 
 BUILDERS = {"t2i": t2i, "i2p": i2p, "p2i": p2i, "pairs": pairs, "poses": poses}
+#: The builders with an answer slot (the others label every pairing or pose).
+ANSWERED = ("t2i", "i2p", "p2i")
 
 
 def fingerprint(q: Question, side: int = 32) -> np.ndarray:

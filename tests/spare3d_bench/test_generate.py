@@ -240,6 +240,21 @@ def test_extended_twenty_pose_variants():
     assert extended  # the cube-edge poses 9-20 do occur
 
 
+def test_repeats_of_a_model_cycle_through_the_answers(tmp_path):
+    """--questions 16 on 4 models: each model is asked about 4 different poses (the answer
+    was index % 4, so model m always had answer m and its I2P repeats were identical)."""
+    cfg = GenerateConfig("i2p", 4, seed=1, recipe=SMALL, options=OPTS, split=(1, 0, 0), questions=16, layout="packed")
+    card = generate(cfg, tmp_path, progress=False)
+    manifest = json.loads((tmp_path / "train" / "manifest.json").read_text())
+    by_model: dict[int, list[int]] = {}
+    for q in manifest["questions"]:
+        by_model.setdefault(q["model_index"], []).append(q["answer"])
+    kept = sum(card["questions"].values())
+    assert kept == len(manifest["questions"]) and kept > 4
+    assert all(sorted(a) == sorted(set(a)) for a in by_model.values())  # no answer repeats within a model
+    assert any(len(a) > 1 for a in by_model.values())
+
+
 def test_more_questions_than_models_stay_in_their_models_split(tmp_path):
     cfg = GenerateConfig("p2i", 2, seed=4, recipe=SMALL, options=OPTS, split=(0.5, 0.5, 0), questions=6,
                          save_models=True, layout="packed")
