@@ -92,7 +92,7 @@ def add_evaluate(sub) -> None:
         help="accuracy of a trained run on a split, with a 95%% confidence interval",
         description=(
             "Evaluate RUN's best checkpoint on DATA/<split> (packed, our SPARE3D layout, or the original "
-            "SPARE3D release; DATA may also be a split folder itself). Prints accuracy, its 95%% Wilson "
+            "SPARE3D release; DATA may also be a split folder itself). Prints accuracy, its 95% Wilson "
             "interval and the chance level; writes RUN/eval/<name>.json and per-question predictions "
             "RUN/eval/<name>.predictions.jsonl."
         ),
@@ -127,7 +127,7 @@ def add_demo(sub) -> None:
         help="generate small T2I/I2P/P2I sets, train baselines, evaluate, write a report",
         description=(
             "The end-to-end demo: generate small SPARE3D-CSG T2I, I2P and P2I sets, train a ResNet-18 early-fusion "
-            "baseline on each, evaluate on the test split and write OUT/report.md (table: accuracy, 95%% CI, chance) "
+            "baseline on each, evaluate on the test split and write OUT/report.md (table: accuracy, 95% CI, chance) "
             "and OUT/examples.png. Plans: cpu (at most 15 minutes on 2 cores), gpu (larger), ci (seconds); "
             "auto picks gpu when CUDA is present. Re-running resumes: finished stages are skipped."
         ),

@@ -163,6 +163,7 @@ class Trainer:
         self.spec = TaskSpec(config.task, config.channels, info.get("poses", 8))
         torch.manual_seed(config.seed)
         self.model = build_model(config.model, self.spec, config.weights).to(self.device)
+        self._check_input_size()
         if self.cuda:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if config.compile else self.model
@@ -185,6 +186,19 @@ class Trainer:
                 raise ValueError(f"{self.out}: holds a run already; pass --resume to continue it, or another --out")
             self._restore(load_checkpoint(self.out / LAST))
         atomic_write(self.out / CONFIG, (json.dumps(asdict(self.config), indent=1) + "\n").encode())
+
+    def _check_input_size(self) -> None:
+        """One question through the model, so that drawings too small for the backbone
+        (BagNet needs 34 px) fail here in words, not at the first training step."""
+        views, candidates, pose, _ = prepare(self.train_set.gather(np.array([0])), self.config.inputs, self.device)
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                self.model(views, candidates, pose)
+        except RuntimeError as e:
+            size = views.shape[-1]
+            reason = str(e).strip().splitlines()[0][:160]
+            raise ValueError(f"{self.config.model} cannot take {size} px drawings ({reason}); use a larger --resolution") from None
 
     def _data_on_device(self) -> bool:
         """Whether the train split goes to GPU memory: asked for, or (auto) when its
@@ -287,6 +301,7 @@ class Trainer:
             self.sampler.epoch = epoch
             self.augment.manual_seed(self.config.seed * 1_000_003 + epoch)
             t0 = time.perf_counter()
+            lr = self.scheduler.get_last_lr()[0]  # the rate of the epoch's first step, not the next epoch's
             total_loss = torch.zeros((), device=self.device)
             right = torch.zeros((), dtype=torch.long, device=self.device)
             n = 0
@@ -302,7 +317,7 @@ class Trainer:
                 "epoch": epoch + 1,
                 "train_loss": total_loss.item() / n,
                 "train_accuracy": right.item() / n,
-                "lr": self.scheduler.get_last_lr()[0],
+                "lr": lr,
                 "seconds": time.perf_counter() - t0,
             }
             row["questions_per_s"] = n / row["seconds"]

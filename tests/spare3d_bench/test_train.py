@@ -87,6 +87,8 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(i2p_data, tmp_path):
 
 def test_a_run_folder_is_not_overwritten_without_resume(i2p_data, tmp_path):
     Trainer(_config(i2p_data, epochs=1), tmp_path / "run", progress=False).fit()
+    (row,) = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert row["lr"] == pytest.approx(1e-3)  # the cosine's first step, not the 0 it reaches after the last
     with pytest.raises(ValueError, match="--resume"):
         Trainer(_config(i2p_data, epochs=1), tmp_path / "run", progress=False)
     with pytest.raises(ValueError, match="saved with model='resnet18-early'"):
@@ -240,3 +242,9 @@ def test_evaluating_on_poses_the_run_never_had_is_refused(tmp_path):
     Trainer(_config(eight, task="p2i", epochs=1, batch_size=2, resolution=None), run, progress=False).fit()
     with pytest.raises(ValueError, match="poses up to .*, the run was trained on 8 poses"):
         evaluate_run(run, twenty, device="cpu")
+
+
+def test_drawings_too_small_for_the_backbone_are_refused_before_training(i2p_data, tmp_path):
+    with pytest.raises(ValueError, match="bagnet33-early cannot take 32 px drawings.*larger --resolution"):
+        Trainer(_config(i2p_data, model="bagnet33-early", resolution=32), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
