@@ -146,7 +146,33 @@ def _slot(index: int, slot: int | None) -> int:
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two drawings are equal: candidates of different shapes must differ in some
+    pixel (a one-pixel tolerance would merge real changes at 32-64 px)."""
     return bool(np.array_equal(a, b))
+
+
+#: Largest difference (0-255) between two drawings blurred by a 1-px Gaussian that still
+#: counts as the same lines. Measured: a cylinder's poses 1 and 2, 2.5-17 at 32-200 px;
+#: the closest two of poses 1, 2, 5, 6 of 16 three-primitive CSG models, 39-150.
+SAME_LINES_LEVEL = 25.0
+
+
+def _same_lines(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two drawings of one shape show the same lines, up to anti-aliasing noise.
+
+    For pose ambiguity, equal bytes are too strict: a round part seen from poses 1 and 2
+    draws the same lines, but where OCCT starts discretising the circle moves, and the
+    anti-aliasing then differs in hundreds of pixels (up to 63 levels). Blurred by one
+    pixel that noise stays under SAME_LINES_LEVEL; a line that is missing or moves does not.
+    """
+    if a.shape != b.shape:
+        return False
+    if np.array_equal(a, b):
+        return True
+    import cv2
+
+    fa, fb = (cv2.GaussianBlur(x.astype(np.float32), (0, 0), 1.0) for x in (a, b))
+    return float(np.abs(fa - fb).max()) < SAME_LINES_LEVEL
 
 
 def t2i(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | None = None) -> Question:
@@ -198,7 +224,7 @@ def i2p(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | Non
     answer = _slot(index, slot) % len(candidates)
     shown = imgs[str(candidates[answer])]
     for k, p in enumerate(candidates):
-        if k != answer and _same(imgs[str(p)], shown):
+        if k != answer and _same_lines(imgs[str(p)], shown):
             drawer.options.reject("pose_ambiguous", f"poses {candidates[answer]} and {p} draw the same")
     return Question("i2p", index, {v: imgs[v] for v in "frt"}, [shown], answer, pose=candidates[answer], shapes=[model])
 
@@ -214,7 +240,7 @@ def p2i(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | Non
     poses = wrong[:answer] + [pose] + wrong[answer:]
     imgs = drawer.images(model, ["f", "r", "t"] + [str(p) for p in poses])
     for k, p in enumerate(poses):
-        if k != answer and _same(imgs[str(p)], imgs[str(pose)]):
+        if k != answer and _same_lines(imgs[str(p)], imgs[str(pose)]):
             drawer.options.reject("pose_ambiguous", f"poses {pose} and {p} draw the same")
     return Question(
         "p2i", index, {v: imgs[v] for v in "frt"}, [imgs[str(p)] for p in poses], answer, pose, poses, [model]
@@ -242,7 +268,7 @@ def poses(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     imgs = drawer.images(model, ["f", "r", "t"] + names)
     for k in range(count):
         for j in range(k):
-            if _same(imgs[names[k]], imgs[names[j]]):
+            if _same_lines(imgs[names[k]], imgs[names[j]]):
                 drawer.options.reject("pose_ambiguous", f"poses {names[j]} and {names[k]} draw the same")
     return Question("poses", index, {v: imgs[v] for v in "frt"}, [imgs[n] for n in names], -1,
                     candidate_poses=list(range(1, count + 1)), shapes=[model])
