@@ -38,7 +38,18 @@ from .csg import CSGRecipe, GenerationError, csg_model
 from .packed import PackedWriter
 from .pipeline import STATE_DIR, Interrupted, Journal, RunStats, UnitFailed, run_units
 from .spare3d_layout import write_answers, write_question
-from .tasks import ANSWERED, BUILDERS, FILTERS, Drawer, DuplicateFinder, Question, Rejected, TaskOptions, fingerprint
+from .tasks import (
+    ANSWERED,
+    BUILDERS,
+    FILTERS,
+    TASK_FILTERS,
+    Drawer,
+    DuplicateFinder,
+    Question,
+    Rejected,
+    TaskOptions,
+    fingerprint,
+)
 
 SPLITS = ("train", "val", "test")
 LAYOUTS = ("spare3d", "packed")
@@ -322,7 +333,8 @@ def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
                 if split not in packers:
                     packers[split] = PackedWriter(out / split, config.task, config.seed)
                 source = config.sources[model_index] if config.sources else f"csg:{config.seed}:{model_index}"
-                packers[split].add(qid, q, label(q), model_index, source, list(config.options.filters))
+                passed = [f for f in config.options.filters if f in TASK_FILTERS[config.task]]
+                packers[split].add(qid, q, label(q), model_index, source, passed)
             else:
                 write_question(out / split, qid, q)
             answers[split][qid] = label(q)

@@ -42,6 +42,14 @@ from .csg import apply_tool, rng_for, similar_tool
 
 I2P_POSES = (1, 2, 5, 6)
 FILTERS = ("identical_candidates", "pose_ambiguous", "blank", "invisible_change", "near_duplicate")
+#: The filters each task's builder can apply (blank drawings and near-duplicates: all).
+TASK_FILTERS = {
+    "t2i": ("identical_candidates", "blank", "invisible_change", "near_duplicate"),
+    "pairs": ("identical_candidates", "blank", "invisible_change", "near_duplicate"),
+    "i2p": ("pose_ambiguous", "blank", "near_duplicate"),
+    "p2i": ("pose_ambiguous", "blank", "near_duplicate"),
+    "poses": ("pose_ambiguous", "blank", "near_duplicate"),
+}
 
 
 class Rejected(Exception):
