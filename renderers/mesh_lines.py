@@ -218,7 +218,8 @@ def _pieces(seg2d: np.ndarray) -> Polylines:
 
 
 def _merge_vertices(v: np.ndarray, f: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Weld vertices closer than `tol` (of the unit model size); drop faces that collapse.
+    """Weld vertices closer than `tol` (of the unit model size); drop faces that collapse
+    and faces that repeat (in either winding).
 
     Exact duplicates (STL stores every corner per face) merge by sorting; near duplicates
     (exports that rounded differently) by a k-d tree over the remaining vertices.
@@ -243,7 +244,11 @@ def _merge_vertices(v: np.ndarray, f: np.ndarray, tol: float) -> tuple[np.ndarra
             uniq = uniq[rep]
     faces = inverse[f]
     ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
-    return uniq, faces[ok]
+    faces = faces[ok]
+    # A face given twice (a mesh concatenated with itself, or a double-sided export with
+    # both windings) would make every edge look non-manifold, hence sharp: keep the first.
+    _, first_face = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)
+    return uniq, faces[np.sort(first_face)]
 
 
 def _crease_angles(v: np.ndarray, pairs: np.ndarray) -> np.ndarray:

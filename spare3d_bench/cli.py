@@ -345,7 +345,7 @@ def _add_status(sub) -> None:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from spare3d_bench.pipeline import read_status
+    from spare3d_bench.pipeline import job_running, read_status
 
     try:
         counts, meta, failures = read_status(args.dir)
@@ -353,7 +353,14 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return _usage("status", str(e))
     kinds = {k.removeprefix("outcome:").removeprefix("filtered:"): v for k, v in meta.items() if k.startswith("outcome:")}
     detail = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
-    state = "assembled" if meta.get("assembled") else "complete, not assembled" if not counts["pending"] else "in progress"
+    if meta.get("assembled"):
+        state = "assembled"
+    elif job_running(args.dir):
+        state = "in progress"
+    elif counts["pending"]:
+        state = "stopped (no job running): run the same command again to resume"
+    else:
+        state = "complete, not assembled: run the same command again to assemble"
     print(f"{args.dir}: {meta.get('units')} units: {counts['done']} done ({detail or 'none'}), {counts['failed']} failed,"
           f" {counts['pending']} pending; {state}")
     by_reason: dict[str, list[str]] = {}

@@ -197,6 +197,20 @@ class _Transaction:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
+def job_running(root: str | Path) -> bool:
+    """Whether a job holds `root`'s lock now (a job killed or stopped holds none)."""
+    lock = Path(root) / STATE_DIR / "lock"
+    if not lock.is_file():
+        return False
+    with open(lock) as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
 def read_status(root: str | Path) -> tuple[dict[str, int], dict[str, str], dict[str, str]]:
     """(counts per state, meta, {unit: error} of failed units) of the job in `root`, read-only.
     Raises ValueError if `root` holds no journal."""

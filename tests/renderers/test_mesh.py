@@ -199,6 +199,19 @@ def test_binary_off_that_trimesh_cannot_read():
     assert m.vertices.shape == (4983, 3) and len(m.faces) == 9762
 
 
+def test_repeated_faces_draw_like_the_clean_mesh():
+    """A mesh concatenated with itself, or a double-sided export (each face again with the
+    other winding): every edge then has four faces, which drew the whole tessellation."""
+    tm = trimesh.creation.cylinder(radius=1.0, height=3.0, sections=32)
+    v, f = np.asarray(tm.vertices, float), np.asarray(tm.faces)
+    clean = _draw(Mesh(v, f), ["2", "f"])
+    for faces in (np.concatenate([f, f]), np.concatenate([f, f[:, ::-1]])):
+        for x, y in zip(clean, _draw(Mesh(v, faces), ["2", "f"])):
+            for cls in EdgeClass:
+                if cls in x.lines or cls in y.lines:
+                    assert _length(x.lines[cls].arrays()) == pytest.approx(_length(y.lines[cls].arrays()), rel=1e-9)
+
+
 def test_damaged_mesh_degrades_gracefully():
     """featuretype STL with 3% of its triangles missing, 30% flipped and corners of
     neighbouring faces no longer coinciding (5e-6 in): still close to the CAD drawing."""

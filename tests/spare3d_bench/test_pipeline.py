@@ -153,6 +153,8 @@ def test_ctrl_c_stops_after_the_units_in_flight_then_resumes(tmp_path, reference
     assert "run the same command again to resume" in err and "Traceback" not in err
     report = json.loads((out / "report.json").read_text())
     assert report["status"] == "interrupted" and report["pending"] > 0
+    rc, text, _ = _run(["status", str(out)])  # nothing holds the folder's lock any more
+    assert rc == 0 and "stopped (no job running): run the same command again to resume" in text, text
     rc, _, err = _run([*JOB, "--workers", "2", "--out", str(out)])
     assert rc == 0, err
     assert _tree(out) == reference
@@ -245,3 +247,13 @@ def test_a_corrupt_stored_result_is_refused(tmp_path):
     with pytest.raises(ValueError, match="stored result of unit 0 is corrupt"):
         list(journal.results())
     journal.close()
+
+
+def test_status_knows_whether_a_job_holds_the_folder(tmp_path):
+    from spare3d_bench.pipeline import Journal, job_running
+
+    assert not job_running(tmp_path)
+    journal = Journal(tmp_path, "settings", 3)
+    assert job_running(tmp_path)  # a separate open of the lock file sees the job's lock
+    journal.close()
+    assert not job_running(tmp_path)
