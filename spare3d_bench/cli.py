@@ -510,26 +510,26 @@ def _apply_recipe(parser: argparse.ArgumentParser, argv: list[str]) -> str | Non
     generate = sub.choices["generate"]
     actions = {a.dest: a for a in generate._actions}
     for key, value in recipe.items():
-        error = _recipe_value(actions[key], value)
-        if isinstance(error, str):
-            return f"recipe {known.recipe}: {key}: {error}"
-        recipe[key] = error[0]
+        try:
+            recipe[key] = _recipe_value(actions[key], value)
+        except ValueError as e:
+            return f"recipe {known.recipe}: {key}: {e}"
     generate.set_defaults(**recipe)
     return None
 
 
-def _recipe_value(action: argparse.Action, value) -> tuple | str:
-    """A recipe value checked and converted as the command-line flag would be:
-    (value,) or an error message (set_defaults alone would skip type and choices)."""
+def _recipe_value(action: argparse.Action, value):
+    """A recipe value checked and converted as the command-line flag would be (set_defaults
+    alone would skip type and choices); ValueError says why it is refused."""
     if value is None or isinstance(value, (dict, list)):
-        return f"expected a single value, got {value!r}"
+        raise ValueError(f"expected a single value, got {value!r}")
     try:
         converted = action.type(str(value)) if action.type is not None else str(value)
     except (argparse.ArgumentTypeError, ValueError) as e:
-        return str(e) or f"invalid value {value!r}"
+        raise ValueError(str(e) or f"invalid value {value!r}") from None
     if action.choices is not None and converted not in action.choices:
-        return f"{converted!r} is not one of {', '.join(map(str, action.choices))}"
-    return (converted,)
+        raise ValueError(f"{converted!r} is not one of {', '.join(map(str, action.choices))}")
+    return converted
 
 
 #: Optional heavy imports -> what to pip install for them (setup.cfg keeps them loose).

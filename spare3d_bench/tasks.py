@@ -310,14 +310,12 @@ class DuplicateFinder:
         self.kept: list[np.ndarray] = []
         self.owners: list[int] = []
 
-    def seen(self, fp: np.ndarray, owner: int = -1) -> bool:
-        """Whether `fp` nearly matches a kept fingerprint of a model other than `owner`
-        (-1: every call is its own model); if not, it is kept."""
+    def seen(self, fp: np.ndarray, owner: int) -> bool:
+        """Whether `fp` nearly matches a kept fingerprint of a model other than `owner`;
+        if not, it is kept."""
         if self.kept:
             diff = self._POPCOUNT[np.bitwise_xor(np.stack(self.kept), fp)].sum(axis=1)
-            near = diff < self.tolerance * fp.size * 8
-            if owner >= 0:
-                near &= np.asarray(self.owners) != owner
+            near = (diff < self.tolerance * fp.size * 8) & (np.asarray(self.owners) != owner)
             if near.any():
                 return True
         self.kept.append(fp)

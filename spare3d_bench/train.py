@@ -327,11 +327,13 @@ class Trainer:
             score = row.get("val_accuracy", row["train_accuracy"])
             self.epoch = epoch + 1
             self.history.append(row)
-            if score > self.best:
-                self.best = score
+            improved = score > self.best
+            self.best = max(self.best, score)
+            ckpt = self._checkpoint()
+            if improved:
                 keep = ("config", "spec", "input_size", "model", "epoch")
-                _atomic_save({k: v for k, v in self._checkpoint().items() if k in keep}, self.out / BEST)
-            _atomic_save(self._checkpoint(), self.out / LAST)
+                _atomic_save({k: v for k, v in ckpt.items() if k in keep}, self.out / BEST)
+            _atomic_save(ckpt, self.out / LAST)
             atomic_write(self.out / METRICS, "".join(json.dumps(r) + "\n" for r in self.history).encode())
             if writer is not None:
                 for key, value in row.items():
