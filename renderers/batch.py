@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 
 from .errors import RenderError
-from .executors import make_executor
+from .executors import drain_on_sigint, make_executor
 from .mesh_io import MESH_EXTENSIONS
 from .render import ModelReport, RenderOptions, is_complete, render_model
 
@@ -27,6 +27,15 @@ from .render import ModelReport, RenderOptions, is_complete, render_model
 INPUT_EXTENSIONS = (".step", ".stp", ".iges", ".igs", ".brep", ".brp") + MESH_EXTENSIONS
 
 REPORT = "render-report.json"
+
+
+class Interrupted(Exception):
+    """Ctrl-C stopped a batch: the reports of the models done (or skipped), in task order,
+    and the tasks not rendered."""
+
+    def __init__(self, reports: list[ModelReport], pending: list[Task]) -> None:
+        self.reports, self.pending = reports, pending
+        super().__init__(f"interrupted with {len(reports)} models done and {len(pending)} pending")
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,8 @@ def run_batch(
 
     Models run on an executor (renderers.executors: local isolated processes by default,
     serial, or Dask, whose workers must share `out_root`): a crash or a hang costs that
-    model only."""
+    model only. The first Ctrl-C lets the models in flight finish, the second kills them;
+    either way Interrupted then carries what was done."""
     from tqdm import tqdm
 
     pool = make_executor(executor, workers, timeout, scheduler)
@@ -133,6 +143,8 @@ def run_batch(
     tqdm.monitor_interval = 0  # no monitor thread: this process forks
     # Largest files first: a big model started last would leave the other workers idle.
     order = sorted(todo, key=lambda i: (-_size(tasks[i].source), i))
+    restore = drain_on_sigint(pool, "models")
+    stopped = False
     try:
         with tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="model", disable=not progress or None) as bar:
             for outcome in pool.map(partial(_render_one, out, options), [(i, tasks[i]) for i in order]):
@@ -142,21 +154,29 @@ def run_batch(
                 bar.update(1)
                 if not report.ok:
                     bar.write(f"FAILED {report.source}: {report.error}", file=sys.stderr)
+    except KeyboardInterrupt:  # the second Ctrl-C: the models in flight were killed
+        stopped = True
     finally:
+        restore()
         pool.close()
+    if stopped or len(reports) < len(tasks):
+        raise Interrupted([reports[i] for i in sorted(reports)], [t for i, t in enumerate(tasks) if i not in reports])
     return [reports[i] for i in range(len(tasks))]
 
 
-def write_report(out_root: str | os.PathLike, reports: list[ModelReport]) -> Path:
-    """Write `render-report.json` (every model's status, algorithms and timings) atomically."""
+def write_report(out_root: str | os.PathLike, reports: list[ModelReport], pending: list[Task] = ()) -> Path:
+    """Write `render-report.json` (every model's status, algorithms and timings, and the
+    models an interrupted batch did not reach) atomically."""
     from .writers import atomic_write
 
     path = Path(out_root) / REPORT
     data = {
+        "status": "interrupted" if pending else "complete",
         "models": [asdict(r) for r in reports],
         "failed": sum(not r.ok for r in reports),
         "skipped": sum(r.skipped for r in reports),
         "rendered": sum(r.ok and not r.skipped for r in reports),
+        "pending": [{"name": t.name, "source": str(t.source)} for t in pending],
     }
     atomic_write(path, (json.dumps(data, indent=1) + "\n").encode())
     return path

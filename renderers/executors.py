@@ -26,6 +26,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -335,3 +336,20 @@ def make_executor(
     if name == "dask":
         return DaskExecutor(scheduler, workers, timeout)
     raise ValueError(f"unknown executor {name!r} (use {', '.join(EXECUTORS)})")
+
+
+def drain_on_sigint(executor, what: str) -> Callable[[], None]:
+    """First Ctrl-C: let the `what` in flight finish and start no more; second: stop now
+    (KeyboardInterrupt). Returns the function that puts the previous handler back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame) -> None:
+        if executor.draining:
+            raise KeyboardInterrupt
+        executor.drain()
+        print(f"\nstopping after the {what} in flight (Ctrl-C again to stop now)...", file=sys.stderr)
+
+    signal.signal(signal.SIGINT, handler)
+    return lambda: signal.signal(signal.SIGINT, previous)

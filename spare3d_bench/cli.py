@@ -396,7 +396,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from renderers.batch import expand_inputs, name_tasks, run_batch, write_report
+    from renderers.batch import Interrupted, expand_inputs, name_tasks, run_batch, write_report
     from renderers.cad import HLROptions
     from renderers.mesh_lines import MeshLineOptions
     from renderers.render import RenderOptions
@@ -435,6 +435,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
         )
     except ValueError as e:  # no Dask installed, scheduler unreachable
         return _usage("render", str(e))
+    except Interrupted as e:
+        report_path = write_report(args.out, missing + e.reports, e.pending)
+        print(f"interrupted: {len(e.reports)} models done, {len(e.pending)} pending ({report_path}); "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
     for r in missing:
         print(f"FAILED {r.source}: {r.error}", file=sys.stderr)
     reports = missing + reports

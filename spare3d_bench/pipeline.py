@@ -20,16 +20,16 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import signal
 import sqlite3
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
+
+from renderers.executors import drain_on_sigint
 
 STATE_DIR = ".spare3d"
 JOURNAL = "journal.sqlite"
@@ -254,7 +254,7 @@ def run_units(
         run = journal.new_run()
     todo = journal.pending()
     stats = RunStats(journal.units, skipped=journal.units - len(todo))
-    restore = _drain_on_sigint(executor)
+    restore = drain_on_sigint(executor, "units")
     tqdm.monitor_interval = 0  # no monitor thread: the local executor forks
     try:
         with tqdm(total=journal.units, initial=stats.skipped, unit=unit_name, disable=not progress or None) as bar:
@@ -300,19 +300,3 @@ def _timed(fn: Callable, unit: Any) -> tuple[str, bytes | None, float]:
     t0 = time.perf_counter()
     outcome, blob = fn(unit)
     return outcome, blob, time.perf_counter() - t0
-
-
-def _drain_on_sigint(executor) -> Callable[[], None]:
-    """First Ctrl-C: finish the units in flight and stop; second: stop now."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum, frame) -> None:
-        if executor.draining:
-            raise KeyboardInterrupt
-        executor.drain()
-        print("\nstopping after the units in flight (Ctrl-C again to stop now)...", file=sys.stderr)
-
-    signal.signal(signal.SIGINT, handler)
-    return lambda: signal.signal(signal.SIGINT, previous)

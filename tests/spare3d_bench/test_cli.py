@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -52,6 +54,32 @@ def test_render_on_the_serial_executor_gives_the_same_files(tmp_path):
     for name in ("f.png", "f.svg", "2.png", "2.svg"):
         assert (tmp_path / "serial" / "bracket" / name).read_bytes() == (tmp_path / "local" / "bracket" / name).read_bytes()
     assert main(["render", *args, "--out", str(tmp_path / "x"), "--scheduler", "tcp://127.0.0.1:1"]) == 2
+
+
+def test_ctrl_c_finishes_the_model_in_flight_reports_and_resumes(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    for i in range(30):
+        (models / f"part{i:02d}.step").write_bytes(SAMPLE.read_bytes())
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "spare3d_bench.cli", "render", str(models), "--out", str(out), "--workers", "1", "--quiet"]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*/render.json")) and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert "run the same command again to resume" in err and "Traceback" not in err
+    report = json.loads((out / "render-report.json").read_text())
+    done = {m["name"] for m in report["models"] if m["ok"]}
+    pending = {m["name"] for m in report["pending"]}
+    assert report["status"] == "interrupted" and done and pending and len(done | pending) == 30
+    assert {p.parent.name for p in out.glob("*/render.json")} == done  # the model in flight was finished
+    res = _run(*cmd[3:])
+    assert res.returncode == 0, res.stderr
+    assert f"rendered {len(pending)}, skipped {len(done)}" in res.stdout
+    assert json.loads((out / "render-report.json").read_text())["status"] == "complete"
 
 
 def test_a_failed_model_sets_the_exit_status(tmp_path):
