@@ -167,10 +167,11 @@ def write_step(shape: Shape, path: str | os.PathLike) -> None:
     """Write a shape to a STEP file (AP214) atomically, with deterministic bytes."""
     p = Path(path)
     tmp = p.with_name(f".{p.name}.tmp{os.getpid()}.step")
-    Interface_Static.SetCVal_s("write.step.schema", "AP214")
-    Interface_Static.SetCVal_s("write.step.product.name", p.stem)  # else a per-process counter
     with quiet_stdout():
+        # After the writer: the first one of a process resets the STEP statics to defaults.
         writer = STEPControl_Writer()
+        Interface_Static.SetCVal_s("write.step.schema", "AP214")
+        Interface_Static.SetCVal_s("write.step.product.name", p.stem)  # else a per-process counter
         writer.Transfer(shape, STEPControl_AsIs)
         # A fixed header (name, time stamp) so the same shape always gives the same bytes.
         header = APIHeaderSection_MakeHeader(writer.Model())
