@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import signal
 import time
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from renderers import batch, occ
+from renderers import batch, executors, occ
 from renderers.errors import RenderError
 from renderers.render import MANIFEST, RenderOptions
 from renderers.views import parse_views
@@ -112,7 +113,9 @@ def test_crash_and_hang_are_isolated(monkeypatch, tmp_path):
             time.sleep(60)
         return real(source, out_dir, options, name)
 
-    monkeypatch.setattr(batch, "render_model", flaky)  # forked children inherit the patch
+    monkeypatch.setattr(batch, "render_model", flaky)  # forked children inherit the patch...
+    # ...and workers are forked even after a test loaded OpenGL, which makes spawn the default.
+    monkeypatch.setattr(executors, "_context", lambda start_method: mp.get_context("fork"))
     tet = fixture_path("cad/tet.step")
     tasks = [batch.Task("crash", tet), batch.Task("hang", tet), batch.Task("fine", tet)]
     t0 = time.monotonic()
