@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -75,7 +76,8 @@ def _add_render(sub) -> None:
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="CAD or mesh files, folders (searched recursively) or globs")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--out", default=str(DEFAULT_OUT / "drawings"), metavar="DIR",
+                   help=f"output folder (default {DEFAULT_OUT / 'drawings'})")
     p.add_argument("--views", default="spare3d11", help=VIEWS_HELP)
     p.add_argument("--size", type=_image_size, default=200, help="image side in pixels (16-8192, default 200)")
     p.add_argument("--format", default="png", help="comma list of png, svg, npy (uint8 array) (default png)")
@@ -177,10 +179,11 @@ def _add_generate(sub) -> None:
     p.add_argument(
         "--recipe",
         metavar="FILE",
-        help="YAML file of settings (task, csg, primitives, variant, operation, seed, size, split, layout); "
-        "flags given on the command line override it. See datasets/recipes/",
+        help=f"YAML file of settings ({', '.join(RECIPE_KEYS)}); flags given on the command line "
+        "override it. See datasets/recipes/",
     )
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--out", metavar="DIR",
+                   help=f"output folder (default {DEFAULT_OUT}/<recipe file name>, or {DEFAULT_OUT}/<task>)")
     p.add_argument("--csg", type=_positive_int, metavar="N", help="number of CSG models (one question each)")
     p.add_argument(
         "--questions",
@@ -265,6 +268,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     if args.task is None or (args.csg is None) == (args.models is None):
         return _usage("generate", "give a task and either --csg N or --models PATH... (or a --recipe)")
+    if args.out is None:
+        args.out = str(DEFAULT_OUT / (Path(args.recipe).stem if args.recipe else args.task))
     sources: tuple[str, ...] = ()
     if args.models:
         from renderers.batch import expand_inputs
@@ -480,6 +485,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_demo(sub)
     return parser
 
+
+#: Where render and generate write when no --out is given (git-ignored).
+DEFAULT_OUT = Path("datasets") / "output"
 
 RECIPE_KEYS = (
     "task", "csg", "primitives", "variant", "operation", "seed", "size", "split", "layout", "poses", "questions", "hlr",

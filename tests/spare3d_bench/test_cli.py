@@ -125,6 +125,18 @@ def test_output_folder_that_is_a_file(tmp_path):
     assert res.returncode == 2 and "cannot create output folder" in res.stderr
 
 
+def test_default_output_folders_are_under_datasets_output(tmp_path):
+    assert _run("render", str(SAMPLE), "--views", "f", "--quiet", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "datasets" / "output" / "drawings" / "bracket" / "f.png").is_file()
+    res = _run("generate", "i2p", "--csg", "2", "--primitives", "3", "--size", "64", "--quiet", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "datasets" / "output" / "i2p" / "dataset.json").read_text())["task"] == "i2p"
+    (tmp_path / "mine.yaml").write_text("task: p2i\ncsg: 2\nprimitives: 3\nsize: 64\n")
+    res = _run("generate", "--recipe", str(tmp_path / "mine.yaml"), "--quiet", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert json.loads((tmp_path / "datasets" / "output" / "mine" / "dataset.json").read_text())["task"] == "p2i"
+
+
 def test_mesh_lines_and_shaded_maps(tmp_path):
     ring = ROOT / "datasets" / "samples" / "ring.stl"
     out = tmp_path / "o"
