@@ -168,10 +168,12 @@ def write_step(shape: Shape, path: str | os.PathLike) -> None:
     p = Path(path)
     tmp = p.with_name(f".{p.name}.tmp{os.getpid()}.step")
     with quiet_stdout():
-        # After the writer: the first one of a process resets the STEP statics to defaults.
+        # After the writer: the first one of a process resets the STEP statics to defaults
+        # (and turns assembly mode on, whose part names and ids count the process's writes).
         writer = STEPControl_Writer()
         Interface_Static.SetCVal_s("write.step.schema", "AP214")
         Interface_Static.SetCVal_s("write.step.product.name", p.stem)  # else a per-process counter
+        Interface_Static.SetIVal_s("write.step.assembly", 0)  # a compound is one product
         writer.Transfer(shape, STEPControl_AsIs)
         # A fixed header (name, time stamp) so the same shape always gives the same bytes.
         header = APIHeaderSection_MakeHeader(writer.Model())

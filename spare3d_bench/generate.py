@@ -109,6 +109,15 @@ class GenerateConfig:
         return "train" if index < train else "val" if index < train + val else "test"
 
 
+def recorded_source(path: str) -> str:
+    """A user model's path as the dataset records it: relative to the current folder when
+    inside it, so the same command run in another checkout writes the same bytes."""
+    try:
+        return Path(path).relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        return path
+
+
 def load_model(config: GenerateConfig, index: int):
     """Model `index`: a CSG model, or the index-th user file (CAD as an OCCT shape, a mesh
     as a renderers Mesh: meshes support the tasks that need no booleans)."""
@@ -332,7 +341,7 @@ def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
             if config.layout == "packed":
                 if split not in packers:
                     packers[split] = PackedWriter(out / split, config.task, config.seed)
-                source = config.sources[model_index] if config.sources else f"csg:{config.seed}:{model_index}"
+                source = recorded_source(config.sources[model_index]) if config.sources else f"csg:{config.seed}:{model_index}"
                 passed = [f for f in config.options.filters if f in TASK_FILTERS[config.task]]
                 packers[split].add(qid, q, label(q), model_index, source, passed)
             else:
@@ -362,7 +371,7 @@ def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
         "filtered": rejected,
         "failed": failures,
         "model_index": index_map,
-        "sources": list(config.sources),
+        "sources": [recorded_source(f) for f in config.sources],
         "checksums": _checksums(out),
     }
     atomic_write(out / CARD, (json.dumps(card, indent=1, sort_keys=True) + "\n").encode())

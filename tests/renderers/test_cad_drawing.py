@@ -288,12 +288,17 @@ def test_auto_draws_a_view_along_stacked_freeform_edges_polygonally():
 def test_step_writing_is_deterministic(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    # A fresh process: its first STEP writer resets OCCT's STEP settings, the second does not.
-    code = ("import sys; from renderers import occ; s = occ.cut(occ.box(40, 20, 30), occ.cylinder(5, 30, origin=(20, 10, 0)))\n"
+    # A fresh process: its first STEP writer resets OCCT's STEP settings, later ones count
+    # their writes in the names of a compound's parts unless told otherwise.
+    code = ("import sys; from renderers import occ\n"
+            "s = occ.compound([occ.cut(occ.box(40, 20, 30), occ.cylinder(5, 30, origin=(20, 10, 0))), occ.sphere(8)])\n"
             "for path in sys.argv[1:]: occ.write_step(s, path)")
-    subprocess.run([sys.executable, "-c", code, *(str(tmp_path / d / "part.step") for d in "ab")], cwd=ROOT, check=True)
-    data = (tmp_path / "a" / "part.step").read_bytes()
-    assert data == (tmp_path / "b" / "part.step").read_bytes()
+    paths = [tmp_path / d / "part.step" for d in "abc"]
+    (tmp_path / "c").mkdir()
+    subprocess.run([sys.executable, "-c", code, *map(str, paths)], cwd=ROOT, check=True)
+    data = paths[0].read_bytes()
+    assert data == paths[1].read_bytes() == paths[2].read_bytes()
+    assert len(occ.children(occ.read_cad(paths[0]))) == 2  # both solids come back
     assert b"2000-01-01T00:00:00" in data and b"PRODUCT('part','part'" in data
     again = draw_shape(occ.read_cad(tmp_path / "a" / "part.step"), [PRESETS["2"]], HLROptions("exact"))[0]
     assert not again.is_blank()

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -204,7 +205,8 @@ def test_recipe_values_are_checked_like_flags(tmp_path, setting, message):
     assert not (tmp_path / "o" / ".spare3d").exists()
 
 
-def test_models_on_the_command_line_replace_a_recipes_csg(tmp_path):
+def test_models_on_the_command_line_replace_a_recipes_csg(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the model lies outside the current folder: recorded absolute
     recipe = tmp_path / "r.yaml"
     recipe.write_text("task: i2p\ncsg: 40\nsize: 32\n")
     out = tmp_path / "o"
@@ -225,6 +227,24 @@ def test_generate_from_user_models(tmp_path):
     assert res.returncode == 1 and "t2i needs CAD models" in res.stderr
     res = _run("generate", "t2i", "--models", str(samples / "ring.stl"), "--csg", "3", "--out", str(tmp_path / "u"))
     assert res.returncode == 2 and "either --csg N or --models" in res.stderr
+
+
+def test_user_model_datasets_do_not_depend_on_where_the_checkout_is(tmp_path):
+    samples = ROOT / "datasets" / "samples"
+    trees = []
+    for place in ("here", "elsewhere/deeper"):
+        root = tmp_path / place
+        (root / "models").mkdir(parents=True)
+        for name in ("bracket.step", "ring.stl"):
+            (root / "models" / name).write_bytes((samples / name).read_bytes())
+        res = _run("generate", "poses", "--models", "models", "--size", "64", "--split", "1,0,0", "--layout", "packed",
+                   "--out", "ds", "--quiet", cwd=root)
+        assert res.returncode == 0, res.stderr
+        ds = root / "ds"
+        trees.append({p.relative_to(ds): p.read_bytes() for p in ds.rglob("*")
+                      if p.is_file() and ".spare3d" not in p.parts and p.name != "report.json"})
+    assert trees[0] == trees[1]
+    assert json.loads(trees[0][Path("dataset.json")])["sources"] == ["models/bracket.step", "models/ring.stl"]
 
 
 def test_output_path_that_is_a_file_is_one_line(tmp_path):
