@@ -55,16 +55,18 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[ModelReport]]:
     missing: list[ModelReport] = []
     for item in inputs:
         p = Path(item)
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in INPUT_EXTENSIONS)
+        if not item.strip():  # Path("") is the current folder: an unset shell variable, not a request
+            missing.append(ModelReport("", item, ok=False, error="empty path"))
+        elif _is_dir(p):
+            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in INPUT_EXTENSIONS and _is_file(f))
             if not found:
                 missing.append(ModelReport(p.name, item, ok=False, error="folder holds no CAD or mesh files"))
             files.extend(found)
-        elif p.exists():
+        elif _exists(p):
             files.append(p)
         elif glob.has_magic(item):  # like a folder: only the CAD and mesh files it matches
             found = sorted(Path(f) for f in glob.glob(item, recursive=True)
-                           if Path(f).is_file() and Path(f).suffix.lower() in INPUT_EXTENSIONS)
+                           if Path(f).suffix.lower() in INPUT_EXTENSIONS and _is_file(Path(f)))
             if not found:
                 missing.append(ModelReport(p.name, item, ok=False, error="pattern matches no CAD or mesh file"))
             files.extend(found)
@@ -74,14 +76,47 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[ModelReport]]:
     return unique, missing
 
 
+def _exists(p: Path) -> bool:
+    """Path.exists that says yes when the path is there but cannot be examined (no
+    permission): reading it then fails with the reason, as one model's failure."""
+    try:
+        p.stat()
+    except PermissionError:
+        return True
+    except OSError:  # missing, a dangling link, a link loop
+        return False
+    return True
+
+
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except OSError:
+        return False
+
+
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except PermissionError:
+        return True  # listed but not examinable: its reading reports the reason
+    except OSError:
+        return False
+
+
 def name_tasks(files: list[Path]) -> list[Task]:
-    """Output names: the file stem; stems shared by several files get `_<ext>`, then `_<n>`."""
+    """Output names: the file stem; stems shared by several files get `_<ext>`, then `_<n>`.
+
+    A stem that is not a safe folder name inside the output (".", "..", the report's name)
+    gets `_<ext>` too, and one over 200 bytes is cut to 50 characters first."""
     stems: dict[str, int] = {}
     for f in files:
         stems[f.stem] = stems.get(f.stem, 0) + 1
     names: list[str] = []
     for f in files:
-        name = f.stem if stems[f.stem] == 1 else f"{f.stem}_{f.suffix.lstrip('.').lower()}"
+        stem = f.stem if len(os.fsencode(f.stem)) <= 200 else f.stem[:50]  # 50 characters fit in 200 bytes
+        unsafe = stem != f.stem or stem in ("", ".", "..", REPORT)
+        name = stem if stems[f.stem] == 1 and not unsafe else f"{stem}_{f.suffix.lstrip('.').lower()}"
         base, n = name, 1
         while name in names:
             n += 1
@@ -98,8 +133,9 @@ def _render_one(out_root: Path, options: RenderOptions, task: Task) -> ModelRepo
         report = ModelReport(task.name, str(task.source), ok=False, error=e.reason)
     except OSError as e:  # a full disk, a file quota, no permission
         writing = e.filename is not None and str(e.filename).startswith(str(out_root))
-        where = f"cannot write {e.filename}" if writing else str(e.filename or task.source)
-        report = ModelReport(task.name, str(task.source), ok=False, error=f"{where}: {e.strerror or e}")
+        other = e.filename is not None and str(e.filename) != str(task.source)  # the report names the source
+        where = f"cannot write {e.filename}: " if writing else f"{e.filename}: " if other else ""
+        report = ModelReport(task.name, str(task.source), ok=False, error=f"{where}{e.strerror or e}")
     report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return report
 

@@ -90,8 +90,8 @@ class HLROptions:
             raise ValueError(f"unknown HLR mode {self.mode!r} (use {', '.join(HLR_MODES)})")
         if not (self.budget > 0 and np.isfinite(self.budget)):
             raise ValueError(f"HLR budget must be a positive number of seconds, got {self.budget!r}")
-        if not (0 < self.tolerance < 0.1):
-            raise ValueError(f"tolerance must be in (0, 0.1) of the model size, got {self.tolerance!r}")
+        if not (1e-6 <= self.tolerance < 0.1):  # below 1e-6 meshing explodes or OCCT refuses
+            raise ValueError(f"tolerance must be in [1e-6, 0.1) of the model size, got {self.tolerance!r}")
 
 
 def draw_shape(

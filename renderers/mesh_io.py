@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import RenderError
+from .files import checked_size, native_name
 
 #: Mesh file extensions, lower case.
 MESH_EXTENSIONS = (".stl", ".obj", ".ply", ".off", ".glb", ".gltf")
@@ -46,12 +47,7 @@ def read_mesh(path: str | os.PathLike, up: str = "z") -> Mesh:
         raise RenderError(p, f"unknown mesh extension {p.suffix!r} (use {' '.join(MESH_EXTENSIONS)})")
     if up not in ("y", "z"):
         raise RenderError(p, f"up axis must be y or z, got {up!r}")
-    if not p.exists():
-        raise RenderError(p, "file not found")
-    if not p.is_file():
-        raise RenderError(p, "not a regular file")
-    if p.stat().st_size == 0:
-        raise RenderError(p, "file is empty")
+    checked_size(p)
     with open(p, "rb") as fh:
         head = fh.read(16)
     if ext == ".off" and head.startswith(b"OFF BINARY"):
@@ -68,7 +64,8 @@ def _read_trimesh(p: Path) -> tuple[np.ndarray, np.ndarray]:
     import trimesh
 
     try:
-        loaded = trimesh.load(str(p), force="mesh", process=False)
+        with native_name(p) as name:
+            loaded = trimesh.load(name, force="mesh", process=False)
     except Exception as e:  # noqa: BLE001 - trimesh raises many types for bad files
         raise RenderError(p, f"mesh could not be read ({type(e).__name__}: {e})") from None
     if not isinstance(loaded, trimesh.Trimesh):

@@ -63,12 +63,17 @@ from OCP.TopoDS import TopoDS, TopoDS_Compound, TopoDS_Iterator, TopoDS_Shape
 
 from .drawing import EdgeClass, Polylines
 from .errors import RenderError
+from .files import checked_size, native_name
 from .views import View
 
 Shape = TopoDS_Shape
 
 #: File extensions read as CAD, lower case.
 CAD_EXTENSIONS = {".step": "step", ".stp": "step", ".iges": "iges", ".igs": "iges", ".brep": "brep", ".brp": "brep"}
+
+#: Smallest model extent drawn: OCCT's fixed 1e-7 confusion tolerance loses edges of
+#: parts a few micro-units across (a 2e-6 cylinder drew without its silhouettes).
+MIN_EXTENT = 1e-4
 
 #: Faces meeting at less than this angle (radians) share a smooth, not a sharp, edge.
 SMOOTH_ANGLE = 1e-3
@@ -109,20 +114,14 @@ def read_cad(path: str | os.PathLike) -> Shape:
     kind = CAD_EXTENSIONS.get(p.suffix.lower())
     if kind is None:
         raise RenderError(p, f"unknown CAD extension {p.suffix!r} (use .step .stp .iges .igs .brep .brp)")
-    if not p.exists():
-        raise RenderError(p, "file not found")
-    if not p.is_file():
-        raise RenderError(p, "not a regular file")
-    size = p.stat().st_size
-    if size == 0:
-        raise RenderError(p, "file is empty")
-    with quiet_stdout():
+    size = checked_size(p)
+    with quiet_stdout(), native_name(p) as name:
         if kind == "step":
-            shape = _read_step(p, size)
+            shape = _read_step(p, name, size)
         elif kind == "iges":
-            shape = _read_iges(p)
+            shape = _read_iges(p, name, size)
         else:
-            shape = _read_brep(p)
+            shape = _read_brep(p, name)
     if shape is None or shape.IsNull():
         raise RenderError(p, f"no geometry could be read from this {kind.upper()} file")
     if count(shape, TopAbs_EDGE) == 0 and count(shape, TopAbs_FACE) == 0:
@@ -130,35 +129,60 @@ def read_cad(path: str | os.PathLike) -> Shape:
     return shape
 
 
-def _read_step(p: Path, size: int) -> Shape | None:
+def _head_tail(p: Path, size: int) -> tuple[bytes, bytes]:
     with open(p, "rb") as fh:
         head = fh.read(64)
         fh.seek(max(0, size - 4096))
-        tail = fh.read()
+        return head, fh.read()
+
+
+def _read_step(p: Path, name: str, size: int) -> Shape | None:
+    head, tail = _head_tail(p, size)
     if not head.lstrip().upper().startswith(b"ISO-10303-21"):
         raise RenderError(p, "not a STEP file (missing the ISO-10303-21 header)")
     if b"END-ISO-10303-21" not in tail.upper():
         raise RenderError(p, "truncated STEP file (no END-ISO-10303-21 terminator)")
     reader = STEPControl_Reader()
-    if reader.ReadFile(str(p)) != IFSelect_RetDone:
+    if reader.ReadFile(name) != IFSelect_RetDone:
         raise RenderError(p, "STEP file could not be parsed")
     if reader.TransferRoots() == 0:
         raise RenderError(p, "STEP file holds no transferable shape")
     return reader.OneShape()
 
 
-def _read_iges(p: Path) -> Shape | None:
+def _read_iges(p: Path, name: str, size: int) -> Shape | None:
+    _, tail = _head_tail(p, size)
+    last = tail.rstrip(b"\r\n\x1a ").rsplit(b"\n", 1)[-1].rstrip(b"\r")
+    if len(last) < 73 or last[72:73] != b"T":  # fixed-form IGES ends with its Terminate line
+        raise RenderError(p, "truncated IGES file (no Terminate section at the end)")
     reader = IGESControl_Reader()
-    if reader.ReadFile(str(p)) != IFSelect_RetDone:
+    if reader.ReadFile(name) != IFSelect_RetDone:
         raise RenderError(p, "IGES file could not be parsed")
     if reader.TransferRoots() == 0:
         raise RenderError(p, "IGES file holds no transferable shape")
     return reader.OneShape()
 
 
-def _read_brep(p: Path) -> Shape | None:
+_BREP_TSHAPES = re.compile(rb"^TShapes\s+(\d+)\s*$", re.M)
+_BREP_END = re.compile(rb"\*[ \t]*\r?\n\s*[-+ie~]?\d+\s+\d+\s*(0\s*)?$")
+
+
+def _check_text_brep(p: Path) -> None:
+    """A truncated text BREP can make OCCT's reader loop forever: insist on all the shape
+    records its TShapes header announces (each ends with a `*` line) and the root after them."""
+    data = p.read_bytes()
+    if b"CASCADE Topology" not in data[:200]:
+        return  # not the text format: OCCT's reader decides
+    header = _BREP_TSHAPES.search(data)
+    ends = len(re.findall(rb"\*[ \t]*\r?\n", data[header.end():])) if header else -1
+    if header is None or ends < int(header.group(1)) or not _BREP_END.search(data[-300:]):
+        raise RenderError(p, "truncated BREP file (shape records or the root shape missing)")
+
+
+def _read_brep(p: Path, name: str) -> Shape | None:
+    _check_text_brep(p)
     shape = TopoDS_Shape()
-    if not BRepTools.Read_s(shape, str(p), BRep_Builder()):
+    if not BRepTools.Read_s(shape, name, BRep_Builder()):
         raise RenderError(p, "BREP file could not be parsed")
     return shape
 
@@ -292,6 +316,9 @@ def _box_array(box: Bnd_Box, source: object) -> np.ndarray:
     extent = float(np.max(arr[1] - arr[0]))
     if extent <= 1e-9 * max(1.0, float(np.abs(arr).max())):
         raise RenderError(source, "zero-size geometry (all points coincide)")
+    if extent < MIN_EXTENT:
+        raise RenderError(source, f"geometry too small for OpenCascade ({extent:.3g} model units across; its "
+                                  f"tolerance is 1e-7, drawings need at least {MIN_EXTENT:g}): scale the model up")
     return arr
 
 

@@ -67,8 +67,8 @@ class RenderOptions:
         get_style(self.style)
         if self.framing not in DEFAULT_FACTOR:
             raise ValueError(f"unknown framing {self.framing!r} (use {', '.join(DEFAULT_FACTOR)})")
-        if self.frame_factor is not None and not (np.isfinite(self.frame_factor) and self.frame_factor > 0):
-            raise ValueError(f"frame factor must be a positive number, got {self.frame_factor!r}")
+        if self.frame_factor is not None and not (0.1 <= self.frame_factor <= 100):
+            raise ValueError(f"frame factor must be from 0.1 to 100 (window side / model size), got {self.frame_factor!r}")
         names = self.files()
         clash = sorted({n for n in names if names.count(n) > 1})
         if clash:  # e.g. a view named f_depth beside f's depth map, or a view given twice

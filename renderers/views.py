@@ -99,12 +99,14 @@ def parse_views(spec: str) -> list[View]:
     Raises ValueError naming the first bad entry.
     """
     spec = spec.strip()
+    if not spec:
+        raise ValueError("no views given")
     if spec in VIEW_SETS:
         return [PRESETS[k] for k in VIEW_SETS[spec]]
     views: list[View] = []
     for item in (s.strip() for s in spec.split(",")):
         if not item:
-            continue
+            raise ValueError(f"empty entry in the view list {spec!r}")
         if item in VIEW_SETS:
             views.extend(PRESETS[k] for k in VIEW_SETS[item])
         elif item in PRESETS:
@@ -114,8 +116,6 @@ def parse_views(spec: str) -> list[View]:
         else:
             known = ", ".join([*VIEW_SETS, "f", "r", "t", "1..20", "name=nx:ny:nz/xx:xy:xz"])
             raise ValueError(f"unknown view {item!r} (known: {known})")
-    if not views:
-        raise ValueError("no views given")
     names = [v.name for v in views]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
@@ -126,8 +126,10 @@ def parse_views(spec: str) -> list[View]:
 def _parse_custom(item: str) -> View:
     name, _, vec = item.partition("=")
     name = name.strip()
-    if not name or not all(c.isalnum() or c in "-_" for c in name):
-        raise ValueError(f"custom view {item!r}: name must be letters, digits, '-' or '_'")
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "-_" for c in name):
+        raise ValueError(f"custom view {item!r}: name must be 1-64 letters, digits, '-' or '_'")
+    if name in PRESETS or name in VIEW_SETS:
+        raise ValueError(f"custom view {item!r}: {name} is a preset's name, choose another")
     try:
         n_txt, x_txt = vec.split("/")
         n = [float(v) for v in n_txt.split(":")]

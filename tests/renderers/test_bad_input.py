@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from renderers import batch, executors, occ
+from renderers.cad import HLROptions
 from renderers.errors import RenderError
 from renderers.render import MANIFEST, RenderOptions
 from renderers.views import parse_views
@@ -63,6 +64,56 @@ def test_each_bad_file_gives_one_clear_line(bad_files):
         assert msg.startswith(str(path)), key
         assert reason in msg, f"{key}: {msg}"
         assert "\n" not in msg
+
+
+def test_truncated_brep_and_iges_are_refused_before_occt_reads_them(tmp_path):
+    brep = fixture_path("cad/mal_vis.brep").read_bytes()
+    t0 = time.monotonic()
+    for percent in (5, 10, 50, 95, 99):  # OCCT's reader looped forever on 10% and 95%
+        cut = _write(tmp_path / f"cut{percent}.brep", brep[: len(brep) * percent // 100])
+        with pytest.raises(RenderError, match="truncated BREP file"):
+            occ.read_cad(cut)
+    assert time.monotonic() - t0 < 10
+    iges = fixture_path("cad/hammer.iges").read_bytes()
+    with pytest.raises(RenderError, match="truncated IGES file"):  # drawn without the hammer's head before
+        occ.read_cad(_write(tmp_path / "half.iges", iges[: len(iges) // 2]))
+
+
+def test_unsafe_file_names_are_read_and_stay_inside_the_output(tmp_path):
+    tet = fixture_path("cad/tet.step").read_bytes()
+    src = tmp_path / "src"
+    src.mkdir()
+    names = ["...step", "..step", "render-report.json.step", "caf\udce9.step"]  # the last is not UTF-8
+    files = [_write(src / n, tet) for n in names]
+    out = tmp_path / "deep" / "out"
+    reports = batch.run_batch(batch.name_tasks(files), out, _options(), progress=False)
+    assert all(r.ok for r in reports), [r.error for r in reports]
+    batch.write_report(out, reports)
+    assert sorted(p.name for p in out.iterdir()) == sorted([".._step", "._step", "caf\udce9", "render-report.json",
+                                                            "render-report.json_step"])
+    assert not list((tmp_path / "deep").glob("*.png"))
+
+
+def test_meshes_with_latin1_text_or_names_are_read(tmp_path):
+    from renderers.mesh_io import read_mesh
+
+    tetra = b"v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n"
+    assert len(read_mesh(_write(tmp_path / "latin1.obj", b"# Gr\xf6\xdfe\n" + tetra)).faces) == 4
+    assert len(read_mesh(_write(tmp_path / "m\udce9sh.obj", tetra)).faces) == 4
+
+
+def test_an_empty_input_is_not_the_current_folder():
+    files, missing = batch.expand_inputs([""])
+    assert files == [] and [m.error for m in missing] == ["empty path"]
+
+
+def test_geometry_below_occt_tolerance_and_absurd_numbers_are_refused():
+    with pytest.raises(RenderError, match="too small for OpenCascade"):
+        occ.tight_box(occ.box(2e-6, 2e-6, 4e-6), "tiny.brep")
+    with pytest.raises(ValueError, match="tolerance must be"):
+        HLROptions(tolerance=1e-300)
+    with pytest.raises(ValueError, match="frame factor must be"):
+        RenderOptions(tuple(parse_views("f")), frame_factor=1e-300)
 
 
 def test_an_explicit_file_of_unknown_type_names_every_known_extension(tmp_path):

@@ -47,6 +47,9 @@ def test_custom_view_is_orthonormalised():
         ("a=1:0:0/2:0:0", "parallel"),
         ("a=1:0/1:0:0", "expected name="),
         ("a b=1:0:0/0:1:0", "name must be"),
+        ("f,,r", "empty entry"),
+        ("f=0:1:0/1:0:0", "preset's name"),
+        ("v" * 65 + "=1:0:0/0:1:0", "name must be 1-64"),
     ],
 )
 def test_bad_views_say_why(spec, message):

@@ -1,0 +1,51 @@
+"""Input files before any reader sees them: there, a regular file, readable, non-empty,
+and under a name the OCCT bindings accept."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import RenderError
+
+
+def checked_size(p: Path) -> int:
+    """The size of `p`, after checking that it is a readable, non-empty regular file;
+    RenderError names the file and the reason otherwise (missing, a folder, no permission)."""
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise RenderError(p, "file not found") from None
+    except OSError as e:  # a link loop, a name too long
+        raise RenderError(p, e.strerror or str(e)) from None
+    if not stat.S_ISREG(st.st_mode):
+        raise RenderError(p, "not a regular file")
+    try:
+        with open(p, "rb"):
+            pass
+    except OSError as e:
+        raise RenderError(p, f"cannot be read: {e.strerror or e}") from None
+    if st.st_size == 0:
+        raise RenderError(p, "file is empty")
+    return st.st_size
+
+
+@contextmanager
+def native_name(p: Path) -> Iterator[str]:
+    """A name for `p` that crosses into C++: a file name that is not valid UTF-8 (which
+    the file system allows) cannot, so such a file is reached through a temporary link."""
+    name = str(p)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        with tempfile.TemporaryDirectory(prefix="spare3d-") as tmp:
+            suffix = p.suffix.encode("utf-8", "replace").decode("ascii", "replace")
+            link = os.path.join(tmp, "input" + suffix)
+            os.symlink(os.path.abspath(p), link)
+            yield link
+        return
+    yield name
