@@ -20,6 +20,8 @@ def checked_size(p: Path) -> int:
         st = p.stat()
     except FileNotFoundError:
         raise RenderError(p, "file not found") from None
+    except PermissionError as e:  # a folder on the way that cannot be searched
+        raise RenderError(p, f"cannot be read: {e.strerror}") from None
     except OSError as e:  # a link loop, a name too long
         raise RenderError(p, e.strerror or str(e)) from None
     if not stat.S_ISREG(st.st_mode):

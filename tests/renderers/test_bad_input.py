@@ -102,6 +102,30 @@ def test_meshes_with_latin1_text_or_names_are_read(tmp_path):
     assert len(read_mesh(_write(tmp_path / "m\udce9sh.obj", tetra)).faces) == 4
 
 
+def test_unreadable_files_fail_alone(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    # root reads anything: drop its capabilities for the run (setpriv), or skip
+    prefix = [] if os.geteuid() != 0 else ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
+    if prefix and shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv: permissions cannot be denied")
+    tet = fixture_path("cad/tet.step").read_bytes()
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    _write(tmp_path / "in" / "a.step", tet)
+    _write(tmp_path / "in" / "sub" / "b.step", tet)
+    _write(tmp_path / "in" / "c.step", tet).chmod(0)
+    (tmp_path / "in" / "sub").chmod(0o600)  # listed, not searchable
+    try:
+        res = subprocess.run([*prefix, sys.executable, "-m", "spare3d_bench.cli", "render", str(tmp_path / "in"),
+                              "--out", str(tmp_path / "out"), "--views", "f", "--quiet"], capture_output=True, text=True)
+    finally:
+        (tmp_path / "in" / "sub").chmod(0o755)
+    assert res.returncode == 1 and (tmp_path / "out" / "a" / "f.png").is_file(), res.stderr
+    assert res.stderr.count("cannot be read: Permission denied") == 2 and "Traceback" not in res.stderr
+
+
 def test_an_empty_input_is_not_the_current_folder():
     files, missing = batch.expand_inputs([""])
     assert files == [] and [m.error for m in missing] == ["empty path"]
