@@ -145,9 +145,24 @@ def _read_step(p: Path, name: str, size: int) -> Shape | None:
     reader = STEPControl_Reader()
     if reader.ReadFile(name) != IFSelect_RetDone:
         raise RenderError(p, "STEP file could not be parsed")
+    dangling = _unresolved_references(reader)
+    if dangling:  # cut and re-terminated, or edited: what is drawn would be a fragment
+        raise RenderError(p, f"damaged STEP file: {dangling} references to entities that are not in it")
     if reader.TransferRoots() == 0:
         raise RenderError(p, "STEP file holds no transferable shape")
     return reader.OneShape()
+
+
+def _unresolved_references(reader: STEPControl_Reader) -> int:
+    """How many references of a read STEP model point at no entity."""
+    checks = reader.WS().ModelCheckList(False)
+    checks.Start()
+    n = 0
+    while checks.More():
+        check = checks.Value()
+        n += sum(check.CFail(i, True) == "A reference to another entity is unresolved" for i in range(1, check.NbFails() + 1))
+        checks.Next()
+    return n
 
 
 def _read_iges(p: Path, name: str, size: int) -> Shape | None:

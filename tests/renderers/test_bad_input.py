@@ -79,6 +79,13 @@ def test_truncated_brep_and_iges_are_refused_before_occt_reads_them(tmp_path):
         occ.read_cad(_write(tmp_path / "half.iges", iges[: len(iges) // 2]))
 
 
+def test_a_cut_and_re_terminated_step_file_is_refused(tmp_path):
+    lines = fixture_path("cad/screw.step").read_bytes().splitlines(keepends=True)
+    cut = b"".join(lines[: len(lines) // 5]) + b"ENDSEC;\nEND-ISO-10303-21;\n"  # drew one stray face before
+    with pytest.raises(RenderError, match=r"damaged STEP file: \d+ references to entities that are not in it"):
+        occ.read_cad(_write(tmp_path / "cut.step", cut))
+
+
 def test_unsafe_file_names_are_read_and_stay_inside_the_output(tmp_path):
     tet = fixture_path("cad/tet.step").read_bytes()
     src = tmp_path / "src"
