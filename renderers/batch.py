@@ -125,6 +125,13 @@ def name_tasks(files: list[Path]) -> list[Task]:
     return [Task(n, f) for n, f in zip(names, files)]
 
 
+def failed_line(report: ModelReport) -> str:
+    """`FAILED <file>: <reason>` on one line: a file name holding a newline or bytes that
+    are not UTF-8 is shown escaped, so it can neither split the line nor fake another."""
+    source = report.source if report.source.isprintable() else ascii(report.source)
+    return f"FAILED {source}: {report.error}"
+
+
 def _render_one(out_root: Path, options: RenderOptions, task: Task) -> ModelReport:
     """Worker side: render one model; failures come back as a failed report."""
     try:
@@ -189,7 +196,7 @@ def run_batch(
                 reports[outcome.key] = report
                 bar.update(1)
                 if not report.ok:
-                    bar.write(f"FAILED {report.source}: {report.error}", file=sys.stderr)
+                    bar.write(failed_line(report), file=sys.stderr)
     except KeyboardInterrupt:  # the second Ctrl-C: the models in flight were killed
         stopped = True
     finally:

@@ -272,11 +272,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         args.out = str(DEFAULT_OUT / (Path(args.recipe).stem if args.recipe else args.task))
     sources: tuple[str, ...] = ()
     if args.models:
-        from renderers.batch import expand_inputs
+        from renderers.batch import expand_inputs, failed_line
 
         files, missing = expand_inputs(args.models)
         for m in missing:
-            print(f"FAILED {m.source}: {m.error}", file=sys.stderr)
+            print(failed_line(m), file=sys.stderr)
         if not files:
             return _usage("generate", "--models found no CAD or mesh file")
         sources = tuple(str(f) for f in files)
@@ -401,7 +401,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from renderers.batch import Interrupted, expand_inputs, name_tasks, run_batch, write_report
+    from renderers.batch import Interrupted, expand_inputs, failed_line, name_tasks, run_batch, write_report
     from renderers.cad import HLROptions
     from renderers.mesh_lines import MeshLineOptions
     from renderers.render import RenderOptions
@@ -446,7 +446,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
               "run the same command again to resume", file=sys.stderr)
         return 130
     for r in missing:
-        print(f"FAILED {r.source}: {r.error}", file=sys.stderr)
+        print(failed_line(r), file=sys.stderr)
     reports = missing + reports
     report_path = write_report(args.out, reports)
     failed = [r for r in reports if not r.ok]

@@ -133,6 +133,11 @@ def test_unreadable_files_fail_alone(tmp_path):
     assert res.stderr.count("cannot be read: Permission denied") == 2 and "Traceback" not in res.stderr
 
 
+def test_a_file_name_cannot_split_or_fake_a_failed_line():
+    line = batch.failed_line(batch.ModelReport("x", "/m/a.step: ok\nFAILED /m/b.step", ok=False, error="file is empty"))
+    assert "\n" not in line and line.endswith(": file is empty")
+
+
 def test_an_empty_input_is_not_the_current_folder():
     files, missing = batch.expand_inputs([""])
     assert files == [] and [m.error for m in missing] == ["empty path"]
