@@ -7,8 +7,10 @@ file and the reason.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,10 @@ def read_mesh(path: str | os.PathLike, up: str = "z") -> Mesh:
     checked_size(p)
     with open(p, "rb") as fh:
         head = fh.read(16)
+    if ext == ".glb" and not head.startswith(b"glTF"):
+        raise RenderError(p, "not a GLB file (missing the glTF magic bytes)")
+    if ext == ".gltf":
+        _check_gltf_json(p)
     if ext == ".off" and head.startswith(b"OFF BINARY"):
         vertices, faces = _read_binary_off(p)
     else:
@@ -60,11 +66,25 @@ def read_mesh(path: str | os.PathLike, up: str = "z") -> Mesh:
     return mesh
 
 
+def _check_gltf_json(p: Path) -> None:
+    """A .gltf must be a JSON object with an `asset` (trimesh's own error for garbage names
+    a file that does not exist)."""
+    try:
+        doc = json.loads(p.read_bytes())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RenderError(p, f"not a glTF file (invalid JSON: {e})") from None
+    if not isinstance(doc, dict) or "asset" not in doc:
+        raise RenderError(p, "not a glTF file (no 'asset' in its JSON)")
+
+
 def _read_trimesh(p: Path) -> tuple[np.ndarray, np.ndarray]:
     import trimesh
 
     try:
-        with native_name(p) as name:
+        # trimesh does arithmetic on what it reads (normals): non-finite vertices, which
+        # check_mesh then refuses in one line, must not print numpy warnings first.
+        with native_name(p) as name, np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             loaded = trimesh.load(name, force="mesh", process=False)
     except Exception as e:  # noqa: BLE001 - trimesh raises many types for bad files
         raise RenderError(p, f"mesh could not be read ({type(e).__name__}: {e})") from None

@@ -9,6 +9,7 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from renderers import batch, executors, occ
@@ -136,6 +137,20 @@ def test_unreadable_files_fail_alone(tmp_path):
 def test_a_file_name_cannot_split_or_fake_a_failed_line():
     line = batch.failed_line(batch.ModelReport("x", "/m/a.step: ok\nFAILED /m/b.step", ok=False, error="file is empty"))
     assert "\n" not in line and line.endswith(": file is empty")
+
+
+def test_a_binary_stl_holding_inf_is_refused_without_numpy_warnings(tmp_path):
+    import struct
+    import warnings
+
+    from renderers.mesh_io import read_mesh
+
+    tris = np.array([[0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0], [0, 0, 1, 0, 0, 0, np.inf, 0, 0, 0, 1, 0]], dtype="<f4")
+    stl = _write(tmp_path / "inf.stl", b"\0" * 80 + struct.pack("<I", 2) + b"".join(t.tobytes() + b"\0\0" for t in tris))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(RenderError, match="NaN or infinite"):
+            read_mesh(stl)
 
 
 def test_an_empty_input_is_not_the_current_folder():

@@ -186,12 +186,15 @@ def test_face_limit_is_enforced(monkeypatch):
 
 
 def test_garbage_files_with_mesh_names(tmp_path):
-    for name, data in [("junk.stl", np.random.default_rng(1).bytes(3000)), ("empty.obj", b""), ("bad.off", b"OFF\n3 1 0\n0 0")]:
+    cases = [("junk.stl", np.random.default_rng(1).bytes(3000), "mesh is empty"), ("empty.obj", b"", "empty"),
+             ("bad.off", b"OFF\n3 1 0\n0 0", ""), ("bad.gltf", b"{garbage", "not a glTF file (invalid JSON"),
+             ("list.gltf", b"[1, 2]", "no 'asset'"), ("bad.glb", np.random.default_rng(2).bytes(500), "not a GLB file")]
+    for name, data, reason in cases:
         p = tmp_path / name
         p.write_bytes(data)
         with pytest.raises(RenderError) as info:
             read_mesh(p)
-        assert str(info.value).startswith(str(p)) and "\n" not in str(info.value)
+        assert str(info.value).startswith(str(p)) and "\n" not in str(info.value) and reason in str(info.value)
 
 
 def test_binary_off_that_trimesh_cannot_read():
