@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import resource
+import stat
 import sys
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -55,14 +56,15 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[ModelReport]]:
     missing: list[ModelReport] = []
     for item in inputs:
         p = Path(item)
+        mode = _mode(p)
         if not item.strip():  # Path("") is the current folder: an unset shell variable, not a request
             missing.append(ModelReport("", item, ok=False, error="empty path"))
-        elif _is_dir(p):
+        elif mode is not None and stat.S_ISDIR(mode):
             found = sorted(f for f in p.rglob("*") if f.suffix.lower() in INPUT_EXTENSIONS and _is_file(f))
             if not found:
                 missing.append(ModelReport(p.name, item, ok=False, error="folder holds no CAD or mesh files"))
             files.extend(found)
-        elif _exists(p):
+        elif mode is not None:
             files.append(p)
         elif glob.has_magic(item):  # like a folder: only the CAD and mesh files it matches
             found = sorted(Path(f) for f in glob.glob(item, recursive=True)
@@ -76,32 +78,22 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[ModelReport]]:
     return unique, missing
 
 
-def _exists(p: Path) -> bool:
-    """Path.exists that says yes when the path is there but cannot be examined (no
-    permission): reading it then fails with the reason, as one model's failure."""
+def _mode(p: Path) -> int | None:
+    """`p`'s st_mode; None when nothing is there (or a dangling link, a link loop); 0 when
+    it is there but cannot be examined (no permission): its reading then fails with the
+    reason, as one model's failure."""
     try:
-        p.stat()
+        return p.stat().st_mode
     except PermissionError:
-        return True
-    except OSError:  # missing, a dangling link, a link loop
-        return False
-    return True
-
-
-def _is_dir(p: Path) -> bool:
-    try:
-        return p.is_dir()
+        return 0
     except OSError:
-        return False
+        return None
 
 
 def _is_file(p: Path) -> bool:
-    try:
-        return p.is_file()
-    except PermissionError:
-        return True  # listed but not examinable: its reading reports the reason
-    except OSError:
-        return False
+    """Whether a path found in a folder or by a glob is a file to read (or unexaminable)."""
+    mode = _mode(p)
+    return mode is not None and (mode == 0 or stat.S_ISREG(mode))
 
 
 def name_tasks(files: list[Path]) -> list[Task]:
@@ -187,7 +179,6 @@ def run_batch(
     # Largest files first: a big model started last would leave the other workers idle.
     order = sorted(todo, key=lambda i: (-_size(tasks[i].source), i))
     restore = drain_on_sigint(pool, "models")
-    stopped = False
     try:
         with tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="model", disable=not progress or None) as bar:
             for outcome in pool.map(partial(_render_one, out, options), [(i, tasks[i]) for i in order]):
@@ -197,12 +188,12 @@ def run_batch(
                 bar.update(1)
                 if not report.ok:
                     bar.write(failed_line(report), file=sys.stderr)
-    except KeyboardInterrupt:  # the second Ctrl-C: the models in flight were killed
-        stopped = True
+    except KeyboardInterrupt:  # the second Ctrl-C: the models in flight were killed, so they lack reports
+        pass
     finally:
         restore()
         pool.close()
-    if stopped or len(reports) < len(tasks):
+    if len(reports) < len(tasks):
         raise Interrupted([reports[i] for i in sorted(reports)], [t for i, t in enumerate(tasks) if i not in reports])
     return [reports[i] for i in range(len(tasks))]
 

@@ -45,8 +45,7 @@ def native_name(p: Path) -> Iterator[str]:
         name.encode("utf-8")
     except UnicodeEncodeError:
         with tempfile.TemporaryDirectory(prefix="spare3d-") as tmp:
-            suffix = p.suffix.encode("utf-8", "replace").decode("ascii", "replace")
-            link = os.path.join(tmp, "input" + suffix)
+            link = os.path.join(tmp, "input" + p.suffix.lower())  # readers pick by it; callers checked it is known
             os.symlink(os.path.abspath(p), link)
             yield link
         return

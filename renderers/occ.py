@@ -179,7 +179,8 @@ def _read_iges(p: Path, name: str, size: int) -> Shape | None:
 
 
 _BREP_TSHAPES = re.compile(rb"^TShapes\s+(\d+)\s*$", re.M)
-_BREP_END = re.compile(rb"\*[ \t]*\r?\n\s*[-+ie~]?\d+\s+\d+\s*(0\s*)?$")
+_BREP_RECORD_END = rb"\*[ \t]*\r?\n"  # the `*` line that closes a shape record's sub-shapes
+_BREP_END = re.compile(_BREP_RECORD_END + rb"\s*[-+ie~]?\d+\s+\d+\s*(0\s*)?$")
 
 
 def _check_text_brep(p: Path) -> None:
@@ -189,7 +190,7 @@ def _check_text_brep(p: Path) -> None:
     if b"CASCADE Topology" not in data[:200]:
         return  # not the text format: OCCT's reader decides
     header = _BREP_TSHAPES.search(data)
-    ends = len(re.findall(rb"\*[ \t]*\r?\n", data[header.end():])) if header else -1
+    ends = len(re.findall(_BREP_RECORD_END, data[header.end():])) if header else -1
     if header is None or ends < int(header.group(1)) or not _BREP_END.search(data[-300:]):
         raise RenderError(p, "truncated BREP file (shape records or the root shape missing)")
 
