@@ -1,8 +1,13 @@
-"""Shared test helpers: where the real CAD/mesh fixtures live, and small OCCT parts."""
+"""Shared test helpers: where the real CAD/mesh fixtures live, small OCCT parts, and
+Ctrl-C of a running `spare3d` command."""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +22,19 @@ def fixture_path(rel: str) -> Path:
     if not p.exists():
         pytest.skip(f"fixture {rel} not found under {FIXTURES}")
     return p
+
+
+def ctrl_c_when(p: subprocess.Popen, ready: Callable[[], bool], timeout: float = 120) -> str:
+    """Send Ctrl-C to the `spare3d` command `p` once `ready()` holds; check that it stopped
+    as promised (exit 130, told to resume, no traceback) and return its stderr."""
+    deadline = time.monotonic() + timeout
+    while not ready() and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=timeout)
+    assert p.returncode == 130, err
+    assert "run the same command again to resume" in err and "Traceback" not in err
+    return err
 
 
 @pytest.fixture(scope="session")
