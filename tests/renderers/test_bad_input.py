@@ -285,7 +285,7 @@ def test_a_full_disk_fails_the_model_with_one_line_and_no_partial_file(tmp_path)
            "--views", "f", "--quiet"]
     res = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_small_file_limit)
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
-    assert f"FAILED {tet}: cannot write {tmp_path / 'tet' / 'f.npy'}: File too large" in res.stderr
+    assert f"FAILED {tet.resolve()}: cannot write {tmp_path / 'tet' / 'f.npy'}: File too large" in res.stderr
     assert [p for p in tmp_path.rglob(".*")] == [] and not (tmp_path / "tet" / MANIFEST).exists()
     assert subprocess.run(cmd, capture_output=True).returncode == 0  # room again: the re-run completes
     assert (tmp_path / "tet" / MANIFEST).is_file()
