@@ -139,6 +139,26 @@ def test_exact_and_polygonal_agree(box_with_hole, view):
     assert _iou_tol(_mask(_img(e)), _mask(_img(p))) > 0.9
 
 
+def _length(polys: list[np.ndarray]) -> float:
+    return float(sum(np.linalg.norm(np.diff(q, axis=0), axis=1).sum() for q in polys))
+
+
+@pytest.mark.parametrize("view", ["f", "2", "5"])
+def test_polygonal_segments_of_a_box_are_its_exact_edges(view):
+    # A box's tessellation is exact, so the polygonal drawing, read from its segments'
+    # vertices, must hold the exact drawing's lines: the same length per edge class and
+    # every visible corner among its segment ends.
+    part = occ.box(40, 20, 30)
+    (e,) = _draw(part, [view], "exact")
+    (p,) = _draw(part, [view], "poly")
+    for cls in EdgeClass:
+        assert _length(p.polylines((cls,))) == pytest.approx(_length(e.polylines((cls,))), abs=1e-6), cls
+    assert all(len(q) == 2 for q in p.polylines())
+    corners = {tuple(np.round(c, 6)) for q in e.polylines(VISIBLE) for c in q[[0, -1]]}
+    ends = {tuple(np.round(c, 6)) for q in p.polylines(VISIBLE) for c in q}
+    assert len(corners) >= 4 and corners <= ends
+
+
 def test_auto_is_exact_for_analytic_parts(box_with_hole):
     ds = _draw(box_with_hole, ["f", "2"], "auto")
     assert [d.algorithm for d in ds] == ["exact", "exact"]
