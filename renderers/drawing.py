@@ -71,6 +71,75 @@ class Polylines:
         return Polylines(points, self.starts)
 
 
+def join_segments(segments: np.ndarray) -> Polylines:
+    """(n, 2, 2) line segments -> polylines, joined where exactly two segment ends meet.
+
+    Polygonal HLR and the mesh renderer give thousands of 2-point segments per view. As
+    separate polylines they restart every dash pattern (a dashed hidden line drew solid),
+    bloat SVGs and slow rasterising. Ends are matched exactly (both producers emit shared
+    points bit for bit); a point where three or more ends meet stays a break, a closed
+    loop becomes a polyline that ends where it starts, and zero-length segments are kept
+    as they are, last. Vectorised list ranking (pointer jumping), so no Python loop over
+    segments; the output order depends only on the input, so drawings stay deterministic.
+    """
+    seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2, 2)
+    solo = np.all(seg[:, 0] == seg[:, 1], axis=1)
+    ends = seg[~solo].reshape(-1, 2)  # port p is end p % 2 of segment p // 2
+    n_ports = len(ends)
+    if not n_ports:
+        return Polylines(seg.reshape(-1, 2), np.arange(0, 2 * len(seg) + 1, 2, dtype=np.int64))
+    # Equal points, found by one sort of x + iy (complex order is x, then y).
+    z = ends[:, 0] + 1j * ends[:, 1]
+    order = np.argsort(z, kind="stable")
+    sz = z[order]
+    sv = np.cumsum(np.r_[True, sz[1:] != sz[:-1]]) - 1  # point id of each sorted port
+    degree = np.bincount(sv)
+    pair = np.flatnonzero((sv[:-1] == sv[1:]) & (degree[sv[:-1]] == 2))
+    mate = np.full(n_ports, -1, dtype=np.int64)
+    mate[order[pair]], mate[order[pair + 1]] = order[pair + 1], order[pair]
+    # A state p walks segment p // 2 from port p to port p ^ 1; the state before it left
+    # the previous segment through mate[p], so it started at mate[p] ^ 1.
+    pred = np.where(mate >= 0, mate ^ 1, -1)
+    root, dist, low = _rank(pred)
+    cyclic = pred[root] >= 0
+    key = np.where(cyclic, low, root)  # a chain's first state: its head, or its lowest on a loop
+    if cyclic.any():  # open each loop at its lowest state
+        cut = pred.copy()
+        cut[np.unique(low[cyclic])] = -1
+        root, dist, _ = _rank(cut)
+    # Each chain is ranked in both directions; keep the one with the lower first state.
+    states = np.arange(n_ports)
+    keep = states[key < key[states ^ 1]]
+    keep = keep[np.lexsort((dist[keep], root[keep]))]
+    is_first = np.r_[True, root[keep][1:] != root[keep][:-1]]
+    first = np.flatnonzero(is_first)
+    chain = np.cumsum(is_first) - 1
+    points = np.empty((len(keep) + len(first), 2))
+    points[np.arange(len(keep)) + chain + 1] = ends[keep ^ 1]
+    points[first + np.arange(len(first))] = ends[keep[first]]
+    starts = np.r_[first + np.arange(len(first)), len(points)].astype(np.int64)
+    joined = Polylines(points, starts)
+    if not solo.any():
+        return joined
+    return Polylines.concat([joined, Polylines(seg[solo].reshape(-1, 2), np.arange(0, 2 * solo.sum() + 1, 2))])
+
+
+def _rank(pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """List ranking over `pred` (-1 at a head): each state's root (its head, or a state of
+    its cycle), its distance from the root, and the lowest state at or before it (over a
+    whole cycle for states on one)."""
+    states = np.arange(len(pred))
+    head = pred < 0
+    up = np.where(head, states, pred)
+    dist = (~head).astype(np.int64)
+    low = np.minimum(states, up)
+    for _ in range(max(1, int(np.ceil(np.log2(len(pred)))) + 1)):
+        dist = dist + dist[up]
+        low = np.minimum(low, low[up])
+        up = up[up]
+    return up, dist, low
+
+
 class EdgeClass(str, Enum):
     """Edge classes of a hidden-line drawing."""
 

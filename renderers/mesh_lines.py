@@ -25,7 +25,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .drawing import Drawing, EdgeClass, Polylines, Timings
+from .drawing import Drawing, EdgeClass, Polylines, Timings, join_segments
 from .errors import RenderError
 from .mesh_io import Mesh
 from .views import View
@@ -171,7 +171,7 @@ class MeshEdges:
         return lines, time.perf_counter() - t0
 
     def _split(self, edges: np.ndarray, n: np.ndarray, view: View, o: MeshLineOptions):
-        """Split segments into visible and hidden pieces; pieces as 2-point polylines."""
+        """Split segments into visible and hidden pieces, joined into polylines."""
         if not len(edges):
             return Polylines.empty(), Polylines.empty()
         p0 = self.vertices[edges[:, 0]]
@@ -209,12 +209,7 @@ class MeshEdges:
         b3 = p0[s_seg] + t_b[:, None] * seg[s_seg]
         ends = np.stack([a3, b3], axis=1) * self.size + self.center  # back to model units
         flat = view.project(ends.reshape(-1, 3)).reshape(-1, 2, 2)
-        return _pieces(flat[vis]), _pieces(flat[~vis])
-
-
-def _pieces(seg2d: np.ndarray) -> Polylines:
-    k = len(seg2d)
-    return Polylines(seg2d.reshape(-1, 2), np.arange(0, 2 * k + 1, 2, dtype=np.int64))
+        return join_segments(flat[vis]), join_segments(flat[~vis])
 
 
 def _merge_vertices(v: np.ndarray, f: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:

@@ -61,7 +61,7 @@ from OCP.TopExp import TopExp, TopExp_Explorer
 from OCP.TopLoc import TopLoc_Location
 from OCP.TopoDS import TopoDS, TopoDS_Compound, TopoDS_Iterator, TopoDS_Shape, TopoDS_Vertex
 
-from .drawing import EdgeClass, Polylines
+from .drawing import EdgeClass, Polylines, join_segments
 from .errors import RenderError
 from .files import checked_size, native_name
 from .views import View
@@ -651,7 +651,7 @@ def _extract(extractor, t0: float, mesh_s: float, deflection: float, smooth: boo
 
 
 def _segments(comp: Shape) -> Polylines:
-    """HLRBRep_PolyAlgo's output compound, all straight segments, as 2-point polylines.
+    """HLRBRep_PolyAlgo's output compound, all straight segments, joined into polylines.
 
     Read from each edge's two vertices: no 3D curve to build and no curve adaptor, which
     halves the time per edge (the hammer's poly views hold 17,000-38,000 edges; reading
@@ -668,8 +668,7 @@ def _segments(comp: Shape) -> Polylines:
         exp.Next()
         add(BRep_Tool.Pnt_s(first).Coord())
         add(BRep_Tool.Pnt_s(last).Coord())
-    points = np.array(flat).reshape(-1, 3)[:, :2].copy()
-    return Polylines(points, np.arange(0, len(points) + 1, 2, dtype=np.int64))
+    return join_segments(np.array(flat).reshape(-1, 2, 3)[:, :, :2])
 
 
 def _edge_data(comp: Shape, deflection: float) -> tuple[list[float], list[int], list[tuple[float, ...]]]:

@@ -14,7 +14,9 @@ import pytest
 from renderers import occ
 from renderers.cad import HLROptions, draw_shape
 from renderers.drawing import HIDDEN, VISIBLE, EdgeClass, frame
-from renderers.render import RenderOptions, image, render_model
+from renderers.raster import coverage, dashes
+from renderers.render import RenderOptions, image, pixel_lines, render_model
+from renderers.styles import get_style
 from renderers.views import PRESETS, parse_views
 from tests.conftest import ROOT
 
@@ -146,17 +148,31 @@ def _length(polys: list[np.ndarray]) -> float:
 @pytest.mark.parametrize("view", ["f", "2", "5"])
 def test_polygonal_segments_of_a_box_are_its_exact_edges(view):
     # A box's tessellation is exact, so the polygonal drawing, read from its segments'
-    # vertices, must hold the exact drawing's lines: the same length per edge class and
-    # every visible corner among its segment ends.
+    # vertices and joined, must hold the exact drawing's lines: the same length per edge
+    # class and every visible corner among its vertices.
     part = occ.box(40, 20, 30)
     (e,) = _draw(part, [view], "exact")
     (p,) = _draw(part, [view], "poly")
     for cls in EdgeClass:
         assert _length(p.polylines((cls,))) == pytest.approx(_length(e.polylines((cls,))), abs=1e-6), cls
-    assert all(len(q) == 2 for q in p.polylines())
     corners = {tuple(np.round(c, 6)) for q in e.polylines(VISIBLE) for c in q[[0, -1]]}
-    ends = {tuple(np.round(c, 6)) for q in p.polylines(VISIBLE) for c in q}
-    assert len(corners) >= 4 and corners <= ends
+    vertices = {tuple(np.round(c, 6)) for q in p.polylines(VISIBLE) for c in q}
+    assert len(corners) >= 4 and corners <= vertices
+
+
+@pytest.mark.parametrize("mode", ["exact", "poly", "mesh"])
+def test_dashed_hidden_lines_have_gaps_in_every_mode(mode):
+    # The hidden half of a hole's bottom circle seen from pose 2: polygonal HLR and the
+    # mesh renderer give it as tens of tiny segments, which must be joined, or each would
+    # restart the 4 px dash and the line would draw solid.
+    part = occ.cut(occ.box(40, 40, 10), occ.cylinder(12, 10, origin=(20, 20, 0)))
+    (d,) = _draw(part, ["2"], mode)
+    lines = pixel_lines(d, RenderOptions(SPARE11, style="dashed"))
+    _, width, (dash, gap) = get_style("dashed").scaled(200)
+    solid = coverage(lines.hidden, 200, width) > 127
+    dashed = coverage(dashes(lines.hidden, dash, gap), 200, width) > 127
+    assert solid.sum() > 100 and dashed.sum() < 0.7 * solid.sum()  # 4 px on, 3 off: 0.62 here
+    assert len(lines.hidden) <= 10
 
 
 def test_auto_is_exact_for_analytic_parts(box_with_hole):
