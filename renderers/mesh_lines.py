@@ -206,7 +206,9 @@ class MeshEdges:
         keep = t_b > t_a
         s_seg, t_a, t_b, vis = s_seg[keep], t_a[keep], t_b[keep], vis[keep]
         a3 = p0[s_seg] + t_a[:, None] * seg[s_seg]
-        b3 = p0[s_seg] + t_b[:, None] * seg[s_seg]
+        # an end at t = 1 is the vertex itself, bit for bit (p0 + (p1 - p0) may be off by
+        # an ulp), so that join_segments links it to the next edge's start
+        b3 = np.where((t_b == 1.0)[:, None], p1[s_seg], p0[s_seg] + t_b[:, None] * seg[s_seg])
         ends = np.stack([a3, b3], axis=1) * self.size + self.center  # back to model units
         flat = view.project(ends.reshape(-1, 3)).reshape(-1, 2, 2)
         return join_segments(flat[vis]), join_segments(flat[~vis])
