@@ -121,7 +121,8 @@ def join_segments(segments: np.ndarray) -> Polylines:
     joined = Polylines(points, starts)
     if not solo.any():
         return joined
-    return Polylines.concat([joined, Polylines(seg[solo].reshape(-1, 2), np.arange(0, 2 * solo.sum() + 1, 2))])
+    dots = Polylines(seg[solo].reshape(-1, 2), np.arange(0, 2 * solo.sum() + 1, 2, dtype=np.int64))
+    return Polylines.concat([joined, dots])
 
 
 def _rank(pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

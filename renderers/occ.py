@@ -635,11 +635,11 @@ def _extract(extractor, t0: float, mesh_s: float, deflection: float, smooth: boo
     compounds = [(cls, getattr(extractor, meth)()) for cls, meth in classes]
     t1 = time.perf_counter()
     if polygonal:
-        lines = {cls: _segments(comp) for cls, comp in compounds}
-        return HLRResult(lines, t1 - t0, mesh_s, time.perf_counter() - t1)
+        segments = {cls: _segments(comp) for cls, comp in compounds}
+        return HLRResult(segments, t1 - t0, mesh_s, time.perf_counter() - t1)
     raw = [_edge_data(comp, deflection) for _, comp in compounds]
     conics = _sample_conics(np.array([c for _, _, cs in raw for c in cs]).reshape(-1, 10), deflection)
-    lines = {}
+    lines: dict[EdgeClass, Polylines] = {}
     k = 0
     for (cls, _), (flat, counts, cs) in zip(compounds, raw):
         parts = [_pack(np.array(flat).reshape(-1, 2), counts)] if counts else []
