@@ -87,7 +87,7 @@ def join_segments(segments: np.ndarray) -> Polylines:
     ends = seg[~solo].reshape(-1, 2)  # port p is end p % 2 of segment p // 2
     n_ports = len(ends)
     if not n_ports:
-        return Polylines(seg.reshape(-1, 2), np.arange(0, 2 * len(seg) + 1, 2, dtype=np.int64))
+        return _as_pairs(seg)
     # Equal points, found by one sort of x + iy (complex order is x, then y).
     z = ends[:, 0] + 1j * ends[:, 1]
     order = np.argsort(z, kind="stable")
@@ -118,11 +118,12 @@ def join_segments(segments: np.ndarray) -> Polylines:
     points[np.arange(len(keep)) + chain + 1] = ends[keep ^ 1]
     points[first + np.arange(len(first))] = ends[keep[first]]
     starts = np.r_[first + np.arange(len(first)), len(points)].astype(np.int64)
-    joined = Polylines(points, starts)
-    if not solo.any():
-        return joined
-    dots = Polylines(seg[solo].reshape(-1, 2), np.arange(0, 2 * solo.sum() + 1, 2, dtype=np.int64))
-    return Polylines.concat([joined, dots])
+    return Polylines.concat([Polylines(points, starts), _as_pairs(seg[solo])])
+
+
+def _as_pairs(seg: np.ndarray) -> Polylines:
+    """(n, 2, 2) segments as n 2-point polylines, unjoined."""
+    return Polylines(seg.reshape(-1, 2), np.arange(0, 2 * len(seg) + 1, 2, dtype=np.int64))
 
 
 def _rank(pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
