@@ -74,20 +74,29 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[ModelReport]]:
             files.extend(found)
         else:
             missing.append(ModelReport(p.stem, item, ok=False, error="file not found"))
-    unique = list(dict.fromkeys(f.resolve() for f in files))
+    unique = list(dict.fromkeys(_resolved(f) for f in files))
     return unique, missing
 
 
+def _resolved(p: Path) -> Path:
+    """The absolute path with links resolved; a link loop stays as it is, for its reading
+    to fail with the reason (pathlib raises RuntimeError or OSError for loops)."""
+    try:
+        return p.resolve()
+    except (RuntimeError, OSError):
+        return p.absolute()
+
+
 def _mode(p: Path) -> int | None:
-    """`p`'s st_mode; None when nothing is there (or a dangling link, a link loop); 0 when
-    it is there but cannot be examined (no permission): its reading then fails with the
+    """`p`'s st_mode; None when nothing is there (or a dangling link); 0 when it is there
+    but cannot be examined (no permission, a link loop): its reading then fails with the
     reason, as one model's failure."""
     try:
         return p.stat().st_mode
-    except PermissionError:
-        return 0
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError:
+        return 0
 
 
 def _is_file(p: Path) -> bool:

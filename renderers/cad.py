@@ -40,6 +40,7 @@ import numpy as np
 from . import occ
 from .drawing import Drawing, Timings
 from .errors import RenderError
+from .executors import check_timeout
 from .mesh_io import MESH_EXTENSIONS, Mesh, check_mesh, read_mesh
 from .mesh_lines import MeshLineOptions, draw_mesh
 from .views import View
@@ -62,6 +63,13 @@ DEFAULT_BUDGET = 10.0
 #: Default chordal tolerance, as a fraction of the model's longest box edge: 0.03 px at
 #: 200 px with SPARE3D framing, 0.15 px at 1000 px.
 DEFAULT_TOLERANCE = 2.5e-4
+
+
+def tolerance_for(size: int) -> float:
+    """The default tolerance for drawings `size` pixels wide: DEFAULT_TOLERANCE up to 1000 px
+    (0.15 px there), then finer in proportion, so that curves, and the tessellation the
+    polygonal algorithm draws (4x coarser), do not facet at large sizes."""
+    return DEFAULT_TOLERANCE * min(1.0, 1000.0 / size)
 
 
 @dataclass(frozen=True)
@@ -88,8 +96,7 @@ class HLROptions:
     def __post_init__(self) -> None:
         if self.mode not in HLR_MODES:
             raise ValueError(f"unknown HLR mode {self.mode!r} (use {', '.join(HLR_MODES)})")
-        if not (self.budget > 0 and np.isfinite(self.budget)):
-            raise ValueError(f"HLR budget must be a positive number of seconds, got {self.budget!r}")
+        check_timeout(self.budget, "HLR budget")
         if not (1e-6 <= self.tolerance < 0.1):  # below 1e-6 meshing explodes or OCCT refuses
             raise ValueError(f"tolerance must be in [1e-6, 0.1) of the model size, got {self.tolerance!r}")
 

@@ -35,6 +35,10 @@ from typing import Any
 
 EXECUTORS = ("local", "serial", "dask")
 
+#: Longest time limit accepted (11.6 days): the operating system's waits overflow past
+#: about 24.8 days (2**31 ms).
+MAX_SECONDS = 1e6
+
 
 @dataclass
 class Outcome:
@@ -43,6 +47,12 @@ class Outcome:
     key: Any
     value: Any = None
     error: str | None = None
+
+
+def check_timeout(seconds: float, what: str = "timeout") -> None:
+    """ValueError unless `seconds` is a usable time limit: positive, at most MAX_SECONDS."""
+    if not 0 < seconds <= MAX_SECONDS:
+        raise ValueError(f"{what} must be more than 0 and at most {MAX_SECONDS:.0f} seconds, got {seconds!r}")
 
 
 def _die_with_parent() -> None:
@@ -172,8 +182,7 @@ class LocalExecutor:
     def __init__(self, workers: int = 1, timeout: float = 300.0, start_method: str | None = None) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be positive, got {timeout}")
+        check_timeout(timeout)
         self.workers, self.timeout, self.start_method = workers, timeout, start_method
         self.draining = False
 
@@ -265,8 +274,7 @@ class DaskExecutor:
             from distributed import Client, LocalCluster
         except ImportError:
             raise ValueError("the dask executor needs Dask: pip install 'spare3d-bench[dist]'") from None
-        if not timeout > 0:
-            raise ValueError(f"timeout must be positive, got {timeout}")
+        check_timeout(timeout)
         self.timeout = timeout
         self.draining = False
         self.cluster = None

@@ -69,6 +69,9 @@ class RenderOptions:
             raise ValueError(f"unknown framing {self.framing!r} (use {', '.join(DEFAULT_FACTOR)})")
         if self.frame_factor is not None and not (0.1 <= self.frame_factor <= 100):
             raise ValueError(f"frame factor must be from 0.1 to 100 (window side / model size), got {self.frame_factor!r}")
+        twice = sorted({f for f in self.formats if self.formats.count(f) > 1})
+        if twice:
+            raise ValueError(f"format {twice[0]} is given twice")
         names = self.files()
         clash = sorted({n for n in names if names.count(n) > 1})
         if clash:  # e.g. a view named f_depth beside f's depth map, or a view given twice
@@ -122,14 +125,25 @@ def image(drawing: Drawing, options: RenderOptions) -> np.ndarray:
     return rasterize(pixel_lines(drawing, options), get_style(options.style), options.grayscale)
 
 
+def source_stamp(source: str | os.PathLike) -> list[int] | None:
+    """[size, mtime_ns] of a source file, as make and rsync judge a file unchanged; None
+    when it cannot be examined."""
+    try:
+        st = os.stat(source)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
 def is_complete(out_dir: Path, options: RenderOptions, source: str | None = None) -> bool:
     """True when `out_dir` holds a finished render made with these options (and, if given,
-    from this `source` file: another file with the same stem must not pass for it)."""
+    from this `source` file as it is now: another file with the same stem, or the file
+    edited since, must not pass for it)."""
     try:
         manifest = json.loads((out_dir / MANIFEST).read_text())
     except (OSError, ValueError):
         return False
-    if source is not None and manifest.get("source") != source:
+    if source is not None and (manifest.get("source") != source or manifest.get("stamp") != source_stamp(source)):
         return False
     return manifest.get("options") == options.fingerprint() and all((out_dir / f).is_file() for f in options.files())
 
@@ -163,10 +177,11 @@ def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, nam
     is_path = isinstance(source, (str, os.PathLike))
     report = ModelReport(name or (Path(source).stem if is_path else out.name), str(source) if is_path else "<shape>")
     (out / MANIFEST).unlink(missing_ok=True)  # the folder is incomplete until the end
+    stamp = {"stamp": source_stamp(source)} if is_path else {}  # before reading: an edit made meanwhile shows
     t = Timings()
     views = list(options.views)
     if options.mode == "shaded":
-        return _render_shaded(source, out, options, report, t)
+        return _render_shaded(source, out, options, report, t, stamp)
     if is_path:
         drawings = draw_file(source, views, options.hlr, t, options.up)
     else:
@@ -178,6 +193,7 @@ def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, nam
     report.seconds = seconds
     manifest = {
         "source": report.source,
+        **stamp,
         "options": options.fingerprint(),
         "views": {d.view.name: {"algorithm": d.algorithm, "notes": list(d.notes)} for d in drawings},
         "blank_views": [d.view.name for d in drawings if d.is_blank()],
@@ -191,7 +207,9 @@ def _write_manifest(out: Path, manifest: dict) -> None:
     atomic_write(out / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
 
 
-def _render_shaded(source, out: Path, options: RenderOptions, report: ModelReport, t: Timings) -> ModelReport:
+def _render_shaded(
+    source, out: Path, options: RenderOptions, report: ModelReport, t: Timings, stamp: dict
+) -> ModelReport:
     from .shaded import render_shaded
 
     mesh = load_mesh(source, options.up, options.hlr.tolerance, t)
@@ -216,7 +234,9 @@ def _render_shaded(source, out: Path, options: RenderOptions, report: ModelRepor
     seconds["write"] = time.perf_counter() - t1
     report.algorithms = {im.view.name: "shaded" for im in images}
     report.seconds = seconds
-    _write_manifest(out, {"source": report.source, "options": options.fingerprint(), "views": sorted(report.algorithms)})
+    _write_manifest(
+        out, {"source": report.source, **stamp, "options": options.fingerprint(), "views": sorted(report.algorithms)}
+    )
     return report
 
 

@@ -35,7 +35,10 @@ _positive_int = _int_at_least(1)
 
 
 def _image_size(text: str) -> int:
-    value = _positive_int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
     if not 16 <= value <= 8192:
         raise argparse.ArgumentTypeError(f"must be from 16 to 8192 pixels, got {value}")
     return value
@@ -49,6 +52,25 @@ def _positive_float(text: str) -> float:
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a time limit, positive and at most MAX_SECONDS (the operating
+    system's waits overflow past about 25 days)."""
+    from renderers.executors import MAX_SECONDS
+
+    value = _positive_float(text)
+    if value > MAX_SECONDS:
+        days = MAX_SECONDS / 86400
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SECONDS:.0f} seconds ({days:.1f} days), got {text}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (the usage block is in --help)."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _add_executor(p) -> None:
@@ -124,7 +146,7 @@ def _add_render(sub) -> None:
     )
     p.add_argument(
         "--hlr-budget",
-        type=_positive_float,
+        type=_seconds,
         default=10.0,
         metavar="S",
         help="auto mode: safety limit, in seconds, on one exact view of a freeform model; past it "
@@ -144,13 +166,13 @@ def _add_render(sub) -> None:
     p.add_argument(
         "--tolerance",
         type=_positive_float,
-        default=2.5e-4,
         metavar="T",
-        help="curve discretisation error as a fraction of the model size (default 2.5e-4)",
+        help="curve discretisation error as a fraction of the model size (default 2.5e-4 up to --size 1000, "
+        "finer in proportion above)",
     )
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="models rendered in parallel (default 1)")
     p.add_argument(
-        "--timeout", type=_positive_float, default=300.0, metavar="S", help="seconds one model may take (default 300)"
+        "--timeout", type=_seconds, default=300.0, metavar="S", help="seconds one model may take (default 300)"
     )
     _add_executor(p)
     p.add_argument("--force", action="store_true", help="re-render models whose outputs are already complete")
@@ -238,7 +260,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes (default 1)")
     _add_executor(p)
     p.add_argument(
-        "--timeout", type=_positive_float, default=600.0, metavar="S", help="seconds one question may take (default 600)"
+        "--timeout", type=_seconds, default=600.0, metavar="S", help="seconds one question may take (default 600)"
     )
     p.add_argument(
         "--retries", type=int, default=1, choices=range(0, 6), metavar="N",
@@ -402,7 +424,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from renderers.batch import Interrupted, expand_inputs, failed_line, name_tasks, run_batch, write_report
-    from renderers.cad import HLROptions
+    from renderers.cad import HLROptions, tolerance_for
     from renderers.mesh_lines import MeshLineOptions
     from renderers.render import RenderOptions
     from renderers.views import parse_views
@@ -417,7 +439,11 @@ def _cmd_render(args: argparse.Namespace) -> int:
             framing=args.framing,
             frame_factor=args.frame_factor,
             hlr=HLROptions(
-                args.hlr, args.smooth, args.hlr_budget, args.tolerance, MeshLineOptions(crease_angle=args.crease_angle)
+                args.hlr,
+                args.smooth,
+                args.hlr_budget,
+                args.tolerance or tolerance_for(args.size),
+                MeshLineOptions(crease_angle=args.crease_angle),
             ),
             up=args.up,
             mode=args.mode,
@@ -469,7 +495,7 @@ def _usage(command: str, message: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `spare3d` and its sub-commands."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="spare3d",
         description="spare3d-bench: CAD and mesh line drawings and the SPARE3D spatial-reasoning benchmark.",
     )

@@ -246,6 +246,12 @@ def test_interrupted_model_is_redone(tmp_path):
     twin.write_bytes(fixture_path("cad/screw.step").read_bytes())
     (again,) = batch.run_batch(batch.name_tasks([twin]), tmp_path, other, progress=False)
     assert not again.skipped and json.loads((tmp_path / "tet" / MANIFEST).read_text())["source"] == str(twin)
+    assert batch.run_batch(batch.name_tasks([twin]), tmp_path, other, progress=False)[0].skipped
+    # the same file edited since (here: another part copied over it) is rendered again
+    screw_top = (tmp_path / "tet" / "t.png").read_bytes()
+    twin.write_bytes(tet.read_bytes())
+    (edited,) = batch.run_batch(batch.name_tasks([twin]), tmp_path, other, progress=False)
+    assert not edited.skipped and (tmp_path / "tet" / "t.png").read_bytes() != screw_top
 
 
 def test_inputs_expand_and_names_do_not_collide(tmp_path):
@@ -259,6 +265,16 @@ def test_inputs_expand_and_names_do_not_collide(tmp_path):
                                           "pattern matches no CAD or mesh file"]
     assert [t.name for t in batch.name_tasks(files)] == ["hammer_brep", "hammer_iges"]
     assert [t.name for t in batch.name_tasks([Path("a/x.step"), Path("b/x.step")])] == ["x_step", "x_step_2"]
+
+
+def test_link_loops_and_dangling_links_say_what_they_are(tmp_path):
+    (tmp_path / "loop1.step").symlink_to(tmp_path / "loop2.step")
+    (tmp_path / "loop2.step").symlink_to(tmp_path / "loop1.step")
+    (tmp_path / "dangling.step").symlink_to(tmp_path / "gone.step")
+    files, missing = batch.expand_inputs([str(tmp_path / "loop1.step"), str(tmp_path / "dangling.step")])
+    assert [m.error for m in missing] == ["file not found"]
+    (report,) = batch.run_batch(batch.name_tasks(files), tmp_path / "out", _options(), progress=False)
+    assert not report.ok and report.error == "Too many levels of symbolic links"
 
 
 def test_report_file_lists_failures(tmp_path):

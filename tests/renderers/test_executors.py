@@ -55,5 +55,7 @@ def test_draining_local_executor_finishes_units_in_flight_only():
 def test_unknown_executor_and_bad_settings_are_refused():
     with pytest.raises(ValueError, match="unknown executor"):
         make_executor("threads")
-    with pytest.raises(ValueError, match="timeout must be positive"):
-        LocalExecutor(1, timeout=0)
+    for bad in (0, -1, float("nan"), 3e6):  # 3e6 s overflows the operating system's waits
+        with pytest.raises(ValueError, match="timeout must be more than 0 and at most 1000000 seconds"):
+            LocalExecutor(1, timeout=bad)
+    assert LocalExecutor(1, timeout=1e6).timeout == 1e6

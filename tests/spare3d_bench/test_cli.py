@@ -89,13 +89,16 @@ def test_a_failed_model_sets_the_exit_status(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--size", "0"], "must be at least 1"),
+        (["--size", "0"], "must be from 16 to 8192 pixels, got 0"),
         (["--size", "10"], "must be from 16 to 8192 pixels"),
         (["--views", "f,zz"], "unknown view 'zz'"),
         (["--format", "jpg"], "unknown format jpg"),
         (["--style", "neon"], "invalid choice"),
         (["--workers", "-2"], "must be at least 1"),
         (["--timeout", "nan"], "must be a positive number"),
+        (["--timeout", "3e6"], "must be at most 1000000 seconds"),
+        (["--hlr-budget", "1e12"], "must be at most 1000000 seconds"),
+        (["--format", "png,png"], "png is given twice"),
         (["--frame-factor", "0"], "must be a positive number"),
         (["--crease-angle", "200"], "crease angle must be between 0 and 180"),
         (["--maps", "depth"], "come with --mode shaded"),
@@ -108,7 +111,40 @@ def test_absurd_options_give_one_line(tmp_path, args, message):
     res = _run("render", str(SAMPLE), "--out", str(tmp_path / "o"), *args)
     assert res.returncode == 2
     assert message in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr  # the reason, not a usage block
     assert not (tmp_path / "o" / "bracket").exists()
+
+
+def _worst_sagitta(svg: str, centre: float) -> float:
+    """Largest gap, in pixels, between a circle drawn as polylines around `centre` and the
+    midpoints of its segments (the chordal error a viewer sees)."""
+    import re
+
+    import numpy as np
+
+    worst = 0.0
+    for points in re.findall(r'points="([^"]+)"', svg):
+        p = np.array([[float(v) for v in xy.split(",")] for xy in points.split()]) - centre
+        mid = (p[1:] + p[:-1]) / 2
+        worst = max(worst, float(np.linalg.norm(p, axis=1).max() - np.linalg.norm(mid, axis=1).min()))
+    return worst
+
+
+def test_default_tolerance_follows_the_image_size(tmp_path):
+    from renderers import occ
+    from renderers.cad import DEFAULT_TOLERANCE, tolerance_for
+
+    assert tolerance_for(200) == tolerance_for(1000) == DEFAULT_TOLERANCE and tolerance_for(4000) == DEFAULT_TOLERANCE / 4
+    occ.write_step(occ.cylinder(10, 5), tmp_path / "disc.step")
+    gaps = {}
+    for size in (200, 2000):
+        out = tmp_path / str(size)
+        args = ["render", str(tmp_path / "disc.step"), "--out", str(out), "--views", "t", "--format", "svg", "--hlr", "poly"]
+        assert main([*args, "--size", str(size), "--quiet"]) == 0
+        gaps[size] = _worst_sagitta((out / "disc" / "t.svg").read_text(), size / 2)
+    # the polygonal top view's circle: a tessellation 4x the tolerance, 0.59 px at 2000 px
+    # with the scaled default (1.2 px with the 200 px one)
+    assert gaps[200] < 0.15 and gaps[2000] < 0.6
 
 
 def test_output_folder_that_is_a_file(tmp_path):
