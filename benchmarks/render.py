@@ -32,7 +32,15 @@ STAGES = ("read", "mesh", "hlr", "discretise", "rasterise", "write")
 
 
 def boolean_part(rng: random.Random):
-    """A random machined-looking part: 3-6 fused primitives on a grid, then 1-2 cuts."""
+    """A random machined-looking part: 3-6 fused primitives on a grid, then 1-2 cuts; drawn
+    again when OCCT's check rejects the result (1 in 20 here: read back from STEP, that one
+    took 3.8 s of exact HLR against 0.16 s in memory, 60% of the 20-part set's HLR time)."""
+    while not occ.is_valid(part := _boolean_part(rng)):
+        pass
+    return part
+
+
+def _boolean_part(rng: random.Random):
 
     def primitive():
         kind = rng.choice(["box", "cylinder", "cone", "sphere"])

@@ -25,6 +25,7 @@ from OCP.BRepAdaptor import BRepAdaptor_Curve, BRepAdaptor_Surface
 from OCP.BRepAlgoAPI import BRepAlgoAPI_Common, BRepAlgoAPI_Cut, BRepAlgoAPI_Fuse
 from OCP.BRepBndLib import BRepBndLib
 from OCP.BRepBuilderAPI import BRepBuilderAPI_Transform
+from OCP.BRepCheck import BRepCheck_Analyzer
 from OCP.BRepLib import BRepLib
 from OCP.BRepMesh import BRepMesh_IncrementalMesh
 from OCP.BRepPrimAPI import (
@@ -475,6 +476,13 @@ def _boolean(op, a: Shape, b: Shape, name: str) -> Shape:
     if not algo.IsDone():
         raise RenderError("<boolean>", f"{name} failed")
     return algo.Shape()
+
+
+def is_valid(shape: Shape) -> bool:
+    """OCCT's full topology and geometry check (BRepCheck_Analyzer): booleans can return
+    faces it rejects, which a STEP round trip then heals with tolerances of 0.1 model units
+    or more, and exact HLR slows 20x."""
+    return BRepCheck_Analyzer(shape).IsValid()
 
 
 def cut(a: Shape, b: Shape) -> Shape:

@@ -359,3 +359,12 @@ def test_step_writing_is_deterministic(tmp_path):
     assert b"2000-01-01T00:00:00" in data and b"PRODUCT('part','part'" in data
     again = draw_shape(occ.read_cad(tmp_path / "a" / "part.step"), [PRESETS["2"]], HLROptions("exact"))[0]
     assert not again.is_blank()
+
+
+def test_validity_check_rejects_a_self_intersecting_face():
+    from OCP.BRepBuilderAPI import BRepBuilderAPI_MakeFace, BRepBuilderAPI_MakePolygon
+    from OCP.gp import gp_Pnt
+
+    assert occ.is_valid(occ.cut(occ.box(20, 20, 20), occ.cylinder(5, 40, (10, 10, -10))))
+    bow_tie = BRepBuilderAPI_MakePolygon(gp_Pnt(0, 0, 0), gp_Pnt(10, 10, 0), gp_Pnt(10, 0, 0), gp_Pnt(0, 10, 0), True)
+    assert not occ.is_valid(BRepBuilderAPI_MakeFace(bow_tie.Wire(), True).Face())
