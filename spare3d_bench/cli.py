@@ -150,7 +150,7 @@ def _add_render(sub) -> None:
         default=10.0,
         metavar="S",
         help="auto mode: safety limit, in seconds, on one exact view of a freeform model; past it "
-        "that view and the model's remaining views are drawn polygonally (default 10)",
+        "that view and the model's remaining views are drawn polygonally (default 10, at most 1e6)",
     )
     p.add_argument("--smooth", action="store_true", help="also draw smooth (tangent-continuous) edges")
     p.add_argument(
@@ -172,7 +172,7 @@ def _add_render(sub) -> None:
     )
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="models rendered in parallel (default 1)")
     p.add_argument(
-        "--timeout", type=_seconds, default=300.0, metavar="S", help="seconds one model may take (default 300)"
+        "--timeout", type=_seconds, default=300.0, metavar="S", help="seconds one model may take (default 300, at most 1e6)"
     )
     _add_executor(p)
     p.add_argument("--force", action="store_true", help="re-render models whose outputs are already complete")
@@ -260,7 +260,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--workers", type=_positive_int, default=1, metavar="N", help="processes (default 1)")
     _add_executor(p)
     p.add_argument(
-        "--timeout", type=_seconds, default=600.0, metavar="S", help="seconds one question may take (default 600)"
+        "--timeout", type=_seconds, default=600.0, metavar="S", help="seconds one question may take (default 600, at most 1e6)"
     )
     p.add_argument(
         "--retries", type=int, default=1, choices=range(0, 6), metavar="N",
