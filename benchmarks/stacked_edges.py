@@ -35,13 +35,17 @@ def _top_view(conn, shape) -> None:
 
 
 def exact_top_seconds(shape, limit: float) -> float:
-    """Seconds of exact HLR for the top view; inf past `limit` (the process is killed)."""
+    """Seconds of exact HLR for the top view; inf past `limit` (the process is killed),
+    NaN when it failed or crashed."""
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_top_view, args=(send, shape))
     proc.start()
     send.close()
-    seconds = recv.recv() if recv.poll(limit) else float("inf")
+    try:
+        seconds = recv.recv() if recv.poll(limit) else float("inf")
+    except EOFError:  # the view raised, or OCCT killed the process
+        seconds = float("nan")
     proc.kill()
     proc.join()
     return seconds
@@ -75,9 +79,12 @@ def main() -> None:
             depth = z_depth(shape)
             if depth:
                 rows.append((depth, exact_top_seconds(shape, args.limit)))
+    failed = sum(np.isnan(s) for _, s in rows)
+    rows = [(d, s) for d, s in rows if not np.isnan(s)]
     depths = np.array([d for d, _ in rows])
     secs = np.array([s for _, s in rows])
-    print(f"\n{len(rows)} top views with freeform edges on Z cylinders; auto threshold {AUTO_STACKED_EDGES}")
+    print(f"\n{len(rows)} top views with freeform edges on Z cylinders ({failed} failed); "
+          f"auto threshold {AUTO_STACKED_EDGES}")
     print("depth  views  median s   max s  over 1 s")
     for d in np.unique(depths):
         t = secs[depths == d]

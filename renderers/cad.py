@@ -84,12 +84,15 @@ class HLROptions:
 
     `mesh` tessellates a CAD model and draws it with the mesh renderer (creases,
     boundaries, silhouettes, ray-cast visibility), so one part can go through both paths.
+
+    `tolerance` is the chordal error as a fraction of the model size; unset, it is
+    DEFAULT_TOLERANCE, and a RenderOptions sets it to `tolerance_for` its image size.
     """
 
     mode: str = "auto"
     smooth: bool = False
     budget: float = DEFAULT_BUDGET
-    tolerance: float = DEFAULT_TOLERANCE
+    tolerance: float | None = None
     mesh: MeshLineOptions = field(default_factory=MeshLineOptions)
     force_poly: tuple[str, ...] = ()
 
@@ -97,8 +100,13 @@ class HLROptions:
         if self.mode not in HLR_MODES:
             raise ValueError(f"unknown HLR mode {self.mode!r} (use {', '.join(HLR_MODES)})")
         check_timeout(self.budget, "HLR budget")
-        if not (1e-6 <= self.tolerance < 0.1):  # below 1e-6 meshing explodes or OCCT refuses
+        if self.tolerance is not None and not (1e-6 <= self.tolerance < 0.1):  # below 1e-6 meshing explodes
             raise ValueError(f"tolerance must be in [1e-6, 0.1) of the model size, got {self.tolerance!r}")
+
+    @property
+    def chordal(self) -> float:
+        """The tolerance in use: `tolerance`, or DEFAULT_TOLERANCE when unset."""
+        return DEFAULT_TOLERANCE if self.tolerance is None else self.tolerance
 
 
 def draw_shape(
@@ -119,9 +127,9 @@ def draw_shape(
         # Tessellate first: the tight box then comes from the mesh, in a fraction of the
         # time an exact box of freeform surfaces takes (hammer: 160 ms).
         rough = occ.rough_size(prepared.shape, source)
-        timings.mesh += occ.mesh(prepared.shape, occ.POLY_MESH_FACTOR * options.tolerance * rough)
+        timings.mesh += occ.mesh(prepared.shape, occ.POLY_MESH_FACTOR * options.chordal * rough)
     box = occ.tight_box(prepared.shape, source, from_mesh=meshed)
-    deflection = options.tolerance * float(np.max(box[1] - box[0]))
+    deflection = options.chordal * float(np.max(box[1] - box[0]))
     notes = (f"dropped {prepared.dropped_free} free wires/edges/points",) if prepared.dropped_free else ()
     if plan == "poly":
         results = _poly_views(prepared.shape, views, options, deflection, "", meshed=True)
@@ -154,7 +162,7 @@ def draw_shape(
 
 def _through_mesh(prepared: occ.Prepared, views, options: HLROptions, source, timings: Timings) -> list[Drawing]:
     t0 = time.perf_counter()
-    mesh = _tessellate(prepared, options.tolerance, source)
+    mesh = _tessellate(prepared, options.chordal, source)
     timings.mesh += time.perf_counter() - t0
     return draw_mesh(mesh, views, options.mesh, source, timings)
 

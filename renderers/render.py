@@ -10,12 +10,12 @@ import hashlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from .cad import HLROptions, draw_file, draw_shape, load_mesh
+from .cad import HLROptions, draw_file, draw_shape, load_mesh, tolerance_for
 from .drawing import DEFAULT_FACTOR, Drawing, Timings, frame
 from .raster import PixelLines, rasterize, to_pixel_lines
 from .styles import get_style
@@ -64,6 +64,8 @@ class RenderOptions:
             raise ValueError(f"unknown format {', '.join(bad) or '(none)'} (use {', '.join(FORMATS)})")
         if not isinstance(self.size, int) or not MIN_SIZE <= self.size <= MAX_SIZE:
             raise ValueError(f"size must be an integer from {MIN_SIZE} to {MAX_SIZE}, got {self.size!r}")
+        if self.hlr.tolerance is None:  # frozen: set once, here, from the size
+            object.__setattr__(self, "hlr", replace(self.hlr, tolerance=tolerance_for(self.size)))
         get_style(self.style)
         if self.framing not in DEFAULT_FACTOR:
             raise ValueError(f"unknown framing {self.framing!r} (use {', '.join(DEFAULT_FACTOR)})")

@@ -424,7 +424,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def _cmd_render(args: argparse.Namespace) -> int:
     from renderers.batch import Interrupted, expand_inputs, failed_line, name_tasks, run_batch, write_report
-    from renderers.cad import HLROptions, tolerance_for
+    from renderers.cad import HLROptions
     from renderers.mesh_lines import MeshLineOptions
     from renderers.render import RenderOptions
     from renderers.views import parse_views
@@ -442,7 +442,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
                 args.hlr,
                 args.smooth,
                 args.hlr_budget,
-                args.tolerance or tolerance_for(args.size),
+                args.tolerance,
                 MeshLineOptions(crease_angle=args.crease_angle),
             ),
             up=args.up,
@@ -526,7 +526,7 @@ def _apply_recipe(parser: argparse.ArgumentParser, argv: list[str]) -> str | Non
     Returns an error message, or None."""
     if len(argv) < 1 or argv[0] != "generate" or "--recipe" not in argv[:-1] and not any(a.startswith("--recipe=") for a in argv):
         return None
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = _Parser(prog="spare3d generate", add_help=False)
     pre.add_argument("--recipe")
     known, _ = pre.parse_known_args(argv[1:])
     import yaml

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from renderers import occ
-from renderers.cad import HLROptions, draw_shape, tolerance_for
+from renderers.cad import HLROptions, draw_shape
 from renderers.mesh_io import Mesh
 from renderers.mesh_lines import draw_mesh
 from renderers.render import RenderOptions, image
@@ -138,7 +138,7 @@ class Drawer:
         if isinstance(shape, Mesh):
             drawings = draw_mesh(shape, views)
         else:
-            tolerance = tolerance_for(self.render.size)
+            tolerance = self.render.hlr.tolerance  # scaled to the image size
             hlr = HLROptions(self.options.hlr, tolerance=tolerance, force_poly=tuple(sorted(self.poly_views)))
             drawings = draw_shape(shape, views, hlr)
         out = {}
