@@ -18,9 +18,9 @@ and keeps a time budget only as a safety net:
 
 and per view, in a model drawn exactly: a view along a cylinder on which many freeform
 edges stack up (`AUTO_STACKED_EDGES`) is drawn polygonally. Those edges all project onto
-the cylinder's circle, and exact HLR crawls over overlapping projected curves: top views
-of SPARE3D-CSG models cut by a Z cylinder with stacks 5 or more deep took a median 3.1 s
-(up to over 20 s), those with shallower stacks at most 1.1 s.
+the cylinder's circle, and exact HLR crawls over overlapping projected curves: the top
+views of SPARE3D-CSG models cut by a Z cylinder took 1.3-18 s, the other views mostly
+under 0.2 s.
 
 A view whose exact HLR overruns the budget, or crashes the helper, is drawn polygonally
 with that model's remaining views; that is the one non-deterministic path, and the
@@ -55,7 +55,7 @@ AUTO_EXACT_POLES = 400
 
 #: `auto`: a view along a cylinder whose freeform edges stack at least this deep is drawn
 #: polygonally (see occ.stacked_edges for the measurements).
-AUTO_STACKED_EDGES = 5
+AUTO_STACKED_EDGES = 4
 
 #: Default per-view safety budget (seconds) for budgeted exact HLR in `auto` mode.
 DEFAULT_BUDGET = 10.0

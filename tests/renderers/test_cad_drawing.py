@@ -305,27 +305,6 @@ def test_freeform_edges_stacked_on_a_cylinder_are_measured_by_depth_not_count():
     # a real part's fillet boundaries on one cylinder (10 edges) lie side by side
     k1 = occ.read_cad(fixture_path("cad/trj5_k1-ct-214.stp"))
     assert max(depth for _, depth in occ.stacked_edges(k1)) == 2
-    # a real nut's hole: two B-spline half rims at the top and two at the bottom meet end
-    # to end, so the top view sees two layers, and auto draws it exactly
-    nut = occ.read_cad(fixture_path("cad/xr1-tc-nut.stp"))
-    [(axis, depth)] = occ.stacked_edges(nut)
-    assert np.allclose(axis, (0, 0, 1)) and depth == 2
-    assert _draw(nut, ["t"], "auto")[0].algorithm == "exact"
-
-
-def test_angular_bins_are_covered_half_open_and_with_multiplicity():
-    from renderers.occ import _covered_bins
-
-    w = 2 * np.pi / 8  # bin centres at 22.5, 67.5, ... degrees
-    halves = _covered_bins(np.array([0.0, np.pi]), np.array([np.pi, 2 * np.pi]), 8)
-    assert halves.tolist() == [1] * 8  # two arcs meeting at 0 and 180 degrees: one layer
-    there_and_back = _covered_bins(np.array([0.0, 0.0]), np.array([2 * w, 2 * w]), 8)
-    assert there_and_back.tolist() == [2, 2, 0, 0, 0, 0, 0, 0]
-    # negative (unwrapped) angles land in the right bins; an interval ending on a centre
-    # does not cover it, one starting there does
-    assert _covered_bins(np.array([-w]), np.array([w]), 8).tolist() == [1, 0, 0, 0, 0, 0, 0, 1]
-    assert _covered_bins(np.array([-w]), np.array([w / 2]), 8).tolist() == [0, 0, 0, 0, 0, 0, 0, 1]
-    assert _covered_bins(np.array([w / 2]), np.array([1.5 * w]), 8).tolist() == [1, 0, 0, 0, 0, 0, 0, 0]
 
 
 def test_auto_draws_a_view_along_stacked_freeform_edges_polygonally():
