@@ -16,14 +16,17 @@ VIEWS_HELP = (
 )
 
 
-def _int_at_least(minimum: int):
-    """argparse type: an integer >= `minimum`, with a one-line reason otherwise."""
+def _int_at_least(minimum: int, maximum: int | None = None, unit: str = ""):
+    """argparse type: an integer >= `minimum` (and <= `maximum`, if given), with a
+    one-line reason otherwise."""
 
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if maximum is not None and not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be from {minimum} to {maximum}{unit}, got {value}")
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
         return value
@@ -32,16 +35,7 @@ def _int_at_least(minimum: int):
 
 
 _positive_int = _int_at_least(1)
-
-
-def _image_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if not 16 <= value <= 8192:
-        raise argparse.ArgumentTypeError(f"must be from 16 to 8192 pixels, got {value}")
-    return value
+_image_size = _int_at_least(16, 8192, " pixels")
 
 
 def _positive_float(text: str) -> float:
