@@ -179,11 +179,13 @@ def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, nam
     is_path = isinstance(source, (str, os.PathLike))
     report = ModelReport(name or (Path(source).stem if is_path else out.name), str(source) if is_path else "<shape>")
     (out / MANIFEST).unlink(missing_ok=True)  # the folder is incomplete until the end
-    stamp = {"stamp": source_stamp(source)} if is_path else {}  # before reading: an edit made meanwhile shows
+    head = {"source": report.source, "options": options.fingerprint()}  # what every manifest holds
+    if is_path:
+        head["stamp"] = source_stamp(source)  # before reading: an edit made meanwhile shows
     t = Timings()
     views = list(options.views)
     if options.mode == "shaded":
-        return _render_shaded(source, out, options, report, t, stamp)
+        return _render_shaded(source, out, options, report, t, head)
     if is_path:
         drawings = draw_file(source, views, options.hlr, t, options.up)
     else:
@@ -194,9 +196,7 @@ def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, nam
     report.notes = sorted({n for d in drawings for n in d.notes})
     report.seconds = seconds
     manifest = {
-        "source": report.source,
-        **stamp,
-        "options": options.fingerprint(),
+        **head,
         "views": {d.view.name: {"algorithm": d.algorithm, "notes": list(d.notes)} for d in drawings},
         "blank_views": [d.view.name for d in drawings if d.is_blank()],
     }
@@ -210,7 +210,7 @@ def _write_manifest(out: Path, manifest: dict) -> None:
 
 
 def _render_shaded(
-    source, out: Path, options: RenderOptions, report: ModelReport, t: Timings, stamp: dict
+    source, out: Path, options: RenderOptions, report: ModelReport, t: Timings, head: dict
 ) -> ModelReport:
     from .shaded import render_shaded
 
@@ -236,9 +236,7 @@ def _render_shaded(
     seconds["write"] = time.perf_counter() - t1
     report.algorithms = {im.view.name: "shaded" for im in images}
     report.seconds = seconds
-    _write_manifest(
-        out, {"source": report.source, **stamp, "options": options.fingerprint(), "views": sorted(report.algorithms)}
-    )
+    _write_manifest(out, {**head, "views": sorted(report.algorithms)})
     return report
 
 
