@@ -26,7 +26,7 @@ class EarlyFusion(TaskModel):
     def __init__(self, backbone: str, spec: TaskSpec, weights=None) -> None:
         super().__init__(spec)
         out = {"t2i": 1, "i2p": spec.n_scores, "p2i": P2I_FEATURES}[spec.task]
-        self.net = make_backbone(backbone, 4 * spec.channels, out, weights)
+        self.net = make_backbone(backbone, 4 * spec.channels, out, weights, spec.channels)
         if spec.task == "p2i":
             self.head = nn.Sequential(nn.Linear(P2I_FEATURES + spec.poses, P2I_FEATURES), nn.ReLU(inplace=True), nn.Linear(P2I_FEATURES, 1))
 

@@ -20,8 +20,8 @@ class LateFusion(TaskModel):
 
     def __init__(self, backbone: str, spec: TaskSpec, weights=None) -> None:
         super().__init__(spec)
-        self.views_net = make_backbone(backbone, 3 * spec.channels, EMBEDDING, weights)
-        self.candidate_net = make_backbone(backbone, spec.channels, EMBEDDING, weights)
+        self.views_net = make_backbone(backbone, 3 * spec.channels, EMBEDDING, weights, spec.channels)
+        self.candidate_net = make_backbone(backbone, spec.channels, EMBEDDING, weights, spec.channels)
 
     def forward(self, views: torch.Tensor, candidates: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
         b, k = candidates.shape[:2]

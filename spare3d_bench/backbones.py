@@ -3,7 +3,7 @@
 `make_backbone(name, in_channels, out_features)` returns a module mapping
 (B, in_channels, H, W) float images to (B, out_features). Weights are random unless the
 caller passes a local ImageNet checkpoint (nothing is downloaded at run time); its first
-convolution is adapted to any channel count by repeating the RGB filters and rescaling.
+convolution is adapted to stacks of RGB or grey images (see `make_backbone`).
 """
 
 from __future__ import annotations
@@ -142,28 +142,35 @@ def read_tensor_file(path: str | os.PathLike, what: str):
         raise ValueError(f"{path}: cannot read the {what}: {reason}") from None
 
 
-def make_backbone(name: str, in_channels: int, out_features: int, weights: str | os.PathLike | None = None) -> nn.Module:
-    """Backbone `name` with `in_channels` inputs and `out_features` outputs.
+def make_backbone(
+    name: str, in_channels: int, out_features: int, weights: str | os.PathLike | None = None, image_channels: int = 3
+) -> nn.Module:
+    """Backbone `name` with `in_channels` inputs (images of `image_channels` each, stacked)
+    and `out_features` outputs.
 
     `weights`: optional local torchvision/BagNet ImageNet state dict (loaded with
-    weights_only=True). The classifier's last layer is left at random init; the first
-    convolution's RGB filters are tiled over the input channels and scaled by 3/in_channels
-    so activations keep their scale.
+    weights_only=True). The classifier's last layer is left at random init. The first
+    convolution sees each stacked image through the pretrained filters, averaged over the
+    images so activations keep their scale: RGB images get the RGB filters, grey images
+    their sum (what the filters give a grey image with R = G = B).
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r} (use {', '.join(BACKBONES)})")
+    if image_channels not in (1, 3) or in_channels % image_channels:
+        raise ValueError(f"{in_channels} input channels are not a stack of {image_channels}-channel images")
     model = BACKBONES[name](out_features)
     owner, attr = _first_conv(model)
     old: nn.Conv2d = getattr(owner, attr)
     if weights is not None:
         _load_pretrained(model, weights)
         old = getattr(owner, attr)
-    if in_channels != old.in_channels:
+    if in_channels != old.in_channels or (weights is not None and image_channels != old.in_channels):
         new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=old.bias is not None)
         if weights is not None:
             with torch.no_grad():
-                reps = -(-in_channels // old.in_channels)
-                new.weight.copy_(old.weight.repeat(1, reps, 1, 1)[:, :in_channels] * (old.in_channels / in_channels))
+                per_image = old.weight if image_channels == old.in_channels else old.weight.sum(1, keepdim=True)
+                images = in_channels // image_channels
+                new.weight.copy_(per_image.repeat(1, images, 1, 1) / images)
                 if old.bias is not None:
                     new.bias.copy_(old.bias)
         setattr(owner, attr, new)

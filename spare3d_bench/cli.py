@@ -589,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
+        again = "add --resume to continue from the last finished epoch" if args.command == "train" and not args.resume else "run the same command again to resume"
+        print(f"interrupted: {again}", file=sys.stderr)
         return 130
     except ModuleNotFoundError as e:  # a GPU box without OCCT, a render box without torch
         root = (e.name or "").partition(".")[0]

@@ -26,7 +26,7 @@ def add_train(sub) -> None:
     p.add_argument("--model", help="<backbone>-<fusion>, e.g. vgg16-early, resnet18-late (see --list-models)")
     p.add_argument("--data", metavar="DIR", help="dataset folder holding train/ (and val/) splits")
     p.add_argument("--out", metavar="RUN", help="run folder")
-    p.add_argument("--epochs", type=_positive_int, default=50, help="epochs (default 50, as SPARE3D)")
+    p.add_argument("--epochs", type=_positive_int, help="epochs (default 50, as SPARE3D; with --resume, the run's own)")
     p.add_argument("--batch-size", type=_positive_int, help="questions per batch (default SPARE3D's: 8 for t2i, 70 for i2p/p2i)")
     p.add_argument("--lr", type=_positive_float, default=2e-5, help="peak learning rate (default 2e-5, as SPARE3D)")
     p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam", help="default adam")
@@ -66,11 +66,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     missing = [f"--{k}" for k in ("task", "model", "data", "out") if getattr(args, k) is None]
     if missing:
         return _usage("train", f"missing {', '.join(missing)}")
-    from .train import TrainConfig, Trainer
+    from .train import TrainConfig, Trainer, saved_epochs
 
     try:
+        epochs = args.epochs or (args.resume and saved_epochs(args.out)) or 50
         config = TrainConfig(
-            task=args.task, model=args.model, data=args.data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            task=args.task, model=args.model, data=args.data, epochs=epochs, batch_size=args.batch_size, lr=args.lr,
             optimizer=args.optimizer, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
             clip=args.clip, channels=args.channels, resolution=args.resolution, shift=args.shift, device=args.device,
             compile=args.compile, seed=args.seed, workers=args.workers, weights=args.weights,

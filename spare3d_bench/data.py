@@ -43,7 +43,8 @@ class QuestionDataset(Dataset):
             [v for v, _ in rows],
             [c for _, c in rows],
             [q["answer"] for q in split.questions],
-            [q.get("pose") or 0 for q in split.questions],
+            # Only P2I asks about a pose; I2P manifests record the pose shown, which is the answer.
+            [(q.get("pose") or 0) if split.task == "p2i" else 0 for q in split.questions],
             [str(q["id"]) for q in split.questions],
             split.task,
         )
@@ -99,6 +100,14 @@ class QuestionDataset(Dataset):
             "pose": torch.from_numpy(self.poses[idx]),
             "index": torch.from_numpy(idx),
         }
+
+
+def check_answers(ds: QuestionDataset, n_scores: int, where: str | os.PathLike) -> None:
+    """Refuse a split whose answers a model with `n_scores` outputs cannot learn (a label
+    out of range would otherwise stop training mid-epoch, naming no question)."""
+    for qid, a in zip(ds.ids, ds.answers):
+        if isinstance(a, bool) or not isinstance(a, int) or not 0 <= a < n_scores:
+            raise ValueError(f"{where}: question {qid} has answer {a!r}; a {ds.task} model scores 0..{n_scores - 1}")
 
 
 def open_split(root: str | os.PathLike, task: str | None = None) -> QuestionDataset:

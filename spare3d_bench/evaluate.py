@@ -61,10 +61,21 @@ def result_name(data: str | os.PathLike, split: str) -> str:
     return f"{Path(data).resolve().name}-{split}"
 
 
+def _check_not_other_data(result: Path, folder: Path) -> None:
+    """Default result names come from the data folder's name: refuse to overwrite results
+    on another folder of the same name (d1/t2i and d2/t2i)."""
+    try:
+        before = json.loads(result.read_text()).get("data")
+    except (OSError, ValueError, AttributeError):
+        return
+    if isinstance(before, str) and os.path.realpath(before) != os.path.realpath(folder):
+        raise ValueError(f"{result}: holds results on {before}, not {folder}; give this evaluation a --name")
+
+
 def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, split: str = "test", device: str = "auto", name: str | None = None) -> Evaluation:
     """Evaluate RUN's best checkpoint on DATA's split; writes RUN/eval/<name>.json and
     RUN/eval/<name>.predictions.jsonl (name: '<data folder>-<split>' by default)."""
-    from .data import open_split
+    from .data import check_answers, open_split
     from .train import BEST, LAST, TrainConfig, load_checkpoint, model_from_checkpoint, pick_device, predict
 
     run = Path(run)
@@ -77,8 +88,15 @@ def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, split: str = "
     ds = open_split(folder, config.task)
     if ds.task != config.task:
         raise ValueError(f"{folder}: {ds.task} questions, the run was trained for {config.task}")
+    if not len(ds):
+        raise ValueError(f"{folder}: no questions to evaluate")
+    out = run / "eval"
+    if name is None:
+        name = result_name(data, split)
+        _check_not_other_data(out / f"{name}.json", folder)
     dev = pick_device(device)
     model = model_from_checkpoint(ckpt).to(dev)
+    check_answers(ds, model.spec.n_scores, folder)
     if len(ds) and int(ds.poses.max()) > model.spec.poses:
         raise ValueError(f"{folder}: questions use poses up to {int(ds.poses.max())}, the run was trained "
                          f"on {model.spec.poses} poses")
@@ -91,16 +109,14 @@ def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, split: str = "
     evaluation = Evaluation(
         task=config.task,
         model=config.model,
-        data=str(folder),
+        data=os.path.abspath(folder),
         questions=n,
         correct=correct,
-        accuracy=correct / n if n else float("nan"),
+        accuracy=correct / n,
         ci95=wilson_interval(correct, n),
         chance=1.0 / model.spec.n_scores,
         loss=result.loss,
     )
-    name = name or result_name(data, split)
-    out = run / "eval"
     out.mkdir(exist_ok=True)
     lines = [
         json.dumps({"id": qid, "answer": int(a), "prediction": int(p), "scores": [round(float(x), 5) for x in s]})

@@ -98,13 +98,38 @@ class PackedSplit:
         try:
             manifest = json.loads((root / MANIFEST).read_text())
             n, h, w, c = manifest["shape"]
-        except (OSError, ValueError, KeyError) as e:
+            if not all(type(x) is int and x >= 0 for x in (n, h, w, c)):
+                raise ValueError(f"shape {manifest['shape']} is not four counts")
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise ValueError(f"{root / MANIFEST}: not a packed split ({e})") from None
         size = (root / IMAGES).stat().st_size if (root / IMAGES).exists() else -1
         if size != n * h * w * c:
             raise ValueError(f"{root / IMAGES}: {size} bytes, the manifest says {n * h * w * c}")
         images = np.memmap(root / IMAGES, dtype=np.uint8, mode="r", shape=(n, h, w, c)) if n else np.zeros((0, h, w, c), np.uint8)
-        return PackedSplit(images, manifest["questions"], manifest["task"])
+        split = PackedSplit(images, manifest.get("questions"), manifest.get("task"))
+        split._check(root / MANIFEST)
+        return split
+
+    def _check(self, where: Path) -> None:
+        """Every question names its drawings by rows that exist: a bad row would otherwise
+        fail (or read another question's drawing) in the middle of training."""
+        if not isinstance(self.questions, list) or not isinstance(self.task, str):
+            raise ValueError(f"{where}: not a packed split (no task or question list)")
+        n, shape = len(self.images), None
+        for i, q in enumerate(self.questions):
+            try:
+                views, candidates = self.rows(i)
+                q["answer"], q["id"]
+            except (TypeError, KeyError, AttributeError) as e:
+                raise ValueError(f"{where}: question {i} is malformed ({type(e).__name__}: {e})") from None
+            if shape is None:
+                shape = (len(views), len(candidates))
+            elif (len(views), len(candidates)) != shape:
+                raise ValueError(f"{where}: question {q['id']} has {len(views)} views and {len(candidates)} "
+                                 f"candidates, question {self.questions[0]['id']} {shape[0]} and {shape[1]}")
+            bad = [r for r in views + candidates if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < n]
+            if bad:
+                raise ValueError(f"{where}: question {q['id']} names drawing row {bad[0]!r}; the split holds {n}")
 
     def rows(self, i: int) -> tuple[list[int], list[int]]:
         """Image rows of question i: views (f, r, t order for tasks) and candidates."""

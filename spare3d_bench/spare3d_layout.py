@@ -82,11 +82,13 @@ def load(root: str | Path, task: str) -> list[StoredQuestion]:
         answers = json.loads(answer_file.read_text())
     except (OSError, ValueError) as e:
         raise ValueError(f"{answer_file}: cannot read answers ({e})") from None
+    if not isinstance(answers, dict):
+        raise ValueError(f"{answer_file}: expected an object of question id -> label, got a {type(answers).__name__}")
     out = []
     for qid in sorted(answers, key=lambda k: (len(str(k)), str(k))):
         d = root / str(qid)
         if task in ("pairs", "poses"):
-            label = [int(v) for v in answers[qid]]
+            label = _labels(answers[qid], answer_file, qid)
             if task == "pairs":
                 views = {f"{k}_{v}": d / f"{k}_{v}.png" for k in (0, 1) for v in "frt"}
                 candidates = [d / "0_2.png", d / "1_2.png"]
@@ -95,7 +97,7 @@ def load(root: str | Path, task: str) -> list[StoredQuestion]:
                 candidates = [d / f"pose_{p}.png" for p in label]
             out.append(_checked(StoredQuestion(str(qid), views, candidates, label)))
             continue
-        label = int(str(answers[qid]).strip())
+        label = _label(answers[qid], answer_file, qid)
         top = 19 if task == "i2p" else 3  # extended I2P labels poses 1..20 as 0..19
         if not 0 <= label <= top:
             raise ValueError(f"{answer_file}: label {answers[qid]!r} of question {qid} is not 0..{top}")
@@ -109,6 +111,22 @@ def load(root: str | Path, task: str) -> list[StoredQuestion]:
             pose = found[0]
         out.append(_checked(StoredQuestion(str(qid), views, candidates, label, pose)))
     return out
+
+
+def _label(value, answer_file: Path, qid) -> int:
+    """A label as an int ("2" and 2 alike: the original release mixes them)."""
+    try:
+        if isinstance(value, (bool, float, list, dict)):
+            raise TypeError
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        raise ValueError(f"{answer_file}: label {value!r} of question {qid} is not an integer") from None
+
+
+def _labels(value, answer_file: Path, qid) -> list[int]:
+    if not isinstance(value, list):
+        raise ValueError(f"{answer_file}: labels {value!r} of question {qid} are not a list")
+    return [_label(v, answer_file, qid) for v in value]
 
 
 def _checked(q: StoredQuestion) -> StoredQuestion:

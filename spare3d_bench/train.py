@@ -26,7 +26,7 @@ from torch.utils.data import Sampler
 from renderers.writers import atomic_write
 
 from .backbones import read_tensor_file
-from .data import DeviceBatches, HostBatches, QuestionDataset, dataset_info, open_split
+from .data import DeviceBatches, HostBatches, QuestionDataset, check_answers, dataset_info, open_split
 from .inputs import InputOptions, prepare
 from .models import TaskModel, TaskSpec, build_model
 
@@ -70,10 +70,10 @@ class TrainConfig:
             raise ValueError(f"data_on_device must be auto, yes or no, got {self.data_on_device!r}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"unknown schedule {self.schedule!r} (use cosine or constant)")
-        if self.epochs < 1 or (self.batch_size is not None and self.batch_size < 1) or not self.lr > 0:
+        if self.epochs < 1 or (self.batch_size is not None and self.batch_size < 1) or not 0 < self.lr < math.inf:
             raise ValueError("epochs, batch size and learning rate must be positive")
-        if self.warmup < 0 or self.clip < 0 or self.weight_decay < 0 or not 0 <= self.shift < 0.5:
-            raise ValueError("warmup, clip and weight decay must be >= 0, and shift in [0, 0.5)")
+        if not all(math.isfinite(x) and x >= 0 for x in (self.warmup, self.clip, self.weight_decay)) or not 0 <= self.shift < 0.5:
+            raise ValueError("warmup, clip and weight decay must be finite and >= 0, and shift in [0, 0.5)")
         if self.resolution is not None and not 16 <= self.resolution <= 1024:
             raise ValueError(f"resolution must be 16-1024 pixels, got {self.resolution}")
 
@@ -132,7 +132,21 @@ def _atomic_save(obj, path: Path) -> None:
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
     """A checkpoint as a dict of tensors and plain values (never unpickles objects)."""
-    return read_tensor_file(path, "checkpoint")
+    ckpt = read_tensor_file(path, "checkpoint")
+    missing = [k for k in ("config", "spec", "model") if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise ValueError(f"{path}: not a spare3d training checkpoint (no {', '.join(missing)})")
+    return ckpt
+
+
+def saved_epochs(run: str | os.PathLike) -> int | None:
+    """The epoch count RUN was started with (its config.json), or None: what a --resume
+    that names no --epochs continues to."""
+    try:
+        epochs = json.loads((Path(run) / CONFIG).read_text()).get("epochs")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return epochs if type(epochs) is int and epochs > 0 else None
 
 
 def model_from_checkpoint(ckpt: dict) -> TaskModel:
@@ -146,6 +160,9 @@ class Trainer:
     """Holds a run's model, optimiser, schedule and data; `fit` trains it to the end."""
 
     def __init__(self, config: TrainConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> None:
+        # The data path is kept absolute, so that --resume from another folder compares
+        # the same data, and evaluation finds it.
+        config = replace(config, data=os.path.abspath(config.data))
         self.config, self.out, self.progress = config, Path(out), progress
         self.device = pick_device(config.device)
         self.cuda = self.device.type == "cuda"
@@ -154,13 +171,20 @@ class Trainer:
         if info.get("task") not in (None, config.task):
             raise ValueError(f"{data}: the dataset's task is {info['task']}, not {config.task}")
         self.train_set = open_split(data / "train", config.task)
+        if self.train_set.task != config.task:  # a packed split knows its task, card or not
+            raise ValueError(f"{data / 'train'}: {self.train_set.task} questions, not {config.task}")
         if len(self.train_set) < 2:  # batch norm cannot train on a batch of one
             raise ValueError(f"{data / 'train'}: {len(self.train_set)} question(s); training needs at least 2")
         val = data / "val"
         self.val_set = open_split(val, config.task) if val.exists() else None
+        if self.val_set is not None and self.val_set.task != config.task:
+            raise ValueError(f"{val}: {self.val_set.task} questions, not {config.task}")
         if self.val_set is not None and len(self.val_set) == 0:
             self.val_set = None
         self.spec = TaskSpec(config.task, config.channels, info.get("poses", 8))
+        for split, where in ((self.train_set, data / "train"), (self.val_set, val)):
+            if split is not None:
+                check_answers(split, self.spec.n_scores, where)
         torch.manual_seed(config.seed)
         self.model = build_model(config.model, self.spec, config.weights).to(self.device)
         self._check_input_size()
@@ -188,17 +212,31 @@ class Trainer:
         atomic_write(self.out / CONFIG, (json.dumps(asdict(self.config), indent=1) + "\n").encode())
 
     def _check_input_size(self) -> None:
-        """One question through the model, so that drawings too small for the backbone
-        (BagNet needs 34 px) fail here in words, not at the first training step."""
-        views, candidates, pose, _ = prepare(self.train_set.gather(np.array([0])), self.config.inputs, self.device)
-        self.model.eval()
+        """A training-mode forward pass on a batch of min(batch size, 2) questions, so that
+        drawings too small for the backbone (BagNet needs 34 px), or a batch of one that
+        leaves batch norm one value per channel, fail here in words, not at the first
+        step. Batch-norm statistics and the random state are put back afterwards."""
+        n = min(self.config.batch, 2)
+        views, candidates, pose, _ = prepare(self.train_set.gather(np.arange(n)), self.config.inputs, self.device)
+        buffers = [(b, b.clone()) for b in self.model.buffers()]
+        rng = torch.get_rng_state(), (torch.cuda.get_rng_state(self.device) if self.cuda else None)
+        size = views.shape[-1]
+        self.model.train()
         try:
             with torch.no_grad():
                 self.model(views, candidates, pose)
+        except ValueError as e:  # batch norm's "Expected more than 1 value per channel"
+            raise ValueError(f"{self.config.model}: a batch of {n} question(s) at {size} px leaves batch norm one "
+                             f"value per channel ({e}); use a larger --batch-size or --resolution") from None
         except RuntimeError as e:
-            size = views.shape[-1]
             reason = str(e).strip().splitlines()[0][:160]
             raise ValueError(f"{self.config.model} cannot take {size} px drawings ({reason}); use a larger --resolution") from None
+        finally:
+            for b, saved in buffers:
+                b.copy_(saved)
+            torch.set_rng_state(rng[0])
+            if rng[1] is not None:
+                torch.cuda.set_rng_state(rng[1], self.device)
 
     def _data_on_device(self) -> bool:
         """Whether the train split goes to GPU memory: asked for, or (auto) when its
@@ -296,7 +334,9 @@ class Trainer:
         """Train the remaining epochs; returns the metric history."""
         from tqdm import tqdm
 
-        writer = _tensorboard(self.out, purge_step=self.epoch)
+        # Scalars are logged at step = epoch number (from 1): drop what a killed run logged
+        # after its last checkpoint, and keep the epochs the checkpoint holds.
+        writer = _tensorboard(self.out, purge_step=self.epoch + 1)
         for epoch in range(self.epoch, self.config.epochs):
             self.sampler.epoch = epoch
             self.augment.manual_seed(self.config.seed * 1_000_003 + epoch)
@@ -354,7 +394,7 @@ def _tensorboard(out: Path, purge_step: int):
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return None
-    return SummaryWriter(str(out / "tensorboard"), purge_step=purge_step or None)
+    return SummaryWriter(str(out / "tensorboard"), purge_step=purge_step)
 
 
 @dataclass

@@ -113,6 +113,25 @@ def test_local_pretrained_weights_are_tiled_over_input_channels(tmp_path):
     assert model.fc.out_features == 1
 
 
+def test_pretrained_filters_see_grey_images_as_rgb_images_with_equal_channels(tmp_path):
+    """--channels 1: each grey image goes through the sum of the RGB filters (its response as
+    an RGB image with R = G = B), averaged over the stacked images. Three grey views used to
+    meet the raw R, G and B filters, four the R, G, B, R filters."""
+    from torchvision.models import resnet18
+
+    torch.manual_seed(2)
+    source = resnet18(weights=None)
+    torch.save(source.state_dict(), tmp_path / "r18.pt")
+    grey = torch.rand(2, 1, 32, 32)
+    as_rgb = torch.nn.functional.conv2d(grey.expand(-1, 3, -1, -1), source.conv1.weight, stride=2, padding=3)
+    for images in (1, 3, 4):  # late fusion's candidate and views nets, early fusion
+        conv = make_backbone("resnet18", images, 1, weights=tmp_path / "r18.pt", image_channels=1).conv1
+        same = conv(grey.expand(-1, images, -1, -1))  # the same drawing in every slot
+        assert torch.allclose(same, as_rgb, atol=1e-5)
+    with pytest.raises(ValueError, match="not a stack of 3-channel images"):
+        make_backbone("resnet18", 4, 1, image_channels=3)
+
+
 class _Hostile:
     def __reduce__(self):
         return (os.system, ("touch hacked",))

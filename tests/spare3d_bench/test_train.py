@@ -248,3 +248,110 @@ def test_drawings_too_small_for_the_backbone_are_refused_before_training(i2p_dat
     with pytest.raises(ValueError, match="bagnet33-early cannot take 32 px drawings.*larger --resolution"):
         Trainer(_config(i2p_data, model="bagnet33-early", resolution=32), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_from_another_folder_keeps_every_epoch_and_the_run_length(i2p_data, tmp_path, monkeypatch):
+    """The data path is stored absolute (a relative one was compared against the new
+    working folder), TensorBoard keeps the epochs before the resume (the purge step was
+    one too early), and --resume without --epochs continues to the run's own length."""
+    from spare3d_bench.cli import main
+
+    run = tmp_path / "run"
+    monkeypatch.chdir(i2p_data.parent)
+    Trainer(_config(i2p_data.name, epochs=1), run, progress=False).fit()
+    monkeypatch.chdir(tmp_path)
+    Trainer(_config(i2p_data, epochs=2), run, resume=True, progress=False).fit()
+    args = ["train", "--task", "i2p", "--model", "resnet18-early", "--data", str(i2p_data), "--out", str(run), "--batch-size", "4",
+            "--lr", "1e-3", "--resolution", "32", "--device", "cpu", "--resume", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    assert load_checkpoint(run / "last.pt")["epoch"] == 2 and json.loads((run / "config.json").read_text())["epochs"] == 2
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train_loss")] == [1, 2]
+
+
+def test_malformed_or_mismatched_splits_are_refused_in_words(i2p_data, tmp_path):
+    from spare3d_bench.data import QuestionDataset, open_split
+    from spare3d_bench.spare3d_layout import load
+
+    manifest = json.loads((i2p_data / "train" / "manifest.json").read_text())
+    assert any(q["pose"] for q in manifest["questions"])  # the pose shown, which is the I2P answer...
+    assert not QuestionDataset.from_packed(i2p_data / "train").poses.any()  # ...is not handed to the model
+    copy = tmp_path / "nocard"
+    shutil.copytree(i2p_data, copy)
+    (copy / "dataset.json").unlink()
+    with pytest.raises(ValueError, match="i2p questions, not t2i"):  # was a batch-size error mid-training
+        Trainer(_config(copy, task="t2i"), tmp_path / "run", progress=False)
+
+    def edit(change) -> None:
+        m = json.loads(json.dumps(manifest))
+        change(m["questions"][1])
+        (copy / "train" / "manifest.json").write_text(json.dumps(m))
+
+    edit(lambda q: q.update(answer=25))
+    with pytest.raises(ValueError, match=r"question .* has answer 25; a i2p model scores 0\.\.3"):
+        Trainer(_config(copy), tmp_path / "run", progress=False)
+    edit(lambda q: q["candidates"].__setitem__(0, 99999))
+    with pytest.raises(ValueError, match="manifest.json: question .* names drawing row 99999"):
+        open_split(copy / "train")
+    edit(lambda q: q["candidates"].append(0))
+    with pytest.raises(ValueError, match="has 3 views and 2 candidates, question .* 3 and 1"):
+        open_split(copy / "train")
+    edit(lambda q: q.pop("views"))
+    with pytest.raises(ValueError, match="manifest.json: question 1 is malformed"):
+        open_split(copy / "train")
+    layout = tmp_path / "layout"
+    layout.mkdir()
+    for text, message in (("[1, 2]", "expected an object of question id -> label, got a list"), ('{"0": "x"}', "label 'x' of question 0 is not an integer")):
+        (layout / "answer.json").write_text(text)
+        with pytest.raises(ValueError, match=message):
+            load(layout, "t2i")
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_numbers_and_a_batch_norm_batch_of_one_are_refused_before_training(i2p_data, tmp_path):
+    from spare3d_bench.cli import main
+    from spare3d_bench.models import TaskSpec, build_model
+
+    for bad in (dict(warmup=float("inf")), dict(warmup=float("nan")), dict(weight_decay=float("inf")), dict(clip=float("nan")), dict(lr=float("inf"))):
+        with pytest.raises(ValueError, match="must be"):
+            _config(i2p_data, **bad)
+    args = ["train", "--task", "i2p", "--model", "resnet18-early", "--data", str(i2p_data), "--out", str(tmp_path / "r"), "--quiet"]
+    assert main([*args, "--warmup", "inf"]) == 2  # was an OverflowError traceback
+    # I2P feeds one image per question: at 32 px ResNet's last batch norm sees 1 x 1 x 1 values
+    with pytest.raises(ValueError, match="a batch of 1 question.* one value per channel.*--batch-size"):
+        Trainer(_config(i2p_data, batch_size=1), tmp_path / "run", progress=False)
+    # the training-mode check leaves batch-norm statistics (ResNet) and the random state
+    # (VGG's dropout draws from it) as it found them
+    for model in ("resnet18-early", "vgg13-early"):
+        trainer = Trainer(_config(i2p_data, model=model, seed=3), tmp_path / model, progress=False)
+        after = torch.get_rng_state()
+        torch.manual_seed(3)
+        fresh = build_model(model, TaskSpec("i2p", 3, 8))
+        assert torch.equal(after, torch.get_rng_state())
+        assert all(torch.equal(a, b) for a, b in zip(trainer.model.buffers(), fresh.buffers()))
+
+
+def test_evaluation_refuses_empty_splits_foreign_files_and_overwriting_other_results(i2p_data, tmp_path):
+    run = tmp_path / "run"
+    Trainer(_config(i2p_data, epochs=1), run, progress=False).fit()
+    empty = tmp_path / "empty" / "val"
+    empty.mkdir(parents=True)
+    (empty / "images.u8").write_bytes(b"")
+    (empty / "manifest.json").write_text(json.dumps({"task": "i2p", "shape": [0, 64, 64, 3], "questions": []}))
+    with pytest.raises(ValueError, match="no questions to evaluate"):  # was accuracy NaN, written as invalid JSON
+        evaluate_run(run, empty, device="cpu")
+    evaluate_run(run, i2p_data, "val", device="cpu")
+    other = tmp_path / "other" / i2p_data.name  # another dataset of the same folder name
+    shutil.copytree(i2p_data, other)
+    with pytest.raises(ValueError, match=f"{i2p_data.name}-val.json: holds results on .*give this evaluation a --name"):
+        evaluate_run(run, other, "val", device="cpu")
+    assert evaluate_run(run, other, "val", device="cpu", name="other").questions == 3
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    torch.save(load_checkpoint(run / "best.pt")["model"], foreign / "best.pt")  # a bare state dict
+    with pytest.raises(ValueError, match="best.pt: not a spare3d training checkpoint"):
+        evaluate_run(foreign, i2p_data, "val", device="cpu")
