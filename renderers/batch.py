@@ -170,12 +170,12 @@ def run_batch(
 
     Models run on an executor (renderers.executors: local isolated processes by default,
     serial, or Dask, whose workers must share `out_root`): a crash or a hang costs that
-    model only. The first Ctrl-C lets the models in flight finish, the second kills them;
+    model only, after one retry (noted in its report). The first Ctrl-C lets the models in flight finish, the second kills them;
     either way Interrupted then carries what was done."""
     from tqdm import tqdm
 
     pool = make_executor(executor, workers, timeout, scheduler)
-    out = Path(out_root)
+    out = Path(out_root).absolute()  # Dask workers elsewhere resolve a relative one in their own folder
     out.mkdir(parents=True, exist_ok=True)
     reports: dict[int, ModelReport] = {}
     todo: list[int] = []
@@ -188,15 +188,28 @@ def run_batch(
     # Largest files first: a big model started last would leave the other workers idle.
     order = sorted(todo, key=lambda i: (-_size(tasks[i].source), i))
     restore = drain_on_sigint(pool, "models")
+    first_errors: dict[int, str] = {}
     try:
         with tqdm(total=len(tasks), initial=len(tasks) - len(todo), unit="model", disable=not progress or None) as bar:
-            for outcome in pool.map(partial(_render_one, out, options), [(i, tasks[i]) for i in order]):
-                task = tasks[outcome.key]
-                report = outcome.value or ModelReport(task.name, str(task.source), ok=False, error=outcome.error)
-                reports[outcome.key] = report
-                bar.update(1)
-                if not report.ok:
-                    bar.write(failed_line(report), file=sys.stderr)
+            while order and not pool.draining:
+                again = []
+                for outcome in pool.map(partial(_render_one, out, options), [(i, tasks[i]) for i in order]):
+                    task = tasks[outcome.key]
+                    if outcome.value is None:  # a crash, a hang or an unexpected error, not a bad file
+                        if pool.draining:  # Ctrl-C also reaches Dask workers: leave it pending
+                            continue
+                        if outcome.key not in first_errors:  # retried once, as generation's units
+                            first_errors[outcome.key] = outcome.error
+                            again.append(outcome.key)
+                            continue
+                    report = outcome.value or ModelReport(task.name, str(task.source), ok=False, error=outcome.error)
+                    if outcome.key in first_errors:
+                        report.notes.append(f"retried after: {first_errors[outcome.key]}")
+                    reports[outcome.key] = report
+                    bar.update(1)
+                    if not report.ok:
+                        bar.write(failed_line(report), file=sys.stderr)
+                order = again
     except KeyboardInterrupt:  # the second Ctrl-C: the models in flight were killed, so they lack reports
         pass
     finally:

@@ -40,7 +40,7 @@ import numpy as np
 from . import occ
 from .drawing import Drawing, Timings
 from .errors import RenderError
-from .executors import check_timeout
+from .executors import check_timeout, die_with_parent
 from .mesh_io import MESH_EXTENSIONS, Mesh, check_mesh, read_mesh
 from .mesh_lines import MeshLineOptions, draw_mesh
 from .views import View
@@ -261,6 +261,7 @@ def _poly_views(shape, views, options, deflection, note, meshed=False):
 
 def _exact_helper(conn, shape, views, deflection, smooth) -> None:
     """Forked helper: draw views exactly one after another, sending each result back."""
+    die_with_parent()  # a killed job's helper must not live on, holding the job's lock
     try:
         for v in views:
             conn.send(occ.hlr_exact(shape, v, deflection, smooth))

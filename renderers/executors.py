@@ -55,9 +55,9 @@ def check_timeout(seconds: float, what: str = "timeout") -> None:
         raise ValueError(f"{what} must be more than 0 and at most {MAX_SECONDS:.0f} seconds, got {seconds!r}")
 
 
-def _die_with_parent() -> None:
-    """Linux: SIGKILL this worker when its parent dies (a `kill -9` of the job must not
-    leave hung OCCT workers behind)."""
+def die_with_parent() -> None:
+    """Linux: SIGKILL this process when its parent dies (a `kill -9` of the job must not
+    leave hung OCCT workers, or helpers holding its lock, behind)."""
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -77,7 +77,7 @@ def _call(fn: Callable, payload: Any) -> tuple[Any, str | None]:
 def _worker_loop(conn) -> None:
     """Worker body: run the (fn, payload) pairs it is sent, one at a time, until told to stop."""
     os.setpgid(0, 0)
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         while True:
@@ -242,13 +242,15 @@ class SerialExecutor:
         """Nothing to release."""
 
 
-_DASK_WORKER: dict[str, Any] = {}
+_DASK_WORKER: dict[int, Worker] = {}
 
 
 def _isolated(fn: Callable, payload: Any, timeout: float) -> tuple[Any, str | None]:
-    """Run one unit inside a Dask worker, in that worker's isolated process (forked once
-    and reused, replaced after a crash or a timeout)."""
-    w = _DASK_WORKER.get("w")
+    """Run one unit inside a Dask worker thread, in that thread's isolated process (forked
+    once and reused, replaced after a crash or a timeout). One per thread: a `dask worker`
+    runs a thread per core, and two threads sharing one process would swap results."""
+    me_thread = threading.get_ident()
+    w = _DASK_WORKER.get(me_thread)
     if w is None or not w.alive:
         # Dask worker processes are daemonic, and multiprocessing refuses children to
         # daemons (they could outlive them); ours cannot: it dies with its parent
@@ -257,7 +259,7 @@ def _isolated(fn: Callable, payload: Any, timeout: float) -> tuple[Any, str | No
         daemon = me._config.get("daemon")
         me._config["daemon"] = False
         try:
-            w = _DASK_WORKER["w"] = Worker(mp.get_context("fork"))
+            w = _DASK_WORKER[me_thread] = Worker(mp.get_context("fork"))
         finally:
             me._config["daemon"] = daemon
     w.submit(None, fn, payload, timeout)
@@ -284,10 +286,22 @@ class DaskExecutor:
             # Dask's statistical profiler samples every worker thread each 10 ms: pure
             # overhead here, where a worker thread only waits for its isolated process.
             quiet = {"distributed.worker.profile.enabled": False, "distributed.admin.system-monitor.gil.enabled": False}
-            with dask.config.set(quiet):
-                self.cluster = LocalCluster(
-                    n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-                )
+            # Its worker processes share our terminal's process group: started with SIGINT
+            # ignored (kept across exec), a Ctrl-C reaches only us, drains, and does not
+            # kill the workers whose results we then wait for.
+            main = threading.current_thread() is threading.main_thread()
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+            try:
+                with dask.config.set(quiet):
+                    # No dashboard; Dask's small HTTP server still starts, on a free port
+                    # (on 8787 it warned whenever another Dask was running).
+                    self.cluster = LocalCluster(
+                        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False},
+                    )  # fmt: skip
+            finally:
+                if main:
+                    signal.signal(signal.SIGINT, previous)
             self.client = Client(self.cluster)
         else:
             try:

@@ -36,7 +36,7 @@ from renderers.writers import atomic_write
 from . import __version__
 from .csg import CSGRecipe, GenerationError, csg_model
 from .packed import PackedWriter
-from .pipeline import STATE_DIR, Interrupted, Journal, RunStats, UnitFailed, run_units
+from .pipeline import STATE_DIR, Interrupted, JobMismatch, Journal, RunStats, UnitFailed, run_units
 from .spare3d_layout import write_answers, write_question
 from .tasks import (
     ANSWERED,
@@ -232,9 +232,14 @@ def generate(
     holds a job with other settings, ValueError if the results needed to re-assemble
     were freed (a job assembled without failures has nothing to retry)."""
     t0 = time.perf_counter()
-    out = Path(out)
+    out = Path(out).absolute()  # Dask workers elsewhere resolve a relative one in their own folder
+    if out.is_dir() and not (out / STATE_DIR).exists() and any(out.iterdir()):
+        # Assembly replaces OUT/train|val|test and clears temporaries: never in a folder
+        # holding someone's files.
+        raise JobMismatch(f"{out}: holds other files and no generation job; generate into a new or empty folder")
     out.mkdir(parents=True, exist_ok=True)
     journal = Journal(out, config_fingerprint(config), config.n_questions)
+    used = 1 if executor == "serial" else None if scheduler else workers  # a remote cluster has its own
     try:
         if retry_failed and journal.counts()["failed"]:
             if journal.meta("assembled") and journal.results_dropped():
@@ -252,7 +257,7 @@ def generate(
             try:
                 stats = run_units(journal, ex, partial(build_unit, config, str(out)), retries, progress, "question")
             except Interrupted:
-                _write_report(out, journal, "interrupted", None, executor, workers)
+                _write_report(out, journal, "interrupted", None, executor, used)
                 raise
             finally:
                 ex.close()
@@ -262,7 +267,7 @@ def generate(
             if not card["failed"]:  # kept otherwise, for a retry of the failed to re-assemble
                 journal.drop_results()
         kept = {"questions": card["questions"], "filtered": card["filtered"]}
-        card["report"] = _write_report(out, journal, "complete", stats, executor, workers, kept)
+        card["report"] = _write_report(out, journal, "complete", stats, executor, used, kept)
     finally:
         journal.close()
     card["seconds"] = time.perf_counter() - t0
@@ -270,7 +275,7 @@ def generate(
 
 
 def _write_report(
-    out: Path, journal: Journal, status: str, stats: RunStats | None, executor: str, workers: int, kept: dict | None = None
+    out: Path, journal: Journal, status: str, stats: RunStats | None, executor: str, workers: int | None, kept: dict | None = None
 ) -> dict:
     """report.json: the job's state, kept and filtered questions once assembled, and this
     run's figures (not part of the checksums)."""

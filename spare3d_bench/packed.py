@@ -72,9 +72,14 @@ class PackedWriter:
         )
 
     def abort(self) -> None:
-        """Drop the unfinished split (a failed write): no partial file stays behind."""
-        self._fh.close()
-        self._tmp.unlink(missing_ok=True)
+        """Drop the unfinished split (a failed write): no partial file stays behind, even
+        when closing fails too (a full disk refuses the flush of what is buffered)."""
+        try:
+            self._fh.close()
+        except OSError:
+            pass
+        finally:
+            self._tmp.unlink(missing_ok=True)
 
     def close(self) -> None:
         self._fh.close()

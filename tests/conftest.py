@@ -24,13 +24,17 @@ def fixture_path(rel: str) -> Path:
     return p
 
 
-def ctrl_c_when(p: subprocess.Popen, ready: Callable[[], bool], timeout: float = 120) -> str:
+def ctrl_c_when(p: subprocess.Popen, ready: Callable[[], bool], timeout: float = 120, group: bool = False) -> str:
     """Send Ctrl-C to the `spare3d` command `p` once `ready()` holds; check that it stopped
-    as promised (exit 130, told to resume, no traceback) and return its stderr."""
+    as promised (exit 130, told to resume, no traceback) and return its stderr. `group`:
+    to its whole process group, as a terminal does (`p` must lead a session of its own)."""
     deadline = time.monotonic() + timeout
     while not ready() and time.monotonic() < deadline and p.poll() is None:
         time.sleep(0.01)
-    p.send_signal(signal.SIGINT)
+    if group:
+        os.killpg(p.pid, signal.SIGINT)
+    else:
+        p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=timeout)
     assert p.returncode == 130, err
     assert "run the same command again to resume" in err and "Traceback" not in err

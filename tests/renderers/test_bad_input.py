@@ -213,21 +213,61 @@ def test_crash_and_hang_are_isolated(monkeypatch, tmp_path):
             os.kill(os.getpid(), signal.SIGSEGV)
         if name == "hang":
             time.sleep(60)
+        if name == "once" and not (tmp_path / "crashed-once").exists():
+            (tmp_path / "crashed-once").touch()
+            os.kill(os.getpid(), signal.SIGSEGV)
         return real(source, out_dir, options, name)
 
     monkeypatch.setattr(batch, "render_model", flaky)  # forked children inherit the patch...
     # ...and workers are forked even after a test loaded OpenGL, which makes spawn the default.
     monkeypatch.setattr(executors, "_context", lambda start_method: mp.get_context("fork"))
     tet = fixture_path("cad/tet.step")
-    tasks = [batch.Task("crash", tet), batch.Task("hang", tet), batch.Task("fine", tet)]
+    tasks = [batch.Task("crash", tet), batch.Task("hang", tet), batch.Task("fine", tet), batch.Task("once", tet)]
     t0 = time.monotonic()
     reports = batch.run_batch(tasks, tmp_path, _options(), workers=3, timeout=3, progress=False)
     assert time.monotonic() - t0 < 30
-    crash, hang, fine = reports
-    assert not crash.ok and "crashed (SIGSEGV)" in crash.error
+    crash, hang, fine, once = reports
+    assert not crash.ok and "crashed (SIGSEGV)" in crash.error  # after its retry
     assert not hang.ok and "timed out after 3 s" in hang.error
-    assert fine.ok and (tmp_path / "fine" / "t.svg").is_file()
+    assert fine.ok and (tmp_path / "fine" / "t.svg").is_file() and not fine.notes
+    assert once.ok and once.notes == ["retried after: worker crashed (SIGSEGV)"]
     assert not (tmp_path / "hang" / MANIFEST).exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_the_exact_hlr_helper_dies_with_a_killed_job():
+    """`auto` draws exactly in a forked helper; after a `kill -9` of the job it lived on,
+    blocked writing to a pipe no one read, holding the job folder's lock."""
+    import subprocess
+    import sys
+
+    code = (
+        "import time\n"
+        "from renderers import cad, occ\n"
+        "from renderers.views import parse_views\n"
+        "occ.hlr_exact = lambda *a, **k: time.sleep(300)\n"
+        "cad._budgeted(occ.box(1, 1, 1), parse_views('f'), cad.HLROptions(budget=300), 0.01)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2])
+    children: list[str] = []
+    deadline = time.monotonic() + 60
+    while not children and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.05)
+        children = Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()
+    assert len(children) == 1, "no helper started"
+    helper = int(children[0])
+    p.kill()
+    p.wait()
+    deadline = time.monotonic() + 10
+    try:
+        while Path(f"/proc/{helper}").exists() and Path(f"/proc/{helper}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the helper outlived its job"
+            time.sleep(0.05)
+    except FileNotFoundError:  # gone between the two reads
+        pass
+    finally:
+        if Path(f"/proc/{helper}").exists():
+            os.kill(helper, signal.SIGKILL)
 
 
 def test_interrupted_model_is_redone(tmp_path):

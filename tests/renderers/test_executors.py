@@ -59,3 +59,26 @@ def test_unknown_executor_and_bad_settings_are_refused():
         with pytest.raises(ValueError, match="timeout must be more than 0 and at most 1000000 seconds"):
             LocalExecutor(1, timeout=bad)
     assert LocalExecutor(1, timeout=1e6).timeout == 1e6
+
+
+def slow_echo(x: int) -> int:
+    time.sleep(0.05 * (3 - x % 3))
+    return x
+
+
+def test_dask_worker_threads_each_run_units_in_their_own_process():
+    """A `dask worker` runs a thread per core; threads that shared one isolated process
+    swapped each other's results. Here four threads stand in for a worker's."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from renderers import executors
+
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda x: executors._isolated(slow_echo, x, 30.0), range(24)))
+        assert results == [(x, None) for x in range(24)]
+        assert len({w.proc.pid for w in executors._DASK_WORKER.values()}) == len(executors._DASK_WORKER) > 1
+    finally:
+        for w in executors._DASK_WORKER.values():
+            w.stop()
+        executors._DASK_WORKER.clear()

@@ -201,6 +201,22 @@ def test_serial_and_dask_executors_give_the_same_bytes(tmp_path):
     assert _tree(tmp_path / "serial") == local and _tree(tmp_path / "dask") == local
 
 
+def test_ctrl_c_at_a_terminal_stops_a_dask_job_too(tmp_path, reference):
+    """A terminal's Ctrl-C reaches the whole process group: the LocalCluster's workers
+    died of it, and the job waited for their results for ever."""
+    pytest.importorskip("distributed")
+    out = tmp_path / "ds"
+    p = _spare3d([*JOB, "--executor", "dask", "--workers", "2", "--out", str(out)], start_new_session=True)
+    try:
+        ctrl_c_when(p, lambda: bool(_finished_by(out)), timeout=60, group=True)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+    rc, _, err = _run([*JOB, "--workers", "2", "--out", str(out)])
+    assert rc == 0, err
+    assert _tree(out) == reference
+
+
 def _running(pid: int) -> bool:
     """Whether process `pid` exists and is not a zombie (Linux /proc)."""
     try:
@@ -252,3 +268,76 @@ def test_status_knows_whether_a_job_holds_the_folder(tmp_path):
     assert job_running(tmp_path)  # a separate open of the lock file sees the job's lock
     journal.close()
     assert not job_running(tmp_path)
+
+
+class _Elsewhere:
+    """The serial executor run from another working folder, as a remote Dask worker is."""
+
+    def __init__(self, cwd: Path) -> None:
+        from renderers.executors import SerialExecutor
+
+        self.inner, self.cwd = SerialExecutor(), cwd
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def map(self, fn, units):
+        here = os.getcwd()
+        os.chdir(self.cwd)
+        try:
+            yield from self.inner.map(fn, units)
+        finally:
+            os.chdir(here)
+
+
+def test_a_relative_out_means_the_same_folder_to_workers_elsewhere(tmp_path, monkeypatch):
+    """Relative --out (the default is datasets/output/...) used to reach workers as is: a
+    remote Dask worker wrote saved models and drawings under its own working folder."""
+    from renderers import batch
+    from renderers.render import RenderOptions
+    from renderers.views import parse_views
+    from spare3d_bench import generate as gen
+
+    worker_cwd = tmp_path / "worker"
+    worker_cwd.mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(gen, "make_executor", lambda *a, **k: _Elsewhere(worker_cwd))
+    monkeypatch.setattr(batch, "make_executor", lambda *a, **k: _Elsewhere(worker_cwd))
+    cfg = GenerateConfig("i2p", 2, seed=3, recipe=SMALL, options=OPTS, split=(1, 0, 0), save_models=True)
+    card = generate(cfg, "ds", progress=False)
+    assert not card["failed"]
+    assert len(list((tmp_path / "ds" / "models").iterdir())) == 2
+    sample = ROOT / "datasets" / "samples" / "bracket.step"
+    (report,) = batch.run_batch(batch.name_tasks([sample]), "drawings", RenderOptions(tuple(parse_views("f")), formats=("png",)), progress=False)
+    assert report.ok and (tmp_path / "drawings" / sample.stem / "f.png").is_file()
+    assert list(worker_cwd.iterdir()) == []
+
+
+def test_generating_into_a_folder_of_other_files_is_refused(tmp_path):
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "notes.txt").write_text("mine")
+    (tmp_path / ".cache.tmp").write_text("mine too")
+    with pytest.raises(JobMismatch, match="holds other files and no generation job"):
+        generate(GenerateConfig("i2p", 2, seed=3, recipe=SMALL, options=OPTS, split=(1, 0, 0)), tmp_path, progress=False)
+    assert (tmp_path / "train" / "notes.txt").read_text() == "mine" and (tmp_path / ".cache.tmp").exists()
+    assert not (tmp_path / ".spare3d").exists()
+
+
+def test_a_failed_packed_write_leaves_no_temporary_even_if_closing_fails(tmp_path):
+    """A full disk refuses the flush in close(): abort() must still remove the file."""
+    import errno
+
+    from spare3d_bench.packed import PackedWriter
+
+    writer = PackedWriter(tmp_path, "i2p", 0)
+    writer._fh.write(b"x" * 1000)
+    real = writer._fh
+
+    class Full:
+        def close(self):
+            real.close()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    writer._fh = Full()
+    writer.abort()
+    assert list(tmp_path.iterdir()) == []
