@@ -204,9 +204,25 @@ def build_unit(config: GenerateConfig, out: str, index: int) -> tuple[str, bytes
 
 
 def config_fingerprint(config: GenerateConfig) -> str:
-    """sha256 of everything that decides the dataset: a resumed job must have the same."""
-    text = json.dumps({"version": __version__, "config": asdict(config)}, sort_keys=True, default=str)
+    """sha256 of everything that decides the dataset: a resumed job must have the same.
+    That includes the contents of the source files: a model edited between two runs of a
+    job would otherwise mix its old and new questions in one dataset."""
+    text = json.dumps({"version": __version__, "config": asdict(config), "contents": [_file_digest(f) for f in config.sources]},
+                      sort_keys=True, default=str)  # fmt: skip
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _file_digest(path: str) -> str:
+    """sha256 of a file's bytes ('unreadable' if it cannot be read: its questions fail
+    with the reason)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return "unreadable"
+    return h.hexdigest()
 
 
 def generate(
@@ -246,6 +262,12 @@ def generate(
                 raise ValueError(f"{out}: the stored questions were freed after assembly; rebuild in a new folder")
             with journal.transaction():
                 journal.retry_failed()
+                journal.set_meta("assembled", "")
+        if journal.meta("assembled") and (damage := _lost_files(out)):
+            if journal.results_dropped():
+                raise ValueError(f"{out}: finished, but {damage}, and its questions were freed after assembly: "
+                                 f"rebuild in a new folder (spare3d verify {out} lists the damage)")
+            with journal.transaction():  # the questions are still stored: assemble again
                 journal.set_meta("assembled", "")
         if journal.meta("assembled"):
             stats = RunStats(config.n_questions, skipped=config.n_questions)
@@ -390,6 +412,17 @@ def label(q: Question) -> int | list[int]:
     if q.task == "poses":
         return list(q.candidate_poses)
     return int(q.answer)
+
+
+def _lost_files(root: Path) -> str:
+    """What a finished dataset has lost since assembly ('' if nothing): its card, or files
+    the card lists (existence only; `verify` compares checksums)."""
+    try:
+        names = json.loads((root / CARD).read_text())["checksums"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"{CARD} is missing or unreadable"
+    gone = [name for name in names if not (root / name).is_file()]
+    return f"{len(gone)} of its files are missing (e.g. {gone[0]})" if gone else ""
 
 
 def _checksums(root: Path) -> dict[str, str]:

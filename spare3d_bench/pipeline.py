@@ -101,7 +101,8 @@ class Journal:
         meta = dict(self.db.execute("SELECT key, value FROM meta"))
         if meta and (meta.get("fingerprint") != fingerprint or int(meta.get("units", -1)) != units):
             self.close()
-            raise JobMismatch(f"{root} holds a job with other settings: use another output folder or delete it")
+            raise JobMismatch(f"{root} holds a job with other settings (or other contents of its model files): "
+                              "use another output folder or delete it")
         if not meta:
             with self.transaction():
                 self.db.executemany("INSERT INTO meta VALUES (?, ?)", [("fingerprint", fingerprint), ("units", str(units))])

@@ -341,3 +341,39 @@ def test_a_failed_packed_write_leaves_no_temporary_even_if_closing_fails(tmp_pat
     writer._fh = Full()
     writer.abort()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_rerun_repairs_or_reports_a_damaged_finished_dataset(tmp_path, monkeypatch):
+    """A re-run of a finished job used to say all was well over a deleted question folder,
+    and 'cannot write' over a deleted card."""
+    cfg = GenerateConfig("i2p", 6, seed=3, recipe=SMALL, options=OPTS, split=(1, 0, 0))
+    kept = tmp_path / "kept"  # a failed question keeps the others stored in the journal...
+    monkeypatch.setenv("SPARE3D_FAULT", "raise:4")
+    generate(cfg, kept, progress=False)
+    monkeypatch.delenv("SPARE3D_FAULT")
+    before = _tree(kept)
+    shutil.rmtree(kept / "train" / "0")
+    generate(cfg, kept, progress=False)  # ...so the re-run assembles the dataset again
+    assert _tree(kept) == before
+    freed = tmp_path / "freed"  # a clean job frees them: the damage is reported
+    generate(cfg, freed, progress=False)
+    shutil.rmtree(freed / "train" / "1")
+    with pytest.raises(ValueError, match=r"finished, but \d+ of its files are missing \(e\.g\. train/1/.*rebuild in a new folder"):
+        generate(cfg, freed, progress=False)
+    (freed / "dataset.json").unlink()
+    with pytest.raises(ValueError, match="dataset.json is missing or unreadable"):
+        generate(cfg, freed, progress=False)
+
+
+def test_a_model_file_edited_between_runs_is_not_mixed_into_the_job(tmp_path):
+    samples = ROOT / "datasets" / "samples"
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("bracket.step", "slotted_block.step"):
+        shutil.copy(samples / name, models / name)
+    cfg = GenerateConfig("i2p", 2, seed=3, options=OPTS, split=(1, 0, 0), sources=tuple(str(p) for p in sorted(models.iterdir())))
+    generate(cfg, tmp_path / "ds", progress=False)
+    generate(cfg, tmp_path / "ds", progress=False)  # unchanged: the same job
+    shutil.copy(samples / "csg_part.step", models / "bracket.step")
+    with pytest.raises(JobMismatch, match="other contents of its model files"):
+        generate(cfg, tmp_path / "ds", progress=False)
