@@ -278,7 +278,7 @@ def generate(
             ex = make_executor(executor, workers, timeout, scheduler, start_method="fork")
             try:
                 stats = run_units(journal, ex, partial(build_unit, config, str(out)), retries, progress, "question")
-            except Interrupted:
+            except (Interrupted, KeyboardInterrupt):  # a second Ctrl-C too: the journal is consistent
                 _write_report(out, journal, "interrupted", None, executor, used)
                 raise
             finally:

@@ -155,6 +155,21 @@ def test_ctrl_c_stops_after_the_units_in_flight_then_resumes(tmp_path, reference
     assert _tree(out) == reference
 
 
+def test_a_second_ctrl_c_stops_at_once_and_still_writes_the_report(tmp_path):
+    out = tmp_path / "ds"
+    p = _spare3d([*JOB, "--workers", "1", "--out", str(out)], env={"SPARE3D_FAULT": "hang:3"})
+    deadline = time.monotonic() + 120
+    while len(_finished_by(out)) < 3 and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)  # question 3 hangs in flight: the first Ctrl-C waits for it
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "Traceback" not in err, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["status"] == "interrupted" and report["done"] == 3 and report["pending"] == 13
+
+
 def _limit_file_size() -> None:
     """A full disk, as far as this process can tell: writes past 1 MB fail (EFBIG): the
     journal (about 250 kB) is written, the packed drawings (6 MB) are not."""
