@@ -171,6 +171,22 @@ def test_cli_lists_models_and_reports_bad_input(tmp_path):
                  "--epochs", "1", "--device", "cpu", "--quiet"]) == 2
 
 
+def test_ctrl_c_in_training_says_how_to_continue(monkeypatch, capsys):
+    """The generic 'run the same command again' was wrong for train: that is refused
+    (the run folder holds a run) unless --resume is added."""
+    from spare3d_bench import cli, cli_train
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_train, "cmd_train", interrupted)
+    base = ["train", "--task", "i2p", "--model", "resnet18-early", "--data", "d", "--out", "r"]
+    assert cli.main(base) == 130
+    assert "interrupted: add --resume to continue from the last finished epoch" in capsys.readouterr().err
+    assert cli.main([*base, "--resume"]) == 130
+    assert "interrupted: run the same command again to resume" in capsys.readouterr().err
+
+
 def test_training_imports_and_runs_without_opencascade(i2p_data, tmp_path):
     """GPU boxes have torch and little else: train and evaluate on a packed dataset with
     OpenCascade, trimesh, pyrender and OpenCV unimportable."""
