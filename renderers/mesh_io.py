@@ -144,7 +144,8 @@ def _off_faces(ints: np.ndarray, nf: int, with_colors: bool) -> np.ndarray | Non
 
 
 def check_mesh(vertices: np.ndarray, faces: np.ndarray, source: object = "<mesh>") -> Mesh:
-    """Validate and clean: finite vertices, valid indices, degenerate faces dropped.
+    """Validate and clean: finite vertices, valid indices, degenerate faces and the
+    vertices no face uses dropped.
 
     Raises RenderError for an empty mesh, NaN/infinite coordinates, out-of-range indices,
     no face with area, or more than MAX_FACES faces.
@@ -161,10 +162,13 @@ def check_mesh(vertices: np.ndarray, faces: np.ndarray, source: object = "<mesh>
         raise RenderError(source, "face indices point outside the vertex list")
     tri = v[f]
     area2 = np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
-    extent = float(np.max(v.max(axis=0) - v.min(axis=0)))
+    extent = float(np.max(np.ptp(tri.reshape(-1, 3), axis=0)))
     if extent <= 0:
         raise RenderError(source, "zero-size geometry (all vertices coincide)")
     keep = area2 > (1e-12 * extent) ** 2
     if not keep.any():
         raise RenderError(source, "every face has zero area")
-    return Mesh(v, f[keep])
+    # Only vertices of the faces kept: a stray unused one (or one of a dropped sliver)
+    # would otherwise set the framing and shrink the drawing to a dot.
+    used, faces_kept = np.unique(f[keep], return_inverse=True)
+    return Mesh(v[used], faces_kept.reshape(-1, 3).astype(np.int64))

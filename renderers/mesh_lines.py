@@ -3,7 +3,8 @@ visibility from ray casting against the mesh itself.
 
 Lines are mesh edges: creases (faces meeting at more than `crease_angle`), open
 boundaries and non-manifold edges (drawn as sharp), and per view the silhouettes (edges
-whose two faces lie on the same side of the edge on screen). Every test is independent
+whose two faces lie on the same side of the edge on screen, or with one face seen
+edge-on). Every test is independent
 of face orientation, so unoriented meshes draw correctly.
 
 Visibility: points every `spacing` (a fraction of the model size; 0.5 px at 200 px with
@@ -29,6 +30,9 @@ from .drawing import Drawing, EdgeClass, Polylines, Timings, join_segments
 from .errors import RenderError
 from .mesh_io import Mesh
 from .views import View
+
+#: A face is seen edge-on when the cosine between its normal and the view is below this.
+EDGE_ON = 1e-9
 
 
 @dataclass(frozen=True)
@@ -121,15 +125,20 @@ class MeshEdges:
         return n, np.einsum("ij,ij->i", n, tri[:, 0])
 
     def silhouettes(self, direction: np.ndarray) -> np.ndarray:
-        """(k, 2) vertex pairs of smooth edges whose two faces fold over on screen."""
+        """(k, 2) vertex pairs of smooth edges whose two faces fold over on screen, or of
+        which exactly one face is seen edge-on: the outline then runs along that face
+        (common in f, r and t views of CAD tessellations), and a sign test on it would
+        pick either of its two edges, or neither, by rounding."""
         p = self.smooth_pairs
         if not len(p):
             return np.zeros((0, 2), dtype=np.int64)
         va, vb, vc, vd = (self.vertices[p[:, i]] for i in range(4))
         e = vb - va
-        sc = np.einsum("ij,j->i", np.cross(e, vc - va), direction)
-        sd = np.einsum("ij,j->i", np.cross(e, vd - va), direction)
-        return p[sc * sd > 0, :2]
+        nc, nd = np.cross(e, vc - va), np.cross(e, vd - va)
+        sc, sd = nc @ direction, nd @ direction
+        on_c = np.abs(sc) <= EDGE_ON * np.linalg.norm(nc, axis=1)
+        on_d = np.abs(sd) <= EDGE_ON * np.linalg.norm(nd, axis=1)
+        return p[((sc * sd > 0) & ~on_c & ~on_d) | (on_c ^ on_d), :2]
 
     def visible(self, points: np.ndarray, direction: np.ndarray, eps: float) -> np.ndarray:
         """(n,) bool: is each (normalised) point seen from far along `direction`?"""

@@ -110,17 +110,21 @@ def render_shaded(
     pyrender = _pyrender()
     import trimesh
 
-    v, f = mesh.vertices, mesh.faces
+    # Centred: GL works in float32, and a part 1e6 units from the origin came out warped.
+    v = mesh.vertices - (mesh.vertices.min(axis=0) + mesh.vertices.max(axis=0)) / 2.0
+    f = mesh.faces
     box = np.stack([v.min(axis=0), v.max(axis=0)])
     size_l = float(np.max(box[1] - box[0]))
-    tm = trimesh.Trimesh(v, f, process=False)
+    # Every face twice, once per winding: pyrender culls back faces and lights one side
+    # only, so an unoriented or open mesh showed holes; the copy facing the viewer is drawn.
+    tm = trimesh.Trimesh(v, np.concatenate([f, f[:, ::-1]]), process=False)
     color, metallic, rough = MATERIALS[material]
     mat = pyrender.MetallicRoughnessMaterial(baseColorFactor=color, metallicFactor=metallic, roughnessFactor=rough)
     scene = pyrender.Scene(bg_color=(1.0, 1.0, 1.0, 1.0), ambient_light=(AMBIENT,) * 3)
     scene.add(pyrender.Mesh.from_trimesh(tm, material=mat, smooth=False))
-    for source, intensity in LIGHTS:
+    for i, (source, intensity) in enumerate(LIGHTS):
         travel = -np.asarray(source, dtype=float) / np.sqrt(3.0)  # the light travels toward the model
-        scene.add(pyrender.DirectionalLight(intensity=intensity), pose=_look_pose(travel))
+        scene.add_node(_light_node(pyrender, i)(light=pyrender.DirectionalLight(intensity=intensity), matrix=_look_pose(travel)))
     normal_scene = pyrender.Scene(bg_color=(0.0, 0.0, 0.0, 0.0)) if "normal" in maps else None
     renderer = _renderer(size, os.getpid())
     out = []
@@ -145,6 +149,18 @@ def render_shaded(
     return out
 
 
+def _light_node(pyrender, index: int):
+    """A light node class whose hash is `index`: pyrender keeps lights in a set and sums
+    them in its iteration order, which follows object addresses, so images differed in the
+    last bit between processes. Small-int hashes iterate in one order everywhere."""
+
+    class LightNode(pyrender.Node):
+        def __hash__(self) -> int:
+            return index
+
+    return LightNode
+
+
 def _look_pose(direction: np.ndarray) -> np.ndarray:
     """A pose whose -Z axis points along `direction` (pyrender lights shine along -Z)."""
     z = -direction / np.linalg.norm(direction)
@@ -157,7 +173,8 @@ def _look_pose(direction: np.ndarray) -> np.ndarray:
 
 
 def _normals(pyrender, renderer, scene, tm, view: View, camera, pose) -> np.ndarray:
-    """Unit normals in view axes from a flat, unlit pass with normals encoded as colours.
+    """Unit normals in view axes from a flat, unlit pass with normals encoded as colours;
+    NaN where no face is, or where an outline pixel mixes face and background.
 
     Faces pointing away from the viewer (unoriented meshes) are flipped toward it."""
     axes = np.stack([view.xdir, view.ydir, view.direction])
@@ -174,5 +191,7 @@ def _normals(pyrender, renderer, scene, tm, view: View, camera, pose) -> np.ndar
     n = rgb[..., :3].astype(np.float32) / 127.5 - 1.0
     norm = np.linalg.norm(n, axis=2, keepdims=True)
     n = np.divide(n, norm, out=np.zeros_like(n), where=norm > 0)
-    n[raw <= 0] = np.nan
+    # Multisampling blends outline pixels with the black background: a decoded length
+    # off 1 by more than 8-bit rounding (under 0.01) marks a mixed, meaningless normal.
+    n[(raw <= 0) | (np.abs(norm[..., 0] - 1.0) > 0.05)] = np.nan
     return n

@@ -13,7 +13,7 @@ from renderers.errors import RenderError
 from renderers.mesh_io import Mesh, check_mesh, read_mesh
 from renderers.mesh_lines import MeshLineOptions, draw_mesh
 from renderers.raster import coverage
-from renderers.render import RenderOptions, pixel_lines
+from renderers.render import RenderOptions, image, pixel_lines
 from renderers.views import PRESETS, parse_views
 from tests.conftest import fixture_path
 
@@ -87,6 +87,47 @@ def test_cylinder_front_view_has_two_silhouettes_and_no_facets():
     assert _length(outline) == pytest.approx(8.0, rel=1e-6)  # two generator lines of height 4
     sharp = np.concatenate(d.lines[EdgeClass.VISIBLE_SHARP].arrays())
     assert np.allclose(np.abs(sharp[:, 1]), 2.0)  # only the cap rims, seen edge-on: no facet lines
+
+
+@pytest.mark.parametrize("sections", [14, 30])
+def test_facets_seen_edge_on_keep_both_silhouettes(sections):
+    """With an even number of sections, f or r sees two side facets exactly edge-on: the
+    sign test on them dropped the outline there (view r drew the caps only)."""
+    tm = trimesh.creation.cylinder(radius=1.0, height=3.0, sections=sections)
+    for d in _draw(_mesh(tm), ["f", "r"]):
+        outline = d.lines[EdgeClass.VISIBLE_OUTLINE].arrays()
+        edge = np.abs(d.view.project(np.asarray(tm.vertices))[:, 0]).max()
+        for side in (-edge, edge):  # a full-height generator line on each side
+            on_side = [p for p in outline if np.allclose(p[:, 0], side)]
+            assert _length(on_side) >= 3.0 - 1e-9, (d.view.name, side)
+        assert all(np.allclose(np.abs(p[:, 0]), edge) for p in outline)
+
+
+def test_cad_cylinder_through_the_mesh_path_matches_exact():
+    """A tessellated CAD cylinder has facets edge-on in f and r: its left outline was drawn
+    hidden (visible F1 0.86, hidden 0)."""
+    from renderers import occ
+
+    opts = RenderOptions(SPARE11)
+    shape = occ.cylinder(5, 10)
+    for e, m in zip(draw_shape(shape, list(SPARE11), HLROptions("exact")), draw_shape(shape, list(SPARE11), HLROptions("mesh"))):
+        (ev, eh), (mv, mh) = _masks(e, opts), _masks(m, opts)
+        assert _f1(ev, mv) >= 0.98 and _f1(eh, mh) >= 0.95, e.view.name
+
+
+def test_unused_vertices_do_not_set_the_framing():
+    """A stray vertex no face uses (or one of a dropped zero-area face) made the framing
+    100 times too large: the cube came out as a dot."""
+    cube = trimesh.creation.box((1, 1, 1))
+    v, f = np.asarray(cube.vertices, float), np.asarray(cube.faces)
+    stray = check_mesh(np.vstack([v, [[100.0, 100, 100]]]), f)
+    sliver = check_mesh(np.vstack([v, [[50.0, 0, 0], [51.0, 0, 0], [52.0, 0, 0]]]), np.vstack([f, [[8, 9, 10]]]))
+    opts = RenderOptions(tuple(parse_views("f,1")))
+    plain = [image(d, opts) for d in draw_mesh(check_mesh(v, f), list(opts.views))]
+    assert (plain[0] < 128).any(axis=2).sum() > 400  # a 1.7x-framed square, not a dot
+    for m in (stray, sliver):
+        assert len(m.vertices) == 8
+        assert all(np.array_equal(image(d, opts), p) for d, p in zip(draw_mesh(m, list(opts.views)), plain))
 
 
 def test_face_orientation_does_not_matter():
