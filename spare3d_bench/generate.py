@@ -85,7 +85,9 @@ class GenerateConfig:
             raise ValueError("--save-models is for generated CSG models")
         if self.layout not in LAYOUTS:
             raise ValueError(f"unknown layout {self.layout!r} (use {', '.join(LAYOUTS)})")
-        if len(self.split) != 3 or min(self.split) < 0 or abs(sum(self.split) - 1) > 1e-6:
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be a non-negative integer below 2**63, got {self.seed}")
+        if len(self.split) != 3 or not all(math.isfinite(x) and x >= 0 for x in self.split) or abs(sum(self.split) - 1) > 1e-6:
             raise ValueError(f"split must be three non-negative fractions adding to 1, got {self.split}")
 
     @property
@@ -181,6 +183,18 @@ def _inject_fault(index: int) -> None:
                 raise RuntimeError(f"injected fault in question {index}")
 
 
+def answer_slot(config: GenerateConfig, index: int) -> int:
+    """The answer counter of question `index`: the question index itself while each model
+    is asked once (answer i mod n); with repeats (--questions > models) model m's k-th
+    question takes m + k * step, step = models (or models + 1 when n divides it, so that
+    a model's repeats still move through the answers). Either way every block of `models`
+    questions continues the cycle, so the answers stay balanced: m + k would not (2 models,
+    4 questions gave answers 0, 1, 1, 2)."""
+    n = 20 if config.task == "i2p" and config.options.poses == 20 else 4
+    step = config.models + (config.models % n == 0)
+    return index % config.models + index // config.models * step
+
+
 def build_unit(config: GenerateConfig, out: str, index: int) -> tuple[str, bytes | None]:
     """Worker side: build question `index` -> ("kept", encoded question) or
     ("filtered:<filter>", None); a model that cannot be made or read raises UnitFailed."""
@@ -193,8 +207,7 @@ def build_unit(config: GenerateConfig, out: str, index: int) -> tuple[str, bytes
 
             (Path(out) / "models").mkdir(exist_ok=True)
             occ.write_step(model, Path(out) / "models" / f"{model_index}.step")
-        # Repeats of a model (--questions > models) cycle through the answer slots.
-        slot = {"slot": model_index + index // config.models} if config.task in ANSWERED else {}
+        slot = {"slot": answer_slot(config, index)} if config.task in ANSWERED else {}
         q = BUILDERS[config.task](model, index, config.seed, Drawer(config.options), **slot)
     except Rejected as e:
         return f"filtered:{e.reason}", None

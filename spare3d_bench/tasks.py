@@ -6,9 +6,12 @@ and the answer) or raises `Rejected` naming the quality filter that refused it:
 
 * `identical_candidates`: two T2I/P2I candidates draw identically (the question has two
   right answers), or a T2I distractor also matches the three views;
-* `pose_ambiguous`: for I2P/P2I, two candidate poses give identical drawings. Found
-  geometrically, by drawing both poses and comparing, not by the original pixel score;
-* `blank`: a drawing with no visible line;
+* `pose_ambiguous`: for I2P/P2I, any two of the candidate poses give identical drawings
+  (all pairs, not only those with the answer: a label-dependent check kept symmetric
+  models only under some labels). Found by drawing the poses and comparing, not by the
+  original pixel score;
+* `blank`: a drawing with no visible line, or almost none (fewer line pixels than a
+  quarter of the image side);
 * `invisible_change`: no similar-object modification changed the drawings in the allowed
   number of tries;
 * `near_duplicate` (applied across questions by the generator): the model's f/r/t
@@ -145,13 +148,17 @@ class Drawer:
         for d in drawings:
             if d.is_blank():
                 self.options.reject("blank", f"view {d.view.name} has no visible line")
-            out[d.view.name] = image(d, self.render)
+            out[d.view.name] = img = image(d, self.render)
+            ink = int((img.reshape(*img.shape[:2], -1).min(axis=2) < 250).sum())  # anti-aliased too
+            if ink < self.options.size // 4:  # a speck: parts far apart framed together, say
+                self.options.reject("blank", f"view {d.view.name} has only {ink} line pixels")
         return out, {d.view.name for d in drawings if d.algorithm == "poly"}
 
 
 def _slot(index: int, slot: int | None) -> int:
     """The answer counter: the question index, or `slot` when the generator asks one model
-    several questions (model + repeat, so the repeats cycle through the answers)."""
+    several questions (generate.answer_slot: balanced, and the repeats move through the
+    answers)."""
     return index if slot is None else slot
 
 
@@ -183,6 +190,15 @@ def _same_lines(a: np.ndarray, b: np.ndarray) -> bool:
 
     fa, fb = (cv2.GaussianBlur(x.astype(np.float32), (0, 0), 1.0) for x in (a, b))
     return float(np.abs(fa - fb).max()) < SAME_LINES_LEVEL
+
+
+def _reject_ambiguous(poses, imgs: dict[str, np.ndarray], drawer: Drawer) -> None:
+    """pose_ambiguous if any two of `poses` draw the same lines: the check must not depend
+    on which of them is the answer, or symmetric models would only carry some labels."""
+    for k, p in enumerate(poses):
+        for q in poses[:k]:
+            if _same_lines(imgs[str(p)], imgs[str(q)]):
+                drawer.options.reject("pose_ambiguous", f"poses {q} and {p} draw the same")
 
 
 def t2i(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | None = None) -> Question:
@@ -233,9 +249,7 @@ def i2p(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | Non
     imgs = drawer.images(model, ["f", "r", "t"] + [str(p) for p in candidates])
     answer = _slot(index, slot) % len(candidates)
     shown = imgs[str(candidates[answer])]
-    for k, p in enumerate(candidates):
-        if k != answer and _same_lines(imgs[str(p)], shown):
-            drawer.options.reject("pose_ambiguous", f"poses {candidates[answer]} and {p} draw the same")
+    _reject_ambiguous(candidates, imgs, drawer)
     return Question("i2p", index, {v: imgs[v] for v in "frt"}, [shown], answer, pose=candidates[answer], shapes=[model])
 
 
@@ -249,9 +263,7 @@ def p2i(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | Non
     answer = _slot(index, slot) % 4
     poses = wrong[:answer] + [pose] + wrong[answer:]
     imgs = drawer.images(model, ["f", "r", "t"] + [str(p) for p in poses])
-    for k, p in enumerate(poses):
-        if k != answer and _same_lines(imgs[str(p)], imgs[str(pose)]):
-            drawer.options.reject("pose_ambiguous", f"poses {pose} and {p} draw the same")
+    _reject_ambiguous(sorted(poses), imgs, drawer)
     return Question(
         "p2i", index, {v: imgs[v] for v in "frt"}, [imgs[str(p)] for p in poses], answer, pose, poses, [model]
     )

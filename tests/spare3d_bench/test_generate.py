@@ -323,3 +323,56 @@ def test_split_sizes_add_up_and_leave_zero_fractions_empty(models, split, sizes)
     assert cfg.split_sizes() == sizes
     got = [cfg.split_of(i) for i in range(models)]
     assert (got.count("train"), got.count("val"), got.count("test")) == sizes
+
+
+@pytest.mark.parametrize("task, poses, n", [("t2i", 8, 4), ("i2p", 20, 20)])
+def test_answer_slots_stay_balanced_with_repeats(task, poses, n):
+    """model + repeat gave 2 models x 2 questions the answers 0, 1, 1, 2 (3 never came)."""
+    from spare3d_bench.generate import answer_slot
+
+    for models in range(1, 26):
+        for questions in (models, 2 * models, 3 * models + 1, 4 * models, 10 * models):
+            cfg = GenerateConfig(task, models, options=TaskOptions(poses=poses), questions=questions)
+            answers = [answer_slot(cfg, i) % n for i in range(questions)]
+            counts = Counter(answers)
+            assert max(counts.values()) - min(counts.get(a, 0) for a in range(n)) <= 1, (models, questions)
+            if questions <= models:
+                assert answers == [i % n for i in range(questions)]  # unchanged when each model is asked once
+            else:  # a model's repeats do not all share one answer
+                assert answers[0] != answers[models]
+
+
+def test_pose_ambiguity_does_not_depend_on_the_answer():
+    """A model whose poses 2 and 6 draw alike was kept when the answer was pose 1 or 5, so
+    such models only ever carried labels 0 and 2; P2I kept identical candidates."""
+    model = csg_model(0, 23, CSGRecipe(2))
+    for slot in range(4):
+        with pytest.raises(Rejected, match="pose_ambiguous: poses 2 and 6"):
+            i2p(model, 23, 0, Drawer(TaskOptions(size=48)), slot=slot)
+    kept = 0
+    for index in range(8):
+        try:
+            q = p2i(model, index, 0, Drawer(TaskOptions(size=64)))
+        except Rejected:
+            continue
+        kept += 1
+        assert all(not np.array_equal(a, b) for k, a in enumerate(q.candidates) for b in q.candidates[:k])
+    assert kept
+
+
+def test_a_speck_of_a_drawing_is_blank():
+    """Two 1 mm cubes 500 mm apart, framed together, draw as two dots: kept before."""
+    specks = occ.compound([occ.box(1, 1, 1), occ.box(1, 1, 1, origin=(500, 500, 500))])
+    with pytest.raises(Rejected, match="blank: view f has only \\d+ line pixels"):
+        i2p(specks, 0, 0, Drawer(TaskOptions(size=64)))
+
+
+@pytest.mark.parametrize("option, message", [(["--seed", "-1"], "seed must be a non-negative integer"),
+                                             (["--split", "nan,0.5,0.5"], "split must be three non-negative fractions")])  # fmt: skip
+def test_bad_seed_or_split_is_one_line_before_any_work(tmp_path, capsys, option, message):
+    from spare3d_bench.cli import main
+
+    out = tmp_path / "out"
+    assert main(["generate", "i2p", "--csg", "2", "--size", "32", "--out", str(out), "--quiet", *option]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not out.exists()
