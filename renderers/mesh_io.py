@@ -56,6 +56,8 @@ def read_mesh(path: str | os.PathLike, up: str = "z") -> Mesh:
         raise RenderError(p, "not a GLB file (missing the glTF magic bytes)")
     if ext == ".gltf":
         _check_gltf_json(p)
+    if ext == ".stl":
+        _check_binary_stl(p)
     if ext == ".off" and head.startswith(b"OFF BINARY"):
         vertices, faces = _read_binary_off(p)
     else:
@@ -64,6 +66,26 @@ def read_mesh(path: str | os.PathLike, up: str = "z") -> Mesh:
     if up == "y":
         mesh = Mesh(y_up_to_z_up(mesh.vertices), mesh.faces)
     return mesh
+
+
+def _check_binary_stl(p: Path) -> None:
+    """A binary STL's size follows from its triangle count (84 + 50 n bytes): check it, and
+    the face limit, before trimesh reads the file (it reported a truncated file as an
+    empty mesh, and would load an oversized one whole before the limit applied). Text STL
+    starts with "solid" and is left to trimesh."""
+    size = p.stat().st_size
+    with open(p, "rb") as fh:
+        head = fh.read(1024)
+    if head.lstrip().startswith(b"solid") and (b"facet" in head or b"endsolid" in head):
+        return
+    if size < 84:
+        raise RenderError(p, f"not an STL file ({size} bytes: shorter than a binary STL header)")
+    (count,) = struct.unpack_from("<I", head, 80)
+    if size < 84 + 50 * count:  # longer is left to trimesh: some writers pad
+        raise RenderError(p, f"binary STL header promises {count:,} triangles ({84 + 50 * count:,} bytes) but the "
+                             f"file has {size:,} bytes: truncated, or not an STL")
+    if count > MAX_FACES:
+        raise RenderError(p, f"mesh has {count:,} faces, above the limit of {MAX_FACES:,}")
 
 
 def _check_gltf_json(p: Path) -> None:

@@ -226,8 +226,26 @@ def test_face_limit_is_enforced(monkeypatch):
         mio.check_mesh(big.vertices, big.faces, "big.stl")
 
 
+def test_truncated_or_oversized_binary_stl_is_refused_before_reading(tmp_path, monkeypatch):
+    """A truncated binary STL was reported as 'mesh is empty'; the face limit applied only
+    after trimesh had loaded the whole file."""
+    import renderers.mesh_io as mio
+
+    whole = tmp_path / "ico.stl"
+    trimesh.creation.icosahedron().export(whole)  # binary: 84 + 20 x 50 bytes
+    cut = tmp_path / "cut.stl"
+    cut.write_bytes(whole.read_bytes()[:-30])
+    with pytest.raises(RenderError, match=r"cut.stl: binary STL header promises 20 triangles \(1,084 bytes\) but the file has 1,054"):
+        read_mesh(cut)
+    assert len(read_mesh(whole).faces) == 20
+    monkeypatch.setattr(mio, "MAX_FACES", 10)
+    monkeypatch.setattr(trimesh, "load", lambda *a, **k: pytest.fail("loaded before the limit was checked"))
+    with pytest.raises(RenderError, match="20 faces, above the limit of 10"):
+        read_mesh(whole)
+
+
 def test_garbage_files_with_mesh_names(tmp_path):
-    cases = [("junk.stl", np.random.default_rng(1).bytes(3000), "mesh is empty"), ("empty.obj", b"", "empty"),
+    cases = [("junk.stl", np.random.default_rng(1).bytes(3000), "truncated, or not an STL"), ("empty.obj", b"", "empty"),
              ("bad.off", b"OFF\n3 1 0\n0 0", ""), ("bad.gltf", b"{garbage", "not a glTF file (invalid JSON"),
              ("list.gltf", b"[1, 2]", "no 'asset'"), ("bad.glb", np.random.default_rng(2).bytes(500), "not a GLB file")]
     for name, data, reason in cases:
