@@ -49,15 +49,15 @@ def read_mesh(path: str | os.PathLike, up: str = "z") -> Mesh:
         raise RenderError(p, f"unknown mesh extension {p.suffix!r} (use {' '.join(MESH_EXTENSIONS)})")
     if up not in ("y", "z"):
         raise RenderError(p, f"up axis must be y or z, got {up!r}")
-    checked_size(p)
+    size = checked_size(p)
     with open(p, "rb") as fh:
-        head = fh.read(16)
+        head = fh.read(1024)
     if ext == ".glb" and not head.startswith(b"glTF"):
         raise RenderError(p, "not a GLB file (missing the glTF magic bytes)")
     if ext == ".gltf":
         _check_gltf_json(p)
     if ext == ".stl":
-        _check_binary_stl(p)
+        _check_binary_stl(p, head, size)
     if ext == ".off" and head.startswith(b"OFF BINARY"):
         vertices, faces = _read_binary_off(p)
     else:
@@ -68,14 +68,11 @@ def read_mesh(path: str | os.PathLike, up: str = "z") -> Mesh:
     return mesh
 
 
-def _check_binary_stl(p: Path) -> None:
+def _check_binary_stl(p: Path, head: bytes, size: int) -> None:
     """A binary STL's size follows from its triangle count (84 + 50 n bytes): check it, and
     the face limit, before trimesh reads the file (it reported a truncated file as an
     empty mesh, and would load an oversized one whole before the limit applied). Text STL
-    starts with "solid" and is left to trimesh."""
-    size = p.stat().st_size
-    with open(p, "rb") as fh:
-        head = fh.read(1024)
+    starts with "solid" and is left to trimesh. `head`: the file's first 1024 bytes."""
     if head.lstrip().startswith(b"solid") and (b"facet" in head or b"endsolid" in head):
         return
     if size < 84:
@@ -84,8 +81,12 @@ def _check_binary_stl(p: Path) -> None:
     if size < 84 + 50 * count:  # longer is left to trimesh: some writers pad
         raise RenderError(p, f"binary STL header promises {count:,} triangles ({84 + 50 * count:,} bytes) but the "
                              f"file has {size:,} bytes: truncated, or not an STL")
-    if count > MAX_FACES:
-        raise RenderError(p, f"mesh has {count:,} faces, above the limit of {MAX_FACES:,}")
+    _check_face_count(count, p)
+
+
+def _check_face_count(n: int, source: object) -> None:
+    if n > MAX_FACES:
+        raise RenderError(source, f"mesh has {n:,} faces, above the limit of {MAX_FACES:,}")
 
 
 def _check_gltf_json(p: Path) -> None:
@@ -176,8 +177,7 @@ def check_mesh(vertices: np.ndarray, faces: np.ndarray, source: object = "<mesh>
     f = np.asarray(faces, dtype=np.int64).reshape(-1, 3)
     if len(v) == 0 or len(f) == 0:
         raise RenderError(source, "mesh is empty (no vertices or no faces)")
-    if len(f) > MAX_FACES:
-        raise RenderError(source, f"mesh has {len(f):,} faces, above the limit of {MAX_FACES:,}")
+    _check_face_count(len(f), source)
     if not np.all(np.isfinite(v)):
         raise RenderError(source, f"{int((~np.isfinite(v)).any(axis=1).sum())} vertices are NaN or infinite")
     if f.min() < 0 or f.max() >= len(v):
@@ -192,5 +192,9 @@ def check_mesh(vertices: np.ndarray, faces: np.ndarray, source: object = "<mesh>
         raise RenderError(source, "every face has zero area")
     # Only vertices of the faces kept: a stray unused one (or one of a dropped sliver)
     # would otherwise set the framing and shrink the drawing to a dot.
-    used, faces_kept = np.unique(f[keep], return_inverse=True)
-    return Mesh(v[used], faces_kept.reshape(-1, 3).astype(np.int64))
+    f = f[keep]
+    used = np.zeros(len(v), dtype=bool)
+    used[f] = True
+    if used.all():
+        return Mesh(v, f)
+    return Mesh(v[used], (np.cumsum(used) - 1)[f])
