@@ -171,20 +171,19 @@ class Trainer:
         if info.get("task") not in (None, config.task):
             raise ValueError(f"{data}: the dataset's task is {info['task']}, not {config.task}")
         self.train_set = open_split(data / "train", config.task)
-        if self.train_set.task != config.task:  # a packed split knows its task, card or not
-            raise ValueError(f"{data / 'train'}: {self.train_set.task} questions, not {config.task}")
-        if len(self.train_set) < 2:  # batch norm cannot train on a batch of one
-            raise ValueError(f"{data / 'train'}: {len(self.train_set)} question(s); training needs at least 2")
         val = data / "val"
         self.val_set = open_split(val, config.task) if val.exists() else None
-        if self.val_set is not None and self.val_set.task != config.task:
-            raise ValueError(f"{val}: {self.val_set.task} questions, not {config.task}")
-        if self.val_set is not None and len(self.val_set) == 0:
-            self.val_set = None
         self.spec = TaskSpec(config.task, config.channels, info.get("poses", 8))
         for split, where in ((self.train_set, data / "train"), (self.val_set, val)):
-            if split is not None:
-                check_answers(split, self.spec.n_scores, where)
+            if split is None:
+                continue
+            if split.task != config.task:  # a packed split knows its task, card or not
+                raise ValueError(f"{where}: {split.task} questions, not {config.task}")
+            check_answers(split, self.spec.n_scores, where)
+        if len(self.train_set) < 2:  # batch norm cannot train on a batch of one
+            raise ValueError(f"{data / 'train'}: {len(self.train_set)} question(s); training needs at least 2")
+        if self.val_set is not None and len(self.val_set) == 0:
+            self.val_set = None
         torch.manual_seed(config.seed)
         self.model = build_model(config.model, self.spec, config.weights).to(self.device)
         self._check_input_size()
