@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import warnings
 from dataclasses import dataclass
@@ -58,10 +59,18 @@ def read_mesh(path: str | os.PathLike, up: str = "z") -> Mesh:
         _check_gltf_json(p)
     if ext == ".stl":
         _check_binary_stl(p, head, size)
+    promised = _header_counts(p, ext, head)
+    if promised:
+        _check_face_count(promised[1], p)
+    if ext == ".obj" and size > 8 * MAX_FACES:  # "f 1 2 3\n": a face line takes 8 bytes or more
+        _check_face_count(_obj_face_lines(p), p)
     if ext == ".off" and head.startswith(b"OFF BINARY"):
         vertices, faces = _read_binary_off(p)
     else:
-        vertices, faces = _read_trimesh(p)
+        vertices, faces = _read_trimesh(p, promised)
+    if promised and (len(vertices) < promised[0] or len(faces) < promised[1] or _short_of_lines(p, ext, promised)):
+        raise RenderError(p, f"truncated: its header promises {promised[0]:,} vertices and {promised[1]:,} faces, "
+                             "which the file does not hold")
     mesh = check_mesh(vertices, faces, p)
     if up == "y":
         mesh = Mesh(y_up_to_z_up(mesh.vertices), mesh.faces)
@@ -84,6 +93,56 @@ def _check_binary_stl(p: Path, head: bytes, size: int) -> None:
     _check_face_count(count, p)
 
 
+def _header_counts(p: Path, ext: str, head: bytes) -> tuple[int, int] | None:
+    """(vertices, faces) that a PLY or text OFF header promises; None for other formats
+    and for headers this cannot read (the reader then has its say).
+
+    Checked before reading, so that an oversized file is refused without loading it, and
+    after, so that a truncated one is not drawn in part: trimesh drew a text OFF cut short
+    from what remained, and called a cut PLY "empty".
+    """
+    if ext == ".ply":
+        if b"end_header" not in head:
+            with open(p, "rb") as fh:
+                head = fh.read(65536)
+        text = head.split(b"end_header", 1)[0].decode("latin-1")
+        found = dict(re.findall(r"^\s*element\s+(vertex|face)\s+(\d+)\s*$", text, flags=re.M))
+        return (int(found["vertex"]), int(found["face"])) if len(found) == 2 else None
+    if ext == ".off" and not head.startswith(b"OFF BINARY"):
+        words = re.sub(rb"#[^\n]*", b"", head).split()
+        if len(words) >= 3 and words[0].endswith(b"OFF") and words[1].isdigit() and words[2].isdigit():
+            return int(words[1]), int(words[2])
+    return None
+
+
+def _short_of_lines(p: Path, ext: str, promised: tuple[int, int]) -> bool:
+    """Does a text OFF or ASCII PLY file hold fewer lines than its header's vertices and
+    faces? Both put one per line, and a file cut at a line end loads from what remains:
+    fewer polygons can still triangulate to as many triangles as promised polygons."""
+    data = p.read_bytes()
+    if ext == ".ply":
+        header, _, body = data.partition(b"end_header")
+        if not re.search(rb"^\s*format\s+ascii", header, flags=re.M):
+            return False  # binary PLY: trimesh checks its length itself
+        need = sum(promised)
+    else:
+        body = re.sub(rb"#[^\n]*", b"", data).split(b"OFF", 1)[-1]
+        need = 1 + sum(promised)  # the counts line first
+    return len(re.findall(rb"\S[^\n]*", body)) < need
+
+
+def _obj_face_lines(p: Path, chunk: int = 1 << 24) -> int:
+    """Lines of an OBJ file that start with "f " or "f\t" (each is one face or more), counted
+    in chunks: a lower bound on its faces, found without loading it."""
+    n, tail = 0, b"\n"
+    with open(p, "rb") as fh:
+        while block := fh.read(chunk):
+            data = tail + block
+            n += data.count(b"\nf ") + data.count(b"\nf\t")
+            tail = data[-2:]  # a match across the boundary is counted once, in the next chunk
+    return n
+
+
 def _check_face_count(n: int, source: object) -> None:
     if n > MAX_FACES:
         raise RenderError(source, f"mesh has {n:,} faces, above the limit of {MAX_FACES:,}")
@@ -100,7 +159,9 @@ def _check_gltf_json(p: Path) -> None:
         raise RenderError(p, "not a glTF file (no 'asset' in its JSON)")
 
 
-def _read_trimesh(p: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_trimesh(p: Path, promised: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """trimesh's reading; `promised`, the header's counts, makes its error say so (trimesh's
+    own for a cut text OFF is about numpy array shapes)."""
     import trimesh
 
     try:
@@ -110,6 +171,9 @@ def _read_trimesh(p: Path) -> tuple[np.ndarray, np.ndarray]:
             warnings.simplefilter("ignore", RuntimeWarning)
             loaded = trimesh.load(name, force="mesh", process=False)
     except Exception as e:  # noqa: BLE001 - trimesh raises many types for bad files
+        if promised:
+            raise RenderError(p, f"truncated or malformed: its header promises {promised[0]:,} vertices and "
+                                 f"{promised[1]:,} faces, which the file does not hold") from None
         raise RenderError(p, f"mesh could not be read ({type(e).__name__}: {e})") from None
     if not isinstance(loaded, trimesh.Trimesh):
         raise RenderError(p, "the file holds no triangle mesh")

@@ -244,6 +244,37 @@ def test_truncated_or_oversized_binary_stl_is_refused_before_reading(tmp_path, m
         read_mesh(whole)
 
 
+def test_cut_ply_and_off_files_are_refused_as_truncated(tmp_path):
+    """trimesh drew a text OFF cut at a line end from what remained, called a cut PLY
+    'empty' and a cut OFF an array-shape error: each is now refused as truncated."""
+    ply = fixture_path("mesh/octagonal_pocket.ply").read_bytes()
+    off = fixture_path("mesh/hole_capsule.off").read_text()
+    lines = off.splitlines(keepends=True)
+    cases = {"half.ply": ply[: len(ply) // 2], "half.off": off[: len(off) // 2].encode(),
+             "lines.off": "".join(lines[:-5]).encode()}
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(RenderError, match=rf"{name}: truncated.*header promises 1,658 vertices and 3,262 faces"
+                           if name.endswith("ply") else rf"{name}: truncated.*header promises 89 vertices and 76 faces"):
+            read_mesh(tmp_path / name)
+    assert len(read_mesh(fixture_path("mesh/hole_capsule.off")).faces) == 152
+
+
+def test_face_limit_applies_before_reading_ply_off_and_obj(tmp_path, monkeypatch):
+    """A header (PLY, OFF) or a count of face lines (OBJ) above the limit is refused without
+    trimesh loading the file."""
+    import renderers.mesh_io as mio
+
+    monkeypatch.setattr(mio, "MAX_FACES", 3)
+    monkeypatch.setattr(trimesh, "load", lambda *a, **k: pytest.fail("loaded before the limit was checked"))
+    (tmp_path / "big.off").write_text("OFF\n# a comment\n4 2000000000 0\n")
+    (tmp_path / "big.ply").write_bytes(fixture_path("mesh/octagonal_pocket.ply").read_bytes())
+    (tmp_path / "big.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\n" + "f 1 2 3\n" * 4)
+    for name, faces in (("big.off", "2,000,000,000"), ("big.ply", "3,262"), ("big.obj", "4")):
+        with pytest.raises(RenderError, match=rf"{name}: mesh has {faces} faces, above the limit of 3"):
+            read_mesh(tmp_path / name)
+
+
 def test_garbage_files_with_mesh_names(tmp_path):
     cases = [("junk.stl", np.random.default_rng(1).bytes(3000), "truncated, or not an STL"), ("empty.obj", b"", "empty"),
              ("bad.off", b"OFF\n3 1 0\n0 0", ""), ("bad.gltf", b"{garbage", "not a glTF file (invalid JSON"),
