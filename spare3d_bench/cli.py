@@ -179,9 +179,11 @@ def _add_generate(sub) -> None:
         "generate",
         help="build a SPARE3D task dataset from generated CSG models or your own files",
         description=(
-            "Generate SPARE3D questions from seeded SPARE3D-CSG models and write them in the "
-            "released SPARE3D layout under OUT/<split>/ with OUT/dataset.json (recipe, seed, "
-            "counts, filter statistics, checksums). Question i uses model i mod the model count; "
+            "Generate SPARE3D questions from seeded SPARE3D-CSG models (--csg) or your own files "
+            "(--models) and write them under OUT/<split>/, in the released SPARE3D layout (PNGs and "
+            "answer.json) or packed (--layout packed: images.u8 and manifest.json), with "
+            "OUT/dataset.json (recipe, seed, counts, filter statistics, checksums). Question i uses "
+            "model i mod the model count; "
             "splits are by model. Progress is journalled in OUT/.spare3d: after a crash, kill or Ctrl-C, "
             "the same command resumes; spare3d status OUT shows progress and failures."
         ),
@@ -200,7 +202,7 @@ def _add_generate(sub) -> None:
     )
     p.add_argument("--out", metavar="DIR",
                    help=f"output folder (default {DEFAULT_OUT}/<recipe file name>, or {DEFAULT_OUT}/<task>)")
-    p.add_argument("--csg", type=_positive_int, metavar="N", help="number of CSG models (one question each)")
+    p.add_argument("--csg", type=_positive_int, metavar="N", help="number of CSG models (one question each unless --questions)")
     p.add_argument(
         "--questions",
         type=_positive_int,
@@ -214,7 +216,7 @@ def _add_generate(sub) -> None:
         metavar="PATH",
         help="use your own CAD files (and, for i2p/p2i/poses, meshes): files, folders or globs, one question each",
     )
-    p.add_argument("--primitives", type=_positive_int, default=28, metavar="K", help="primitives per model (default 28)")
+    p.add_argument("--primitives", type=_positive_int, default=28, metavar="K", help="primitives per model, 2-200 (default 28)")
     p.add_argument("--variant", default="compound", choices=("compound", "fused"), help="compound of solids (SPARE3D) or one fused solid")
     p.add_argument(
         "--operation", default="cut", choices=("cut", "union", "intersection"), help="T2I similar-object change (default cut)"

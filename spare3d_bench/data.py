@@ -111,18 +111,24 @@ def check_answers(ds: QuestionDataset, n_scores: int, where: str | os.PathLike) 
 
 
 def open_split(root: str | os.PathLike, task: str | None = None) -> QuestionDataset:
-    """A split folder in either layout; `task` is needed for the SPARE3D layout only when
-    the folder's parent has no dataset.json naming it."""
+    """A split folder in either layout. `task`, when given, must be the split's own (a
+    packed split knows it; a SPARE3D-layout one from the dataset.json beside it, and
+    needs `task` only when there is none): questions of another task would be scored
+    against the wrong answers, or fail mid-epoch."""
     root = Path(root)
     if (root / MANIFEST).exists():
-        return QuestionDataset.from_packed(root)
-    if task is None:
-        task = dataset_info(root.parent).get("task")
-    if task is None:
-        raise ValueError(f"{root}: a SPARE3D-layout split with no dataset.json beside it: give the task")
-    if not (root / "answer.json").exists():
-        raise ValueError(f"{root}: neither a packed split ({MANIFEST}) nor a SPARE3D split (answer.json)")
-    return QuestionDataset.from_spare3d(root, task)
+        ds = QuestionDataset.from_packed(root)
+        found = ds.task
+    else:
+        found = dataset_info(root.parent).get("task")
+        if task is None and found is None:
+            raise ValueError(f"{root}: a SPARE3D-layout split with no dataset.json beside it: give the task")
+        if not (root / "answer.json").exists():
+            raise ValueError(f"{root}: neither a packed split ({MANIFEST}) nor a SPARE3D split (answer.json)")
+        ds = None
+    if task is not None and found not in (None, task):
+        raise ValueError(f"{root}: {found} questions, not {task}")
+    return ds if ds is not None else QuestionDataset.from_spare3d(root, task or found)
 
 
 def dataset_info(root: str | os.PathLike) -> dict:

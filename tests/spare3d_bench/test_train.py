@@ -366,6 +366,12 @@ def test_evaluation_refuses_empty_splits_foreign_files_and_overwriting_other_res
     with pytest.raises(ValueError, match=f"{i2p_data.name}-val.json: holds results on .*give this evaluation a --name"):
         evaluate_run(run, other, "val", device="cpu")
     assert evaluate_run(run, other, "val", device="cpu", name="other").questions == 3
+    card_says_p2i = tmp_path / "p2i"  # a SPARE3D-layout split: its task is on the card
+    (card_says_p2i / "test").mkdir(parents=True)
+    (card_says_p2i / "test" / "answer.json").write_text('{"0": 1}')
+    (card_says_p2i / "dataset.json").write_text(json.dumps({"task": "p2i"}))
+    with pytest.raises(ValueError, match="p2i questions, not i2p"):  # was scored, 0.0%, exit 0
+        evaluate_run(run, card_says_p2i, device="cpu")
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     torch.save(load_checkpoint(run / "best.pt")["model"], foreign / "best.pt")  # a bare state dict
