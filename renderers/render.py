@@ -140,14 +140,45 @@ def source_stamp(source: str | os.PathLike) -> list[int] | None:
 def is_complete(out_dir: Path, options: RenderOptions, source: str | None = None) -> bool:
     """True when `out_dir` holds a finished render made with these options (and, if given,
     from this `source` file as it is now: another file with the same stem, or the file
-    edited since, must not pass for it)."""
+    edited since, must not pass for it), every file at the size it was written (an
+    emptied or cut file is drawn again)."""
     try:
         manifest = json.loads((out_dir / MANIFEST).read_text())
     except (OSError, ValueError):
         return False
     if source is not None and (manifest.get("source") != source or manifest.get("stamp") != source_stamp(source)):
         return False
-    return manifest.get("options") == options.fingerprint() and all((out_dir / f).is_file() for f in options.files())
+    sizes = manifest.get("files")
+    if manifest.get("options") != options.fingerprint() or not isinstance(sizes, dict):
+        return False
+    return all(_size(out_dir / f) == sizes.get(f) for f in options.files())
+
+
+def _size(p: Path) -> int | None:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return None
+
+
+def remove_outputs(out_dir: Path) -> None:
+    """Delete what an earlier render wrote in `out_dir` (the files its manifest lists), then
+    the manifest: drawings made with other options, or of a file that now fails, must not
+    stay beside the new ones for a loader's glob to find. Files first, so that a crash
+    between the two leaves the list behind for the next run."""
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(listed, dict):  # a manifest from before file lists: its views, in every format
+        views = manifest.get("views", ()) if isinstance(manifest, dict) else ()
+        listed = {f"{v}{m}.{e}": 0 for v in views if isinstance(v, str) for m in ("", "_depth", "_normal") for e in FORMATS}
+    for name in listed:
+        target = out_dir / name
+        if Path(name).name == name and target.is_file():  # a plain name, never a path out of the folder
+            target.unlink()
+    (out_dir / MANIFEST).unlink(missing_ok=True)
 
 
 def write_drawings(drawings: list[Drawing], out_dir: Path, options: RenderOptions, timings: dict[str, float]) -> None:
@@ -178,7 +209,7 @@ def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, nam
     out = Path(out_dir)
     is_path = isinstance(source, (str, os.PathLike))
     report = ModelReport(name or (Path(source).stem if is_path else out.name), str(source) if is_path else "<shape>")
-    (out / MANIFEST).unlink(missing_ok=True)  # the folder is incomplete until the end
+    remove_outputs(out)  # the folder is incomplete until the end
     head = {"source": report.source, "options": options.fingerprint()}  # what every manifest holds
     if is_path:
         head["stamp"] = source_stamp(source)  # before reading: an edit made meanwhile shows
@@ -200,12 +231,14 @@ def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, nam
         "views": {d.view.name: {"algorithm": d.algorithm, "notes": list(d.notes)} for d in drawings},
         "blank_views": [d.view.name for d in drawings if d.is_blank()],
     }
-    _write_manifest(out, manifest)
+    _write_manifest(out, manifest, options)
     return report
 
 
-def _write_manifest(out: Path, manifest: dict) -> None:
-    """Written last: its presence, with matching options, marks the folder complete."""
+def _write_manifest(out: Path, manifest: dict, options: RenderOptions) -> None:
+    """Written last: its presence, with matching options and file sizes, marks the folder
+    complete; its file list is what the next render of the folder removes."""
+    manifest = {**manifest, "files": {f: (out / f).stat().st_size for f in options.files()}}
     atomic_write(out / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
 
 
@@ -236,7 +269,7 @@ def _render_shaded(
     seconds["write"] = time.perf_counter() - t1
     report.algorithms = {im.view.name: "shaded" for im in images}
     report.seconds = seconds
-    _write_manifest(out, {**head, "views": sorted(report.algorithms)})
+    _write_manifest(out, {**head, "views": sorted(report.algorithms)}, options)
     return report
 
 

@@ -294,6 +294,28 @@ def test_interrupted_model_is_redone(tmp_path):
     assert not edited.skipped and (tmp_path / "tet" / "t.png").read_bytes() != screw_top
 
 
+def test_a_re_render_removes_what_the_last_one_wrote_and_redoes_damaged_files(tmp_path):
+    """Drawings of earlier options stayed beside new ones, and a file that now fails kept its
+    old drawings, for a loader's glob to pick up; an emptied drawing passed as complete."""
+    part = tmp_path / "in" / "part.step"
+    part.parent.mkdir()
+    part.write_bytes(fixture_path("cad/tet.step").read_bytes())
+    tasks = batch.name_tasks([part])
+    out = tmp_path / "out"
+    batch.run_batch(tasks, out, RenderOptions(tuple(parse_views("f,r,t,2")), formats=("png", "svg")), progress=False)
+    dashed = RenderOptions(tuple(parse_views("f,t")), style="dashed")
+    batch.run_batch(tasks, out, dashed, progress=False)
+    assert sorted(p.name for p in (out / "part").iterdir()) == ["f.png", MANIFEST, "t.png"]
+    whole = (out / "part" / "t.png").read_bytes()
+    (out / "part" / "t.png").write_bytes(b"")
+    (redone,) = batch.run_batch(tasks, out, dashed, progress=False)
+    assert not redone.skipped and (out / "part" / "t.png").read_bytes() == whole
+    assert batch.run_batch(tasks, out, dashed, progress=False)[0].skipped
+    part.write_text("garbage")
+    (failed,) = batch.run_batch(tasks, out, dashed, progress=False)
+    assert not failed.ok and list((out / "part").iterdir()) == []
+
+
 def test_inputs_expand_and_names_do_not_collide(tmp_path):
     brep = fixture_path("cad/hammer.brep")
     iges = fixture_path("cad/hammer.iges")
