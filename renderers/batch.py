@@ -60,7 +60,7 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[ModelReport]]:
         if not item.strip():  # Path("") is the current folder: an unset shell variable, not a request
             missing.append(ModelReport("", item, ok=False, error="empty path"))
         elif mode is not None and stat.S_ISDIR(mode):
-            found = sorted(f for f in p.rglob("*") if f.suffix.lower() in INPUT_EXTENSIONS and _is_file(f))
+            found = sorted(f for f in _walk(p) if f.suffix.lower() in INPUT_EXTENSIONS and _is_file(f))
             if not found:
                 missing.append(ModelReport(p.name, item, ok=False, error="folder holds no CAD or mesh files"))
             files.extend(found)
@@ -78,9 +78,26 @@ def expand_inputs(inputs: list[str]) -> tuple[list[Path], list[ModelReport]]:
     return unique, missing
 
 
+def _walk(root: Path) -> list[Path]:
+    """Every file under `root`, following linked folders (as a `**` glob does; rglob did
+    not, and skipped them silently), each real folder once, so a link loop ends."""
+    seen: set[str] = set()
+    files: list[Path] = []
+    for folder, dirs, names in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        files.extend(Path(folder, n) for n in names)
+    return files
+
+
 def _resolved(p: Path) -> Path:
     """The absolute path with links resolved; a link loop stays as it is, for its reading
     to fail with the reason (pathlib raises RuntimeError or OSError for loops)."""
+    if os.path.islink(p) and not os.path.exists(p):  # dangling: keep the link's name for the report
+        return p.absolute()
     try:
         return p.resolve()
     except (RuntimeError, OSError):
@@ -100,9 +117,10 @@ def _mode(p: Path) -> int | None:
 
 
 def _is_file(p: Path) -> bool:
-    """Whether a path found in a folder or by a glob is a file to read (or unexaminable)."""
+    """Whether a path found in a folder or by a glob is a file to read, or one whose reading
+    must fail with the reason: unexaminable, or a dangling link (a missing model)."""
     mode = _mode(p)
-    return mode is not None and (mode == 0 or stat.S_ISREG(mode))
+    return os.path.islink(p) if mode is None else mode == 0 or stat.S_ISREG(mode)
 
 
 def name_tasks(files: list[Path]) -> list[Task]:
@@ -135,6 +153,7 @@ def failed_line(report: ModelReport) -> str:
 
 def _render_one(out_root: Path, options: RenderOptions, task: Task) -> ModelReport:
     """Worker side: render one model; failures come back as a failed report."""
+    per_model = _reset_peak_rss()
     try:
         report = render_model(task.source, out_root / task.name, options, task.name)
     except RenderError as e:
@@ -144,8 +163,32 @@ def _render_one(out_root: Path, options: RenderOptions, task: Task) -> ModelRepo
         other = e.filename is not None and str(e.filename) != str(task.source)  # the report names the source
         where = f"cannot write {e.filename}: " if writing else f"{e.filename}: " if other else ""
         report = ModelReport(task.name, str(task.source), ok=False, error=f"{where}{e.strerror or e}")
-    report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    report.peak_rss_mb = (_peak_rss_kb() if per_model else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024.0
     return report
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's peak RSS to its current RSS (Linux: /proc/self/clear_refs), so
+    that a reused worker reports each model's own peak, not the largest model's so far;
+    False where that is not possible (the report then holds the process's peak)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return _peak_rss_kb() > 0
+    except OSError:
+        return False
+
+
+def _peak_rss_kb() -> int:
+    """VmHWM of /proc/self/status in kB (0 when unreadable)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _size(path: Path) -> int:

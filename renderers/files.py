@@ -19,6 +19,8 @@ def checked_size(p: Path) -> int:
     try:
         st = p.stat()
     except FileNotFoundError:
+        if os.path.islink(p):
+            raise RenderError(p, f"file not found (a link to {os.readlink(p)}, which is missing)") from None
         raise RenderError(p, "file not found") from None
     except PermissionError as e:  # a folder on the way that cannot be searched
         raise RenderError(p, f"cannot be read: {e.strerror}") from None

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 from OCP.APIHeaderSection import APIHeaderSection_MakeHeader
+from OCP.BinTools import BinTools
 from OCP.Bnd import Bnd_Box
 from OCP.BRep import BRep_Builder, BRep_Tool
 from OCP.BRepAdaptor import BRepAdaptor_Curve, BRepAdaptor_Surface
@@ -53,6 +54,7 @@ from OCP.HLRAlgo import HLRAlgo_Projector
 from OCP.HLRBRep import HLRBRep_Algo, HLRBRep_HLRToShape, HLRBRep_PolyAlgo, HLRBRep_PolyHLRToShape
 from OCP.IFSelect import IFSelect_RetDone
 from OCP.IGESControl import IGESControl_Reader
+from OCP.IMeshTools import IMeshTools_Parameters
 from OCP.Interface import Interface_Static
 from OCP.ShapeUpgrade import ShapeUpgrade_UnifySameDomain
 from OCP.STEPControl import STEPControl_AsIs, STEPControl_Reader, STEPControl_Writer
@@ -197,10 +199,27 @@ def _check_text_brep(p: Path) -> None:
 
 
 def _read_brep(p: Path, name: str) -> Shape | None:
+    with open(p, "rb") as fh:
+        binary = fh.read(64).lstrip().startswith(b"Open CASCADE Topology")  # BinTools' header
+    if binary:
+        return _read_binary_brep(p, name)
     _check_text_brep(p)
     shape = TopoDS_Shape()
     if not BRepTools.Read_s(shape, name, BRep_Builder()):
         raise RenderError(p, "BREP file could not be parsed")
+    return shape
+
+
+def _read_binary_brep(p: Path, name: str) -> Shape:
+    """OCCT's binary BREP (BinTools): a cut or damaged one raises inside OCCT, caught here."""
+    shape = TopoDS_Shape()
+    try:
+        ok = BinTools.Read_s(shape, name)
+    except Exception as e:  # noqa: BLE001 - OCCT's Standard_Failure, e.g. a stream type mismatch
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise RenderError(p, f"damaged or truncated binary BREP file ({reason})") from None
+    if not ok:
+        raise RenderError(p, "binary BREP file could not be parsed")
     return shape
 
 
@@ -579,9 +598,16 @@ POLY_MESH_FACTOR = 4.0
 
 
 def mesh(shape: Shape, deflection: float, angular: float = 0.25) -> float:
-    """Tessellate `shape` in place for the polygonal algorithm; returns seconds spent."""
+    """Tessellate `shape` in place at `deflection` (model units), replacing any finer mesh
+    it holds; returns seconds spent."""
     t0 = time.perf_counter()
-    BRepMesh_IncrementalMesh(shape, deflection, False, angular, False)
+    params = IMeshTools_Parameters()
+    params.Deflection, params.Angle = deflection, angular
+    # A finer mesh left on the shape by an earlier call would otherwise be kept, and the
+    # drawing would depend on what was drawn before (a caller's shape, drawn at 2000 px
+    # and then at 200 px, differed from a fresh one in 83-237 pixels).
+    params.AllowQualityDecrease = True
+    BRepMesh_IncrementalMesh(shape, params)
     return time.perf_counter() - t0
 
 

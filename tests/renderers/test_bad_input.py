@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import resource
 import signal
 import time
 from pathlib import Path
@@ -13,9 +14,9 @@ import numpy as np
 import pytest
 
 from renderers import batch, executors, occ
-from renderers.cad import HLROptions
+from renderers.cad import HLROptions, draw_file
 from renderers.errors import RenderError
-from renderers.render import MANIFEST, RenderOptions
+from renderers.render import MANIFEST, RenderOptions, image
 from renderers.views import parse_views
 from tests.conftest import fixture_path
 
@@ -314,6 +315,54 @@ def test_a_re_render_removes_what_the_last_one_wrote_and_redoes_damaged_files(tm
     part.write_text("garbage")
     (failed,) = batch.run_batch(tasks, out, dashed, progress=False)
     assert not failed.ok and list((out / "part").iterdir()) == []
+
+
+def test_binary_brep_is_read_and_a_cut_one_refused(tmp_path):
+    """OCCT's binary BREP was called a 'truncated BREP file' by the text-format check."""
+    from OCP.BinTools import BinTools
+    from OCP.BRepTools import BRepTools
+
+    part = occ.cut(occ.box(10, 20, 30), occ.cylinder(4, 40, (5, 10, -5)))
+    BinTools.Write_s(part, str(tmp_path / "bin.brep"))
+    BRepTools.Write_s(part, str(tmp_path / "text.brep"))
+    views = parse_views("f,t,2")
+    assert occ.count(occ.read_cad(tmp_path / "bin.brep"), occ.TopAbs_FACE) == occ.count(part, occ.TopAbs_FACE)
+    opts = RenderOptions(tuple(views))
+    for a, b in zip(draw_file(tmp_path / "bin.brep", views), draw_file(tmp_path / "text.brep", views)):
+        assert np.array_equal(image(a, opts), image(b, opts))
+    data = (tmp_path / "bin.brep").read_bytes()
+    _write(tmp_path / "cut.brep", data[: len(data) // 2])
+    with pytest.raises(RenderError, match=r"cut.brep: damaged or truncated binary BREP file"):
+        occ.read_cad(tmp_path / "cut.brep")
+
+
+def test_peak_memory_is_each_models_own(tmp_path):
+    """A reused worker reported its lifetime peak for every model after a large one."""
+    if not batch._reset_peak_rss():
+        pytest.skip("no /proc/self/clear_refs here")
+    big = np.ones(400 * 2**20 // 8)  # a 400 MB peak, given back before the model
+    del big
+    peak_so_far = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report = batch._render_one(tmp_path, _options(), batch.Task("tet", fixture_path("cad/tet.step")))
+    assert report.ok and 0 < report.peak_rss_mb < peak_so_far - 300
+
+
+def test_folders_follow_linked_folders_and_report_dangling_links(tmp_path):
+    """A folder input skipped linked subfolders (a `**` glob did not) and dangling links,
+    silently; a link loop must still end."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "tet.step").write_bytes(fixture_path("cad/tet.step").read_bytes())
+    top = tmp_path / "top"
+    top.mkdir()
+    (top / "linked").symlink_to(real)
+    (top / "loop").symlink_to(top)
+    (top / "gone.step").symlink_to(tmp_path / "missing.step")
+    files, missing = batch.expand_inputs([str(top)])
+    assert files == [top / "gone.step", real / "tet.step"] and missing == []
+    reports = batch.run_batch(batch.name_tasks(files), tmp_path / "out", _options(), progress=False)
+    assert [r.ok for r in reports] == [False, True]
+    assert reports[0].error == f"file not found (a link to {tmp_path / 'missing.step'}, which is missing)"
 
 
 def test_inputs_expand_and_names_do_not_collide(tmp_path):

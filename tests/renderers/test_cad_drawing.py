@@ -18,7 +18,7 @@ from renderers.raster import coverage, dashes
 from renderers.render import RenderOptions, image, pixel_lines, render_model
 from renderers.styles import get_style
 from renderers.views import PRESETS, parse_views
-from tests.conftest import ROOT
+from tests.conftest import ROOT, fixture_path
 
 SPARE11 = tuple(parse_views("spare3d11"))
 
@@ -252,6 +252,18 @@ def test_png_svg_npy_agree_and_are_deterministic(box_with_hole, tmp_path):
     groups = {g.get("id"): g for g in root.iter(f"{ns}g")}
     assert groups["visible"].get("stroke") == "#000000" and groups["hidden"].get("stroke") == "#ff0000"
     assert len(list(groups["visible"])) >= 9
+
+
+def test_a_shape_draws_the_same_whatever_was_drawn_before(tmp_path):
+    """Meshing is stored on the caller's shape: a finer mesh from a 2000 px drawing was
+    kept, and the next 200 px polygonal drawing differed from a fresh one in 88-289 pixels."""
+    views = parse_views("f,2")
+    small, large = (RenderOptions(tuple(views), size=n, hlr=HLROptions("poly")) for n in (200, 2000))
+    shape = occ.read_cad(fixture_path("cad/sliced_cylinder.step"))
+    first = [image(d, small) for d in draw_shape(shape, views, small.hlr)]
+    draw_shape(shape, views, large.hlr)
+    again = [image(d, small) for d in draw_shape(shape, views, small.hlr)]
+    assert all(np.array_equal(a, b) for a, b in zip(first, again))
 
 
 def test_degenerate_shapes_fail_clearly():
