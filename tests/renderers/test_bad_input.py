@@ -7,6 +7,8 @@ import multiprocessing as mp
 import os
 import resource
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -79,6 +81,9 @@ def test_truncated_brep_and_iges_are_refused_before_occt_reads_them(tmp_path):
     iges = fixture_path("cad/hammer.iges").read_bytes()
     with pytest.raises(RenderError, match="truncated IGES file"):  # drawn without the hammer's head before
         occ.read_cad(_write(tmp_path / "half.iges", iges[: len(iges) // 2]))
+    lines = iges.splitlines(keepends=True)
+    with pytest.raises(RenderError, match=r"truncated IGES file \(its Terminate line counts 11517 P lines, the file holds 2540\)"):
+        occ.read_cad(_write(tmp_path / "cut.iges", b"".join(lines[: len(lines) * 3 // 10] + lines[-1:])))  # drew a fragment
 
 
 def test_a_cut_and_re_terminated_step_file_is_refused(tmp_path):
@@ -86,6 +91,15 @@ def test_a_cut_and_re_terminated_step_file_is_refused(tmp_path):
     cut = b"".join(lines[: len(lines) // 5]) + b"ENDSEC;\nEND-ISO-10303-21;\n"  # drew one stray face before
     with pytest.raises(RenderError, match=r"damaged STEP file: \d+ references to entities that are not in it"):
         occ.read_cad(_write(tmp_path / "cut.step", cut))
+    # cut at 20% of tet.step, OCCT's reader segfaulted: the references are checked before it runs
+    tet = fixture_path("cad/tet.step").read_bytes()
+    tet_cut = _write(tmp_path / "tet_cut.step", tet[: len(tet) // 5].rsplit(b"\n", 1)[0] + b"\nENDSEC;\nEND-ISO-10303-21;\n")
+    code = f"from renderers import occ\ntry:\n occ.read_cad({str(tet_cut)!r})\nexcept Exception as e:\n print(e)"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "damaged STEP file: 17 references" in run.stdout
+    # '#' inside strings and comments is no reference
+    named = tet.replace(b"'tetrahedron'", b"'tetrahedron #888888' /* see #999999 */", 1)
+    assert named != tet and occ.count(occ.read_cad(_write(tmp_path / "named.step", named)), occ.TopAbs_FACE) == 4
 
 
 def test_unsafe_file_names_are_read_and_stay_inside_the_output(tmp_path):
