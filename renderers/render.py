@@ -88,6 +88,7 @@ class RenderOptions:
             "smooth": self.hlr.smooth,
             "tolerance": self.hlr.tolerance,
             "mesh": asdict(self.hlr.mesh),
+            "force_poly": list(self.hlr.force_poly),
         }
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -113,6 +114,7 @@ class ModelReport:
     error: str = ""
     algorithms: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    blank_views: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: float = 0.0
 
@@ -226,10 +228,11 @@ def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, nam
     report.algorithms = {d.view.name: d.algorithm for d in drawings}
     report.notes = sorted({n for d in drawings for n in d.notes})
     report.seconds = seconds
+    report.blank_views = [d.view.name for d in drawings if d.is_blank()]
     manifest = {
         **head,
         "views": {d.view.name: {"algorithm": d.algorithm, "notes": list(d.notes)} for d in drawings},
-        "blank_views": [d.view.name for d in drawings if d.is_blank()],
+        "blank_views": report.blank_views,
     }
     _write_manifest(out, manifest, options)
     return report

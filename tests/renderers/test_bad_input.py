@@ -379,6 +379,14 @@ def test_folders_follow_linked_folders_and_report_dangling_links(tmp_path):
     assert reports[0].error == f"file not found (a link to {tmp_path / 'missing.step'}, which is missing)"
 
 
+def test_every_option_that_changes_the_files_changes_the_fingerprint():
+    """force_poly was left out: API runs differing only in it were skipped as complete."""
+    base = RenderOptions(tuple(parse_views("f,2")))
+    other = RenderOptions(base.views, hlr=HLROptions(force_poly=("2",)))
+    assert base.fingerprint() != other.fingerprint()
+    assert base.fingerprint() == RenderOptions(base.views, hlr=HLROptions(budget=3.0)).fingerprint()  # not the budget
+
+
 def test_inputs_expand_and_names_do_not_collide(tmp_path):
     brep = fixture_path("cad/hammer.brep")
     iges = fixture_path("cad/hammer.iges")
