@@ -145,10 +145,24 @@ def name_tasks(files: list[Path]) -> list[Task]:
 
 
 def failed_line(report: ModelReport) -> str:
-    """`FAILED <file>: <reason>` on one line: a file name holding a newline or bytes that
+    """`FAILED <file>: <reason>` on one line (the file name as `shown_source` gives it)."""
+    return f"FAILED {shown_source(report)}: {report.error}"
+
+
+def warning_line(report: ModelReport) -> str | None:
+    """`WARNING <file>: ...` for a model drawn with views that hold no visible line (a
+    sign of degenerate or damaged geometry: a STEP point moved to 1e30 drew a blank
+    view and passed as rendered); None when there is nothing to say."""
+    if not (report.ok and report.blank_views):
+        return None
+    return (f"WARNING {shown_source(report)}: no visible line in view(s) {', '.join(report.blank_views)} "
+            "(degenerate or damaged geometry?)")
+
+
+def shown_source(report: ModelReport) -> str:
+    """The model's file name for one output line: a name holding a newline or bytes that
     are not UTF-8 is shown escaped, so it can neither split the line nor fake another."""
-    source = report.source if report.source.isprintable() else ascii(report.source)
-    return f"FAILED {source}: {report.error}"
+    return report.source if report.source.isprintable() else ascii(report.source)
 
 
 def _render_one(out_root: Path, options: RenderOptions, task: Task) -> ModelReport:

@@ -99,6 +99,9 @@ class HLROptions:
     def __post_init__(self) -> None:
         if self.mode not in HLR_MODES:
             raise ValueError(f"unknown HLR mode {self.mode!r} (use {', '.join(HLR_MODES)})")
+        if self.smooth and self.mode == "mesh":
+            raise ValueError("smooth edges come from OCCT's hidden-line removal; the mesh renderer draws "
+                             "creases above the crease angle instead")
         check_timeout(self.budget, "HLR budget")
         if self.tolerance is not None and not (1e-6 <= self.tolerance < 0.1):  # below 1e-6 meshing explodes
             raise ValueError(f"tolerance must be in [1e-6, 0.1) of the model size, got {self.tolerance!r}")

@@ -146,7 +146,8 @@ def _add_render(sub) -> None:
         help="auto mode: safety limit, in seconds, on one exact view of a freeform model; past it "
         "that view and the model's remaining views are drawn polygonally (default 10, at most 1e6)",
     )
-    p.add_argument("--smooth", action="store_true", help="also draw smooth (tangent-continuous) edges")
+    p.add_argument("--smooth", action="store_true", help="also draw smooth (tangent-continuous) edges of CAD models (not with --hlr mesh, nor for mesh files: "
+                   "those draw creases above --crease-angle)")
     p.add_argument(
         "--framing",
         default="shared",
@@ -419,7 +420,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
-    from renderers.batch import Interrupted, expand_inputs, failed_line, name_tasks, run_batch, write_report
+    from renderers.batch import (
+        Interrupted,
+        expand_inputs,
+        failed_line,
+        name_tasks,
+        run_batch,
+        warning_line,
+        write_report,
+    )
     from renderers.cad import HLROptions
     from renderers.mesh_lines import MeshLineOptions
     from renderers.render import RenderOptions
@@ -469,6 +478,8 @@ def _cmd_render(args: argparse.Namespace) -> int:
         return 130
     for r in missing:
         print(failed_line(r), file=sys.stderr)
+    for line in filter(None, map(warning_line, reports)):
+        print(line, file=sys.stderr)
     reports = missing + reports
     report_path = write_report(args.out, reports)
     failed = [r for r in reports if not r.ok]

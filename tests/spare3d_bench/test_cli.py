@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from spare3d_bench.cli import main
-from tests.conftest import ROOT, ctrl_c_when
+from tests.conftest import ROOT, ctrl_c_when, fixture_path
 
 SAMPLE = ROOT / "datasets" / "samples" / "bracket.step"
 
@@ -86,6 +86,17 @@ def test_a_failed_model_sets_the_exit_status(tmp_path):
     assert (tmp_path / "o" / "bracket" / "f.png").is_file()
 
 
+def test_a_view_with_no_visible_line_is_warned_about(tmp_path, capsys):
+    """A STEP point moved to 1e30 drew a blank pose-2 view and passed silently as rendered."""
+    text = fixture_path("cad/tet.step").read_text()
+    assert "#160=CARTESIAN_POINT('',(-1.03,-1.02,1.01));" in text  # a corner of the tetrahedron
+    broken = tmp_path / "broken.step"
+    broken.write_text(text.replace("(-1.03,-1.02,1.01)", "(-1.03,-1.02,1.E30)"))
+    assert main(["render", str(SAMPLE), str(broken), "--out", str(tmp_path / "o"), "--views", "f,2", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert f"WARNING {broken.resolve()}: no visible line in view(s) " in err and "bracket" not in err
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -104,6 +115,7 @@ def test_a_failed_model_sets_the_exit_status(tmp_path):
         (["--maps", "depth"], "come with --mode shaded"),
         (["--mode", "shaded", "--format", "svg"], "svg is for line drawings"),
         (["--up", "x"], "invalid choice"),
+        (["--hlr", "mesh", "--smooth"], "smooth edges come from OCCT's hidden-line removal"),  # was silently ignored
         (["--mode", "shaded", "--maps", "depth", "--views", "f,f_depth=0:-1:0/1:0:0"], "share the file f_depth.png"),
     ],
 )
