@@ -121,23 +121,33 @@ def draw_shape(
 ) -> list[Drawing]:
     """Draw an in-memory OCCT shape in each view. Raises RenderError for degenerate input."""
     timings = timings if timings is not None else Timings()
+    t0 = time.perf_counter()
     prepared = occ.drawable(shape, source)
+    timings.prepare += time.perf_counter() - t0
     if options.mode == "mesh":
         return _through_mesh(prepared, views, options, source, timings)
+    t0 = time.perf_counter()
     plan = options.mode if options.mode != "auto" else auto_plan(occ.complexity(prepared.shape))
+    timings.plan += time.perf_counter() - t0
     meshed = plan == "poly"
+    t0 = time.perf_counter()
+    mesh_seconds = 0.0
     if meshed:
         # Tessellate first: the tight box then comes from the mesh, in a fraction of the
         # time an exact box of freeform surfaces takes (hammer: 160 ms).
         rough = occ.rough_size(prepared.shape, source)
-        timings.mesh += occ.mesh(prepared.shape, occ.POLY_MESH_FACTOR * options.chordal * rough)
+        mesh_seconds = occ.mesh(prepared.shape, occ.POLY_MESH_FACTOR * options.chordal * rough)
     box = occ.tight_box(prepared.shape, source, from_mesh=meshed)
+    timings.mesh += mesh_seconds
+    timings.prepare += time.perf_counter() - t0 - mesh_seconds
     deflection = options.chordal * float(np.max(box[1] - box[0]))
     notes = (f"dropped {prepared.dropped_free} free wires/edges/points",) if prepared.dropped_free else ()
     if plan == "poly":
         results = _poly_views(prepared.shape, views, options, deflection, "", meshed=True)
     else:
+        t0 = time.perf_counter()
         poly = _poly_view_notes(prepared.shape, views, options.force_poly) if options.mode == "auto" else {}
+        timings.plan += time.perf_counter() - t0
         keep = [v for i, v in enumerate(views) if i not in poly]
         exact = iter(
             _budgeted(prepared.shape, keep, options, deflection)
@@ -188,16 +198,17 @@ def load_mesh(source, up: str = "z", tolerance: float = DEFAULT_TOLERANCE, timin
         mesh = read_mesh(source, up)
         timings.read += time.perf_counter() - t0
         return mesh
-    shape = _read_cad(source, up)
-    timings.read += time.perf_counter() - t0
+    checked = timings.check
+    shape = _read_cad(source, up, timings)
+    timings.read += time.perf_counter() - t0 - (timings.check - checked)
     t1 = time.perf_counter()
     mesh = _tessellate(occ.drawable(shape, Path(source)), tolerance, Path(source))
     timings.mesh += time.perf_counter() - t1
     return mesh
 
 
-def _read_cad(path, up: str) -> occ.Shape:
-    shape = occ.read_cad(path)
+def _read_cad(path, up: str, timings: Timings) -> occ.Shape:
+    shape = occ.read_cad(path, timings)
     if up == "y":
         return occ.transformed(shape, rotate=((1, 0, 0), 90.0))
     if up != "z":
@@ -224,8 +235,9 @@ def draw_file(
     if suffix not in occ.CAD_EXTENSIONS:
         known = " ".join([*occ.CAD_EXTENSIONS, *MESH_EXTENSIONS])
         raise RenderError(path, f"unknown extension {Path(path).suffix!r} (CAD or mesh files: {known})")
-    shape = _read_cad(path, up)
-    timings.read += time.perf_counter() - t0
+    checked = timings.check
+    shape = _read_cad(path, up, timings)
+    timings.read += time.perf_counter() - t0 - (timings.check - checked)
     return draw_shape(shape, views, options, Path(path), timings)
 
 

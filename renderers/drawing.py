@@ -258,9 +258,15 @@ def frame_from_bounds(b2: np.ndarray, model_box: np.ndarray, mode: str = "shared
 
 @dataclass
 class Timings:
-    """Seconds per stage, summed over a model's views (read, mesh, hlr, discretise)."""
+    """Seconds per stage, summed over a model's views: check (our checks of a CAD file
+    before OCCT reads it), read (OCCT's reader), prepare (OCCT's regularity marking and
+    tight bounds), plan (`auto`'s cost analysis), mesh, hlr and discretise (HLR's output
+    to polylines)."""
 
+    check: float = 0.0
     read: float = 0.0
+    prepare: float = 0.0
+    plan: float = 0.0
     mesh: float = 0.0
     hlr: float = 0.0
     discretise: float = 0.0

@@ -64,7 +64,7 @@ from OCP.TopExp import TopExp, TopExp_Explorer
 from OCP.TopLoc import TopLoc_Location
 from OCP.TopoDS import TopoDS, TopoDS_Compound, TopoDS_Iterator, TopoDS_Shape, TopoDS_Vertex
 
-from .drawing import EdgeClass, Polylines, join_segments
+from .drawing import EdgeClass, Polylines, Timings, join_segments
 from .errors import RenderError
 from .files import checked_size, native_name
 from .views import View
@@ -107,8 +107,9 @@ def quiet_stdout() -> Iterator[None]:
         os.close(devnull)
 
 
-def read_cad(path: str | os.PathLike) -> Shape:
-    """Read a STEP, IGES or BREP file into one shape.
+def read_cad(path: str | os.PathLike, timings: Timings | None = None) -> Shape:
+    """Read a STEP, IGES or BREP file into one shape; `timings.check` gets the seconds our
+    checks of the file took before OCCT's reader ran.
 
     Raises RenderError (file and reason) for a missing, empty, truncated or unreadable
     file, an unknown extension, or a file holding no geometry.
@@ -117,17 +118,15 @@ def read_cad(path: str | os.PathLike) -> Shape:
     kind = CAD_EXTENSIONS.get(p.suffix.lower())
     if kind is None:
         raise RenderError(p, f"unknown CAD extension {p.suffix!r} (use .step .stp .iges .igs .brep .brp)")
-    size = checked_size(p)
+    t0 = time.perf_counter()
+    _CHECKS[kind](p, checked_size(p))
+    if timings is not None:
+        timings.check += time.perf_counter() - t0
     with quiet_stdout(), native_name(p) as name:
-        if kind == "step":
-            shape = _read_step(p, name, size)
-        elif kind == "iges":
-            shape = _read_iges(p, name, size)
-        else:
-            shape = _read_brep(p, name)
+        shape = _READERS[kind](p, name)
     if shape is None or shape.IsNull():
         raise RenderError(p, f"no geometry could be read from this {kind.upper()} file")
-    if count(shape, TopAbs_EDGE) == 0 and count(shape, TopAbs_FACE) == 0:
+    if not (has(shape, TopAbs_EDGE) or has(shape, TopAbs_FACE)):
         raise RenderError(p, "the file holds no edges or faces (no geometry to draw)")
     return shape
 
@@ -139,7 +138,7 @@ def _head_tail(p: Path, size: int) -> tuple[bytes, bytes]:
         return head, fh.read()
 
 
-def _read_step(p: Path, name: str, size: int) -> Shape | None:
+def _check_step(p: Path, size: int) -> None:
     head, tail = _head_tail(p, size)
     if not head.lstrip().upper().startswith(b"ISO-10303-21"):
         raise RenderError(p, "not a STEP file (missing the ISO-10303-21 header)")
@@ -148,6 +147,9 @@ def _read_step(p: Path, name: str, size: int) -> Shape | None:
     dangling = _dangling_references(p.read_bytes())
     if dangling:  # cut and re-terminated, or edited: OCCT's reader can segfault on these
         raise RenderError(p, f"damaged STEP file: {dangling} references to entities that are not in it")
+
+
+def _read_step(p: Path, name: str) -> Shape | None:
     reader = STEPControl_Reader()
     if reader.ReadFile(name) != IFSelect_RetDone:
         raise RenderError(p, "STEP file could not be parsed")
@@ -169,7 +171,7 @@ def _dangling_references(data: bytes) -> int:
     return sum(int(m) not in defined for m in set(_STEP_REF.findall(body)))
 
 
-def _read_iges(p: Path, name: str, size: int) -> Shape | None:
+def _check_iges(p: Path, size: int) -> None:
     _, tail = _head_tail(p, size)
     last = tail.rstrip(b"\r\n\x1a ").rsplit(b"\n", 1)[-1].rstrip(b"\r")
     if len(last) < 73 or last[72:73] != b"T":  # fixed-form IGES ends with its Terminate line
@@ -177,6 +179,9 @@ def _read_iges(p: Path, name: str, size: int) -> Shape | None:
     short = _iges_missing_lines(p.read_bytes(), last)
     if short:  # cut, with the Terminate line put back: what is drawn would be a fragment
         raise RenderError(p, f"truncated IGES file (its Terminate line counts {short})")
+
+
+def _read_iges(p: Path, name: str) -> Shape | None:
     reader = IGESControl_Reader()
     if reader.ReadFile(name) != IFSelect_RetDone:
         raise RenderError(p, "IGES file could not be parsed")
@@ -207,9 +212,17 @@ _BREP_RECORD_END = rb"\*[ \t]*\r?\n"  # the `*` line that closes a shape record'
 _BREP_END = re.compile(_BREP_RECORD_END + rb"\s*[-+ie~]?\d+\s+\d+\s*(0\s*)?$")
 
 
-def _check_text_brep(p: Path) -> None:
+def _is_binary_brep(p: Path) -> bool:
+    with open(p, "rb") as fh:
+        return fh.read(64).lstrip().startswith(b"Open CASCADE Topology")  # BinTools' header
+
+
+def _check_brep(p: Path, size: int) -> None:
     """A truncated text BREP can make OCCT's reader loop forever: insist on all the shape
-    records its TShapes header announces (each ends with a `*` line) and the root after them."""
+    records its TShapes header announces (each ends with a `*` line) and the root after
+    them. A binary one is OCCT's reader's to judge (it raises on damage)."""
+    if _is_binary_brep(p):
+        return
     data = p.read_bytes()
     if b"CASCADE Topology" not in data[:200]:
         return  # not the text format: OCCT's reader decides
@@ -220,11 +233,8 @@ def _check_text_brep(p: Path) -> None:
 
 
 def _read_brep(p: Path, name: str) -> Shape | None:
-    with open(p, "rb") as fh:
-        binary = fh.read(64).lstrip().startswith(b"Open CASCADE Topology")  # BinTools' header
-    if binary:
+    if _is_binary_brep(p):
         return _read_binary_brep(p, name)
-    _check_text_brep(p)
     shape = TopoDS_Shape()
     if not BRepTools.Read_s(shape, name, BRep_Builder()):
         raise RenderError(p, "BREP file could not be parsed")
@@ -242,6 +252,10 @@ def _read_binary_brep(p: Path, name: str) -> Shape:
     if not ok:
         raise RenderError(p, "binary BREP file could not be parsed")
     return shape
+
+
+_CHECKS = {"step": _check_step, "iges": _check_iges, "brep": _check_brep}
+_READERS = {"step": _read_step, "iges": _read_iges, "brep": _read_brep}
 
 
 def write_step(shape: Shape, path: str | os.PathLike) -> None:
@@ -284,6 +298,11 @@ def count(shape: Shape, kind: TopAbs_ShapeEnum) -> int:
     return n
 
 
+def has(shape: Shape, kind: TopAbs_ShapeEnum) -> bool:
+    """Whether a shape holds any sub-shape of one kind (stops at the first)."""
+    return TopExp_Explorer(shape, kind).More()
+
+
 def _iter_sub(shape: Shape) -> Iterator[Shape]:
     it = TopoDS_Iterator(shape)
     while it.More():
@@ -322,7 +341,7 @@ def drawable(shape: Shape, source: object = "<shape>") -> Prepared:
         else:
             dropped += 1
     if kept == 0:
-        if count(shape, TopAbs_EDGE) == 0:
+        if not has(shape, TopAbs_EDGE):
             raise RenderError(source, "no faces or edges to draw")
         return Prepared(shape, 0)
     # Mark tangent-continuous edges as such: HLR then reports them as smooth (left out by

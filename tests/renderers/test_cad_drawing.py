@@ -359,3 +359,21 @@ def test_validity_check_rejects_a_self_intersecting_face():
     assert occ.is_valid(occ.cut(occ.box(20, 20, 20), occ.cylinder(5, 40, (10, 10, -10))))
     bow_tie = BRepBuilderAPI_MakePolygon(gp_Pnt(0, 0, 0), gp_Pnt(10, 10, 0), gp_Pnt(10, 0, 0), gp_Pnt(0, 10, 0), True)
     assert not occ.is_valid(BRepBuilderAPI_MakeFace(bow_tie.Wire(), True).Face())
+
+
+def test_stage_timings_split_our_checks_from_occts_reader(tmp_path, monkeypatch):
+    """The render benchmark divides the time outside HLR into OCCT's work and ours: a slow
+    check of ours must land in `check`, not in OCCT's `read`, and no stage may count
+    another's time (their sum stays within the render's wall time)."""
+    import time
+
+    scan = occ._dangling_references
+    monkeypatch.setattr(occ, "_dangling_references", lambda data: (time.sleep(0.3), scan(data))[1])
+    options = RenderOptions(tuple(parse_views("f,2")))
+    t0 = time.perf_counter()
+    report = render_model(fixture_path("cad/tet.step"), tmp_path / "tet", options)
+    wall = time.perf_counter() - t0
+    s = report.seconds
+    assert set(s) == {"check", "read", "prepare", "plan", "mesh", "hlr", "discretise", "rasterise", "write"}
+    assert s["check"] >= 0.3 and s["read"] < 0.3  # tet.step is 8 KB: OCCT reads it in milliseconds
+    assert min(s.values()) >= 0 and sum(s.values()) <= wall
