@@ -81,6 +81,11 @@ class MeshEdges:
         unit = (v - self.center) / self.size
         self.vertices, self.faces = _merge_vertices(unit, mesh.faces, weld)
         self._topology(np.radians(crease_angle))
+        if self.open_edges:  # closed meshes (most) skip the T-junction search
+            split = split_t_junctions(self.vertices, self.faces, max(weld, 1e-9))
+            if len(split) != len(self.faces):
+                self.faces = split
+                self._topology(np.radians(crease_angle))
 
     def _topology(self, crease: float) -> None:
         f = self.faces
@@ -103,6 +108,7 @@ class MeshEdges:
         pairs = np.column_stack([uniq[manifold], c, d])  # a, b, c, d
         angle = _crease_angles(self.vertices, pairs)
         is_crease = angle > crease
+        self.open_edges = int(np.count_nonzero(counts == 1))
         # boundaries (one face) and non-manifold edges (more than two) are always drawn
         self.sharp = np.concatenate([uniq[~manifold], pairs[is_crease, :2]])
         self.smooth_pairs = pairs[~is_crease]
@@ -255,6 +261,85 @@ def _merge_vertices(v: np.ndarray, f: np.ndarray, tol: float) -> tuple[np.ndarra
     # both windings) would make every edge look non-manifold, hence sharp: keep the first.
     _, first_face = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)
     return uniq, faces[np.sort(first_face)]
+
+
+def _edge_keys(f: np.ndarray) -> np.ndarray:
+    """One int64 key per face edge (3 per face, in face order), the same for both windings."""
+    a, b = f.ravel(), f[:, [1, 2, 0]].ravel()
+    return np.minimum(a, b) * (int(f.max()) + 1) + np.maximum(a, b)
+
+
+def split_t_junctions(v: np.ndarray, f: np.ndarray, tol: float, passes: int = 8) -> np.ndarray:
+    """Faces with every T-junction split: an edge used by one face only, with another such
+    edge's vertex lying on it (within `tol`), is cut at that vertex.
+
+    Exporters that mesh neighbouring faces apart leave such edges, and so does a zero-area
+    sliver dropped on reading (its long edge and its two short ones lose their partners):
+    unsplit, both sides look like open boundaries and draw as lines across a smooth or flat
+    surface. The face owning the long edge becomes a fan from its third corner through the
+    vertices on the edge, in the face's winding. One edge per face is cut per pass; a face
+    with T-junctions on several edges is finished in later passes. Meshes without open
+    edges come back unchanged.
+    """
+    from scipy.spatial import cKDTree
+
+    for _ in range(passes):
+        if not len(f):
+            return f
+        keys = _edge_keys(f)
+        uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        open_edges = np.flatnonzero(counts[inverse] == 1)  # face-edge ids: face 3i + slot
+        if not len(open_edges):
+            return f
+        a, b = f.ravel()[open_edges], f[:, [1, 2, 0]].ravel()[open_edges]
+        ends = np.unique(np.concatenate([a, b]))
+        p, q = v[a], v[b]
+        length = np.linalg.norm(q - p, axis=1)
+        near = cKDTree(v[ends]).query_ball_point((p + q) / 2, length / 2 + tol)
+        sizes = np.fromiter(map(len, near), dtype=np.int64, count=len(near))
+        edge = np.repeat(np.arange(len(open_edges)), sizes)
+        vert = ends[np.concatenate(near).astype(np.int64)] if sizes.sum() else np.zeros(0, np.int64)
+        d = q[edge] - p[edge]
+        t = np.einsum("ij,ij->i", v[vert] - p[edge], d) / np.maximum(length[edge] ** 2, 1e-300)
+        off = np.linalg.norm(v[vert] - (p[edge] + t[:, None] * d), axis=1)
+        along = t * length[edge]
+        hit = (vert != a[edge]) & (vert != b[edge]) & (along > tol) & (length[edge] - along > tol) & (off <= tol)
+        if not hit.any():
+            return f
+        edge, vert, t = edge[hit], vert[hit], t[hit]
+        face_edge = open_edges[edge]
+        face = face_edge // 3
+        # one edge per face this pass: the lowest slot that has a vertex on it
+        first_slot = np.full(len(f), 3)
+        np.minimum.at(first_slot, face, face_edge % 3)
+        keep = face_edge % 3 == first_slot[face]
+        face_edge, face, vert, t = face_edge[keep], face[keep], vert[keep], t[keep]
+        order = np.lexsort((t, face_edge))
+        face_edge, face, vert = face_edge[order], face[order], vert[order]
+        new_faces: list[np.ndarray] = []
+        split = np.zeros(len(f), dtype=bool)
+        split[face] = True
+        bounds = np.flatnonzero(np.r_[True, face_edge[1:] != face_edge[:-1], True])
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            i, slot = divmod(int(face_edge[lo]), 3)
+            corner = f[i, [slot, (slot + 1) % 3, (slot + 2) % 3]]  # edge corner[0] -> corner[1], apex corner[2]
+            chain = np.concatenate([[corner[0]], vert[lo:hi], [corner[1]]])
+            new_faces.append(np.column_stack([chain[:-1], chain[1:], np.full(len(chain) - 1, corner[2])]))
+        # each split face is replaced in place by its fan (faces ascend with face_edge),
+        # so the order stays deterministic
+        f = _replace_rows(f, np.flatnonzero(split), new_faces)
+    return f
+
+
+def _replace_rows(f: np.ndarray, rows: np.ndarray, replacements: list[np.ndarray]) -> np.ndarray:
+    """`f` with each of the sorted `rows` replaced by the matching array of rows."""
+    parts = []
+    start = 0
+    for r, rep in zip(rows.tolist(), replacements):
+        parts.extend([f[start:r], rep])
+        start = r + 1
+    parts.append(f[start:])
+    return np.concatenate(parts)
 
 
 def _crease_angles(v: np.ndarray, pairs: np.ndarray) -> np.ndarray:

@@ -342,3 +342,52 @@ def test_gltf_scene_is_flattened_with_its_transforms(tmp_path):
     scene.export(path)
     m = read_mesh(path)
     assert np.allclose(m.vertices.min(axis=0), (-0.5, -0.5, -0.5)) and np.allclose(m.vertices.max(axis=0), (5.5, 0.5, 0.5))
+
+
+def _cube_with_top(top_points, top_faces):
+    """The 2-unit cube with its top face (z = 1) triangulated as given: `top_faces` index
+    the four top corners (0-3: (-1,-1), (1,-1), (1,1), (-1,1)) and then `top_points`."""
+    cube = trimesh.creation.box((2, 2, 2))
+    v, f = np.asarray(cube.vertices, float), np.asarray(cube.faces)
+    f = f[~np.all(v[f][:, :, 2] == 1, axis=1)]
+    corners = [int(np.flatnonzero(np.all(v == (x, y, 1), axis=1))[0]) for x, y in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+    extra = np.array([(x, y, 1.0) for x, y in top_points]).reshape(-1, 3)
+    ids = np.array(corners + list(range(len(v), len(v) + len(extra))))
+    return check_mesh(np.vstack([v, extra]), np.vstack([f, ids[np.asarray(top_faces)]]), "cube")
+
+
+@pytest.mark.parametrize(
+    "points, faces",
+    [
+        # a T-junction: the left half is two triangles on the line x = 0 (E-F), the right
+        # half three that meet at G, the middle of E-F (as exporters that mesh faces apart do)
+        ([(0, -1), (0, 1), (0, 0)], [(0, 4, 5), (0, 5, 3), (4, 1, 6), (1, 2, 6), (2, 5, 6)]),
+        # a zero-area sliver along the diagonal, dropped on reading: its neighbours' edges
+        # on the diagonal lose their partners
+        ([(0, 0)], [(0, 1, 2), (0, 4, 3), (4, 2, 3), (0, 2, 4)]),
+    ],
+    ids=["t-junction", "sliver"],
+)
+def test_t_junctions_do_not_draw_lines_across_a_face(points, faces):
+    """Unsplit, the seam's edges were open boundaries and drew across the flat top face."""
+    clean = _draw(_cube_with_top([], [(0, 1, 2), (0, 2, 3)]), [v.name for v in SPARE11])
+    seamed = _draw(_cube_with_top(points, faces), [v.name for v in SPARE11])
+    for x, y in zip(clean, seamed):
+        xs, ys = (list(d.polylines(VISIBLE)) + list(d.polylines(HIDDEN)) for d in (x, y))
+        assert _covered(ys, xs) and _covered(xs, ys), x.view.name  # the same lines, wherever drawn
+        if x.view.name not in ("f", "r", "t"):  # there back edges lie on front ones: either may win
+            for cls in (VISIBLE, HIDDEN):
+                assert _length(y.polylines(cls)) == pytest.approx(_length(x.polylines(cls)), rel=1e-4), x.view.name
+
+
+def _covered(polys, by) -> bool:
+    """Whether every point of `polys` lies on some segment of `by` (within 1e-9)."""
+    segs = np.concatenate([np.stack([p[:-1], p[1:]], axis=1) for p in by if len(p) > 1])
+    a, d = segs[:, 0], segs[:, 1] - segs[:, 0]
+    for p in polys:
+        pts = (p[:-1, None] + np.linspace(0, 1, 5)[None, :, None] * np.diff(p, axis=0)[:, None]).reshape(-1, 2)
+        t = np.clip(np.einsum("pk,sk->ps", pts, d) - np.einsum("sk,sk->s", a, d), 0, None) / np.maximum(np.einsum("sk,sk->s", d, d), 1e-300)
+        near = a[None] + np.minimum(t, 1)[..., None] * d[None]
+        if np.linalg.norm(near - pts[:, None], axis=2).min(axis=1).max() > 1e-9:
+            return False
+    return True
