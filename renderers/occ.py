@@ -715,8 +715,8 @@ def _extract(extractor, t0: float, mesh_s: float, deflection: float, smooth: boo
     conics = _sample_conics(np.array([c for _, _, cs in raw for c in cs]).reshape(-1, 10), deflection)
     lines: dict[EdgeClass, Polylines] = {}
     k = 0
-    for (cls, _), (flat, counts, cs) in zip(compounds, raw):
-        parts = [_pack(np.array(flat).reshape(-1, 2), counts)] if counts else []
+    for (cls, _), (points, counts, cs) in zip(compounds, raw):
+        parts = [_pack(np.array(points)[:, :2], counts)] if counts else []
         if cs:
             parts.append(conics.slice(k, k + len(cs)))
             k += len(cs)
@@ -745,17 +745,22 @@ def _segments(comp: Shape) -> Polylines:
     return join_segments(np.array(flat).reshape(-1, 2, 3)[:, :, :2])
 
 
-def _edge_data(comp: Shape, deflection: float) -> tuple[list[float], list[int], list[tuple[float, ...]]]:
-    """An HLR output compound's edges (x, y of the view plane): lines and sampled curves as
-    a flat coordinate list with point counts, circles and ellipses as parameters to sample.
+def _edge_data(
+    comp: Shape, deflection: float
+) -> tuple[list[tuple[float, float, float]], list[int], list[tuple[float, ...]]]:
+    """An HLR output compound's edges in the view plane (z = 0): lines and sampled curves as
+    one list of points with a point count per edge, circles and ellipses as parameters to
+    sample.
 
     Lines cost two points; other curves (B-splines) go through GCPnts_QuasiUniformDeflection.
+    Points are read as `gp_Pnt.Coord` tuples: one call through the bindings per point
+    instead of one per coordinate (B-spline samples are most of the calls).
     """
-    flat: list[float] = []
+    points: list[tuple[float, float, float]] = []
     counts: list[int] = []
     conics: list[tuple[float, ...]] = []
     if comp is None or comp.IsNull():
-        return flat, counts, conics
+        return points, counts, conics
     # HLR output edges may lack 3D curves; reading them without this can segfault.
     BRepLib.BuildCurves3d_s(comp)
     exp = TopExp_Explorer(comp, TopAbs_EDGE)
@@ -765,8 +770,7 @@ def _edge_data(comp: Shape, deflection: float) -> tuple[list[float], list[int], 
         kind = curve.GetType()
         t0, t1 = curve.FirstParameter(), curve.LastParameter()
         if kind == GeomAbs_Line:
-            a, b = curve.Value(t0), curve.Value(t1)
-            flat += (a.X(), a.Y(), b.X(), b.Y())
+            points += (curve.Value(t0).Coord(), curve.Value(t1).Coord())
             counts.append(2)
         elif kind == GeomAbs_Circle or kind == GeomAbs_Ellipse:
             conics.append(_conic_params(curve, kind, t0, t1))
@@ -774,11 +778,9 @@ def _edge_data(comp: Shape, deflection: float) -> tuple[list[float], list[int], 
             sampler = GCPnts_QuasiUniformDeflection(curve, deflection)
             n = sampler.NbPoints() if sampler.IsDone() else 0
             if n >= 2:
-                for i in range(1, n + 1):
-                    p = sampler.Value(i)
-                    flat += (p.X(), p.Y())
+                points += [sampler.Value(i).Coord() for i in range(1, n + 1)]
                 counts.append(n)
-    return flat, counts, conics
+    return points, counts, conics
 
 
 def _pack(points: np.ndarray, counts: list[int] | np.ndarray) -> Polylines:
