@@ -83,7 +83,7 @@ class MeshEdges:
         self._topology(np.radians(crease_angle))
         if self.open_edges:  # closed meshes (most) skip the T-junction search
             split = split_t_junctions(self.vertices, self.faces, max(weld, 1e-9))
-            if len(split) != len(self.faces):
+            if not np.array_equal(split, self.faces):
                 self.faces = split
                 self._topology(np.radians(crease_angle))
 
@@ -254,13 +254,9 @@ def _merge_vertices(v: np.ndarray, f: np.ndarray, tol: float) -> tuple[np.ndarra
             np.minimum.at(rep, label, np.arange(n))
             inverse = label[inverse]
             uniq = uniq[rep]
-    faces = inverse[f]
-    ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
-    faces = faces[ok]
     # A face given twice (a mesh concatenated with itself, or a double-sided export with
     # both windings) would make every edge look non-manifold, hence sharp: keep the first.
-    _, first_face = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)
-    return uniq, faces[np.sort(first_face)]
+    return uniq, _distinct_faces(inverse[f])
 
 
 def _edge_keys(f: np.ndarray) -> np.ndarray:
@@ -269,41 +265,66 @@ def _edge_keys(f: np.ndarray) -> np.ndarray:
     return np.minimum(a, b) * (int(f.max()) + 1) + np.maximum(a, b)
 
 
-def split_t_junctions(v: np.ndarray, f: np.ndarray, tol: float, passes: int = 8) -> np.ndarray:
-    """Faces with every T-junction split: an edge used by one face only, with another such
+#: split_t_junctions gives up (returns the faces unchanged) past this many candidate
+#: (edge, vertex) pairs per open edge: only pathological meshes (a fan of thousands of
+#: open triangles around one vertex) come near it.
+MAX_T_CANDIDATES = 64
+
+
+def split_t_junctions(v: np.ndarray, f: np.ndarray, tol: float, passes: int = 16) -> np.ndarray:
+    """Faces with every T-junction split: an edge used by one face only, with another open
     edge's vertex lying on it (within `tol`), is cut at that vertex.
 
     Exporters that mesh neighbouring faces apart leave such edges, and so does a zero-area
     sliver dropped on reading (its long edge and its two short ones lose their partners):
     unsplit, both sides look like open boundaries and draw as lines across a smooth or flat
-    surface. The face owning the long edge becomes a fan from its third corner through the
-    vertices on the edge, in the face's winding. One edge per face is cut per pass; a face
-    with T-junctions on several edges is finished in later passes. Meshes without open
-    edges come back unchanged.
+    surface. The other side of such an edge is a chain of open edges along it, so the
+    vertices tried on an edge are its ends' neighbours along open edges: the work stays
+    linear in the open edges (a ball around each edge held every vertex of a long, thin
+    open mesh: 26 s and 3 GB for 16k faces). The face owning the edge becomes a fan from its
+    third corner through the vertices found, in the face's winding; one edge per face is
+    cut per pass, and a chain of several vertices is cut from both ends, pass after pass.
+    Faces that repeat a vertex or another face are dropped, as on welding. Meshes without
+    open edges come back unchanged.
     """
-    from scipy.spatial import cKDTree
-
     for _ in range(passes):
         if not len(f):
             return f
         keys = _edge_keys(f)
-        uniq, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
         open_edges = np.flatnonzero(counts[inverse] == 1)  # face-edge ids: face 3i + slot
         if not len(open_edges):
             return f
         a, b = f.ravel()[open_edges], f[:, [1, 2, 0]].ravel()[open_edges]
-        ends = np.unique(np.concatenate([a, b]))
+        apex = f[:, [2, 0, 1]].ravel()[open_edges]
+        # each vertex's neighbours along open edges, as sorted (vertex, neighbour) pairs
+        src, dst = np.concatenate([a, b]), np.concatenate([b, a])
+        order = np.lexsort((dst, src))
+        src, dst = src[order], dst[order]
+        lo, hi = np.searchsorted(src, a), np.searchsorted(src, a, side="right")
+        lo2, hi2 = np.searchsorted(src, b), np.searchsorted(src, b, side="right")
+        sizes = (hi - lo) + (hi2 - lo2)
+        if sizes.sum() > MAX_T_CANDIDATES * len(open_edges):
+            return f
+        edge = np.repeat(np.arange(len(open_edges)), sizes)
+        starts = np.repeat(np.r_[0, np.cumsum(sizes)[:-1]], sizes)
+        k = np.arange(len(edge)) - starts  # k-th candidate of its edge
+        from_a = k < (hi - lo)[edge]
+        vert = dst[np.where(from_a, lo[edge] + k, lo2[edge] + k - (hi - lo)[edge])]
         p, q = v[a], v[b]
         length = np.linalg.norm(q - p, axis=1)
-        near = cKDTree(v[ends]).query_ball_point((p + q) / 2, length / 2 + tol)
-        sizes = np.fromiter(map(len, near), dtype=np.int64, count=len(near))
-        edge = np.repeat(np.arange(len(open_edges)), sizes)
-        vert = ends[np.concatenate(near).astype(np.int64)] if sizes.sum() else np.zeros(0, np.int64)
         d = q[edge] - p[edge]
         t = np.einsum("ij,ij->i", v[vert] - p[edge], d) / np.maximum(length[edge] ** 2, 1e-300)
         off = np.linalg.norm(v[vert] - (p[edge] + t[:, None] * d), axis=1)
         along = t * length[edge]
-        hit = (vert != a[edge]) & (vert != b[edge]) & (along > tol) & (length[edge] - along > tol) & (off <= tol)
+        hit = (
+            (vert != a[edge])
+            & (vert != b[edge])
+            & (vert != apex[edge])
+            & (along > tol)
+            & (length[edge] - along > tol)
+            & (off <= tol)
+        )
         if not hit.any():
             return f
         edge, vert, t = edge[hit], vert[hit], t[hit]
@@ -313,22 +334,31 @@ def split_t_junctions(v: np.ndarray, f: np.ndarray, tol: float, passes: int = 8)
         first_slot = np.full(len(f), 3)
         np.minimum.at(first_slot, face, face_edge % 3)
         keep = face_edge % 3 == first_slot[face]
-        face_edge, face, vert, t = face_edge[keep], face[keep], vert[keep], t[keep]
-        order = np.lexsort((t, face_edge))
-        face_edge, face, vert = face_edge[order], face[order], vert[order]
+        face_edge, vert, t = face_edge[keep], vert[keep], t[keep]
+        order = np.lexsort((vert, t, face_edge))  # along the edge; a vertex found from both ends once
+        face_edge, vert = face_edge[order], vert[order]
+        fresh = np.r_[True, (face_edge[1:] != face_edge[:-1]) | (vert[1:] != vert[:-1])]
+        face_edge, vert = face_edge[fresh], vert[fresh]
         new_faces: list[np.ndarray] = []
-        split = np.zeros(len(f), dtype=bool)
-        split[face] = True
         bounds = np.flatnonzero(np.r_[True, face_edge[1:] != face_edge[:-1], True])
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            i, slot = divmod(int(face_edge[lo]), 3)
+        for lo_i, hi_i in zip(bounds[:-1], bounds[1:]):
+            i, slot = divmod(int(face_edge[lo_i]), 3)
             corner = f[i, [slot, (slot + 1) % 3, (slot + 2) % 3]]  # edge corner[0] -> corner[1], apex corner[2]
-            chain = np.concatenate([[corner[0]], vert[lo:hi], [corner[1]]])
+            chain = np.concatenate([[corner[0]], vert[lo_i:hi_i], [corner[1]]])
             new_faces.append(np.column_stack([chain[:-1], chain[1:], np.full(len(chain) - 1, corner[2])]))
-        # each split face is replaced in place by its fan (faces ascend with face_edge),
-        # so the order stays deterministic
-        f = _replace_rows(f, np.flatnonzero(split), new_faces)
+        # each split face is replaced in place by its fan (faces ascend with face_edge), so
+        # the order stays deterministic
+        f = _distinct_faces(_replace_rows(f, np.unique(face_edge // 3), new_faces))
     return f
+
+
+def _distinct_faces(faces: np.ndarray) -> np.ndarray:
+    """Faces without a repeated vertex, each kept once (in either winding), in order: a
+    face given twice would make every edge of it look non-manifold, hence sharp."""
+    ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
+    faces = faces[ok]
+    _, first_face = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)
+    return faces[np.sort(first_face)]
 
 
 def _replace_rows(f: np.ndarray, rows: np.ndarray, replacements: list[np.ndarray]) -> np.ndarray:

@@ -112,7 +112,7 @@ def _paint(palette: np.ndarray, index: np.ndarray) -> np.ndarray:
     """palette[index] as (H, W, C) uint8, each colour taken as one C-byte item: 4x faster
     than fancy indexing rows (0.13 against 0.51 ms for a 200 px RGB drawing)."""
     c = palette.shape[1]
-    items = palette.view(np.dtype((np.void, c))).ravel()
+    items = np.ascontiguousarray(palette).view(np.dtype((np.void, c))).ravel()
     return np.take(items, index).view(np.uint8).reshape(*index.shape, c)
 
 

@@ -255,7 +255,7 @@ def _render_shaded(
     images = render_shaded(
         mesh, list(options.views), options.size, options.framing, options.frame_factor, options.material, options.maps
     )
-    seconds = {"read": t.read, "mesh": t.mesh, "shade": time.perf_counter() - t0}
+    seconds = {"check": t.check, "read": t.read, "mesh": t.mesh, "shade": time.perf_counter() - t0}
     t1 = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     for im in images:

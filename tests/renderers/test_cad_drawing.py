@@ -361,19 +361,31 @@ def test_validity_check_rejects_a_self_intersecting_face():
     assert not occ.is_valid(BRepBuilderAPI_MakeFace(bow_tie.Wire(), True).Face())
 
 
-def test_stage_timings_split_our_checks_from_occts_reader(tmp_path, monkeypatch):
-    """The render benchmark divides the time outside HLR into OCCT's work and ours: a slow
-    check of ours must land in `check`, not in OCCT's `read`, and no stage may count
-    another's time (their sum stays within the render's wall time)."""
+def _slowed(monkeypatch, module, name: str, seconds: float) -> None:
     import time
 
-    scan = occ._dangling_references
-    monkeypatch.setattr(occ, "_dangling_references", lambda data: (time.sleep(0.3), scan(data))[1])
-    options = RenderOptions(tuple(parse_views("f,2")))
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **k: (time.sleep(seconds), real(*a, **k))[1])
+
+
+@pytest.mark.parametrize("mode", ["auto", "poly"])
+def test_stage_timings_put_each_step_in_its_own_stage(tmp_path, monkeypatch, mode):
+    """The render benchmark divides the time outside HLR into OCCT's work and ours: our
+    slow file check must land in `check` (not OCCT's `read`), slow bounds in `prepare`
+    (not `mesh`, which they follow in poly mode), a slow cost analysis in `plan`; and no
+    stage may count another's time (their sum stays within the render's wall time)."""
+    import time
+
+    _slowed(monkeypatch, occ, "_dangling_references", 0.3)
+    _slowed(monkeypatch, occ, "tight_box", 0.3)
+    _slowed(monkeypatch, occ, "complexity", 0.3)
+    options = RenderOptions(tuple(parse_views("f,2")), hlr=HLROptions(mode))
     t0 = time.perf_counter()
     report = render_model(fixture_path("cad/tet.step"), tmp_path / "tet", options)
     wall = time.perf_counter() - t0
     s = report.seconds
     assert set(s) == {"check", "read", "prepare", "plan", "mesh", "hlr", "discretise", "rasterise", "write"}
     assert s["check"] >= 0.3 and s["read"] < 0.3  # tet.step is 8 KB: OCCT reads it in milliseconds
+    assert s["prepare"] >= 0.3 and s["mesh"] < 0.3
+    assert (s["plan"] >= 0.3) == (mode == "auto") and s["plan"] < 0.6
     assert min(s.values()) >= 0 and sum(s.values()) <= wall

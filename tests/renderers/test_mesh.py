@@ -11,7 +11,7 @@ from renderers.cad import HLROptions, draw_file, draw_shape
 from renderers.drawing import HIDDEN, VISIBLE, EdgeClass
 from renderers.errors import RenderError
 from renderers.mesh_io import Mesh, check_mesh, read_mesh
-from renderers.mesh_lines import MeshLineOptions, draw_mesh
+from renderers.mesh_lines import MeshLineOptions, _edge_keys, draw_mesh, split_t_junctions
 from renderers.raster import coverage
 from renderers.render import RenderOptions, image, pixel_lines
 from renderers.views import PRESETS, parse_views
@@ -391,3 +391,46 @@ def _covered(polys, by) -> bool:
         if np.linalg.norm(near - pts[:, None], axis=2).min(axis=1).max() > 1e-9:
             return False
     return True
+
+
+def test_t_junction_chains_on_two_edges_of_one_face_are_all_split():
+    """A big triangle whose bottom and left edges each meet a strip of finer triangles (three
+    T-vertices per edge): the fans keep the winding and the area, every T-junction goes,
+    and only the outline stays open."""
+    v = [(0.0, 0.0), (4.0, 0.0), (0.0, 4.0)]
+    faces = [(0, 1, 2)]
+
+    def strip(ends, along, across):
+        ids = [ends[0]] + [len(v) + k for k in range(3)] + [ends[1]]
+        v.extend(along(x) for x in (1, 2, 3))
+        outer = list(range(len(v), len(v) + 5))
+        v.extend(across(x) for x in range(5))
+        return ids, outer
+
+    bottom, low = strip((0, 1), lambda x: (x, 0.0), lambda x: (x, -1.0))
+    faces += [f for i in range(4) for f in ((bottom[i], low[i], low[i + 1]), (bottom[i], low[i + 1], bottom[i + 1]))]
+    left, out = strip((0, 2), lambda y: (0.0, y), lambda y: (-1.0, y))
+    faces += [f for i in range(4) for f in ((left[i], left[i + 1], out[i + 1]), (left[i], out[i + 1], out[i]))]
+    verts = np.array([(x, y, 0.0) for x, y in v])
+    f = np.array(faces)
+
+    def signed_area(f):
+        t = verts[f]
+        return np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0])[:, 2].sum() / 2
+
+    split = split_t_junctions(verts, f, 1e-9)
+    assert signed_area(split) == pytest.approx(signed_area(f)) == pytest.approx(16.0)
+    directed = np.stack([split.ravel(), split[:, [1, 2, 0]].ravel()], axis=1)
+    assert len(np.unique(directed, axis=0)) == len(directed)  # one winding: no directed edge twice
+    assert np.array_equal(split_t_junctions(verts, split, 1e-9), split)  # nothing left to split
+    _, counts = np.unique(_edge_keys(split), return_counts=True)
+    assert (counts == 1).sum() == 1 + 2 * (4 + 2)  # the outline: the hypotenuse, each strip's far side and ends
+    assert (counts > 2).sum() == 0
+
+
+def test_t_junction_search_ignores_a_faces_own_corner():
+    """A sliver thinner than the tolerance has its third corner on its long edge: splitting
+    there made faces with a repeated vertex (NaN crease angles), or lost the face."""
+    verts = np.array([(0, 0, 0), (1, 0, 0), (0.5, 1e-7, 0), (0.5, 1, 0)], dtype=float)
+    f = np.array([(0, 1, 2), (0, 2, 3)])
+    assert np.array_equal(split_t_junctions(verts, f, 1e-6), f)
