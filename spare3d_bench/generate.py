@@ -350,7 +350,10 @@ def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
     """Write the layout and the card from the journalled questions, in index order:
     numbering and the near-duplicate filter are sequential. Idempotent (atomic writes, same
     bytes), so a job killed while assembling just assembles again. The split folders are
-    made anew: after a retry, fewer questions may survive the near-duplicate filter."""
+    made anew: after a retry, fewer questions may survive the near-duplicate filter. The
+    card goes first and comes back last, so a folder being assembled (or left half-written
+    by a full disk) never carries a card describing other files."""
+    (out / CARD).unlink(missing_ok=True)
     _remove_temporaries(out)
     for s in SPLITS:
         shutil.rmtree(out / s, ignore_errors=True)

@@ -380,6 +380,35 @@ def test_a_rerun_repairs_or_reports_a_damaged_finished_dataset(tmp_path, monkeyp
         generate(cfg, freed, progress=False)
 
 
+def test_an_assembly_that_fails_midway_leaves_no_card(tmp_path, monkeypatch):
+    """Re-assembling a finished job deletes its split folders first: a disk that filled up
+    midway left the old card beside half the questions, describing files that were gone."""
+    import spare3d_bench.generate as gen
+
+    cfg = GenerateConfig("i2p", 6, seed=3, recipe=SMALL, options=OPTS, split=(1, 0, 0))
+    out = tmp_path / "ds"
+    monkeypatch.setenv("SPARE3D_FAULT", "raise:4")  # a failed question keeps the others stored
+    generate(cfg, out, progress=False)
+    monkeypatch.delenv("SPARE3D_FAULT")
+    before = _tree(out)
+    shutil.rmtree(out / "train" / "0")  # the re-run assembles again
+    real, calls = gen.write_question, []
+
+    def full_disk(root, qid, q):
+        calls.append(qid)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device", str(root / qid))
+        real(root, qid, q)
+
+    monkeypatch.setattr(gen, "write_question", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        generate(cfg, out, progress=False)
+    assert not (out / "dataset.json").exists() and (out / "train" / "1").is_dir()
+    monkeypatch.setattr(gen, "write_question", real)
+    generate(cfg, out, progress=False)  # the next run finishes the assembly
+    assert _tree(out) == before
+
+
 def test_a_model_file_edited_between_runs_is_not_mixed_into_the_job(tmp_path):
     samples = ROOT / "datasets" / "samples"
     models = tmp_path / "models"
