@@ -223,7 +223,7 @@ def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, nam
         drawings = draw_file(source, views, options.hlr, t, options.up)
     else:
         drawings = draw_shape(source, views, options.hlr, timings=t)
-    seconds = {"check": t.check, "read": t.read, "prepare": t.prepare, "plan": t.plan, "mesh": t.mesh, "hlr": t.hlr, "discretise": t.discretise}
+    seconds = asdict(t)  # every stage of Timings; writing adds rasterise and write
     write_drawings(drawings, out, options, seconds)
     report.algorithms = {d.view.name: d.algorithm for d in drawings}
     report.notes = sorted({n for d in drawings for n in d.notes})
