@@ -6,7 +6,7 @@ PIP := $(PY) -m pip --disable-pip-version-check --quiet
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo
 
-.PHONY: demo test bench clean-demo
+.PHONY: demo test bench docs clean-demo
 
 $(STAMP): requirements.lock setup.cfg pyproject.toml .ci/system-deps
 	@bash .ci/system-deps
@@ -26,6 +26,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/render.py
+
+docs: $(STAMP)
+	$(PY) -m mkdocs build --strict --site-dir site
+	@echo "documentation: site/index.html"
 
 clean-demo:
 	rm -rf $(DEMO_OUT)
