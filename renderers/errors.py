@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 epoch', '2 epochs': a count with its noun in the right number, for messages."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
+
+
 class RenderError(Exception):
     """A user-facing failure: `source` names the file or input, `reason` says why in one line."""
 

@@ -52,3 +52,21 @@ def native_name(p: Path) -> Iterator[str]:
             yield link
         return
     yield name
+
+
+def plain_name(text: str, what: str = "name") -> str:
+    """`text` if it is a plain file name, one that stays inside the folder it is joined to
+    (no separator, not '.' or '..', no leading dot, printable, at most 200 bytes);
+    ValueError says why not. Options that become file names go through it, so that
+    `--name ../../x` cannot write outside the run folder."""
+    reason = (
+        "is empty" if not text
+        else "holds a path separator" if "/" in text or "\\" in text or (os.altsep and os.altsep in text)
+        else "is not a plain name" if text in (".", "..") or text.startswith(".")
+        else "holds control characters" if not text.isprintable()
+        else "is longer than 200 bytes" if len(os.fsencode(text)) > 200
+        else ""
+    )
+    if reason:
+        raise ValueError(f"{what} {text!r} {reason}: give a plain file name (letters, digits, '-', '_', '.')")
+    return text

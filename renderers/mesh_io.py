@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import RenderError
+from .errors import RenderError, plural
 from .files import checked_size, native_name
 
 #: Mesh file extensions, lower case.
@@ -62,8 +62,10 @@ def read_mesh(path: str | os.PathLike, up: str = "z") -> Mesh:
     promised = _header_counts(p, ext, head)
     if promised:
         _check_face_count(promised[1], p)
-    if ext == ".obj" and size > 8 * MAX_FACES:  # "f 1 2 3\n": a face line takes 8 bytes or more
-        _check_face_count(_obj_face_lines(p), p)
+    if ext == ".obj":
+        _check_obj_end(p, size)
+        if size > 8 * MAX_FACES:  # "f 1 2 3\n": a face line takes 8 bytes or more
+            _check_face_count(_obj_face_lines(p), p)
     if ext == ".off" and head.startswith(b"OFF BINARY"):
         vertices, faces = _read_binary_off(p)
     else:
@@ -131,6 +133,53 @@ def _short_of_lines(p: Path, ext: str, promised: tuple[int, int]) -> bool:
     return len(re.findall(rb"\S[^\n]*", body)) < need
 
 
+#: OBJ statements that carry data: a file ending inside one of them was cut.
+_OBJ_DATA = (b"v", b"vt", b"vn", b"vp", b"f", b"l", b"p")
+
+
+def _check_obj_end(p: Path, size: int) -> None:
+    """An OBJ file whose last data line has no line end was cut (a copy or download that
+    stopped): trimesh read the rest and drew a speckled fragment. Every exporter ends its
+    lines; a hand-written file that does not can be fixed by adding the newline."""
+    with open(p, "rb") as fh:
+        fh.seek(max(0, size - 4096))
+        tail = fh.read()
+    if tail.endswith((b"\n", b"\r")):
+        return
+    last = tail.rsplit(b"\n", 1)[-1].strip()
+    words = last.split()
+    if words and words[0] in _OBJ_DATA:
+        shown = last[:60].decode("latin-1") + ("..." if len(last) > 60 else "")
+        raise RenderError(p, f"truncated: its last line ({shown!r}) ends without a line end, as a file cut short "
+                             "does; if the file is whole, end it with a newline")
+
+
+def _obj_missing_vertex(p: Path) -> str | None:
+    """The first face line of an OBJ file that refers to a vertex the file does not hold
+    (a file cut before its vertices, or malformed), as a reason; None if there is none.
+    Read only once trimesh has failed: a scan in Python."""
+    with open(p, "rb") as fh:
+        total = sum(1 for line in fh if line.split()[:1] == [b"v"])
+    seen = 0  # a negative index counts back from the vertices read so far
+    with open(p, "rb") as fh:
+        for number, line in enumerate(fh, 1):
+            words = line.split()
+            if not words:
+                continue
+            if words[0] == b"v":
+                seen += 1
+            elif words[0] == b"f":
+                for ref in words[1:]:
+                    try:
+                        k = int(ref.split(b"/")[0])
+                    except ValueError:
+                        return f"line {number} holds a malformed face ({line.strip()[:60].decode('latin-1')!r})"
+                    if k == 0 or k > total or -k > seen:
+                        return (f"line {number}'s face refers to vertex {k}, and the file holds {plural(total, 'vertex', 'vertices')}: "
+                                "truncated or malformed")
+    return None
+
+
 def _obj_face_lines(p: Path, chunk: int = 1 << 24) -> int:
     """Lines of an OBJ file that start with "f " or "f\t" (each is one face or more), counted
     in chunks: a lower bound on its faces, found without loading it."""
@@ -174,7 +223,9 @@ def _read_trimesh(p: Path, promised: tuple[int, int] | None = None) -> tuple[np.
         if promised:
             raise RenderError(p, f"truncated or malformed: its header promises {promised[0]:,} vertices and "
                                  f"{promised[1]:,} faces, which the file does not hold") from None
-        raise RenderError(p, f"mesh could not be read ({type(e).__name__}: {e})") from None
+        if p.suffix.lower() == ".obj" and (reason := _obj_missing_vertex(p)):
+            raise RenderError(p, reason) from None
+        raise RenderError(p, f"mesh could not be read ({e or 'malformed'})") from None
     if not isinstance(loaded, trimesh.Trimesh):
         raise RenderError(p, "the file holds no triangle mesh")
     return np.asarray(loaded.vertices, dtype=np.float64), np.asarray(loaded.faces, dtype=np.int64)
@@ -243,7 +294,8 @@ def check_mesh(vertices: np.ndarray, faces: np.ndarray, source: object = "<mesh>
         raise RenderError(source, "mesh is empty (no vertices or no faces)")
     _check_face_count(len(f), source)
     if not np.all(np.isfinite(v)):
-        raise RenderError(source, f"{int((~np.isfinite(v)).any(axis=1).sum())} vertices are NaN or infinite")
+        bad = int((~np.isfinite(v)).any(axis=1).sum())
+        raise RenderError(source, f"{plural(bad, 'vertex', 'vertices')} {'is' if bad == 1 else 'are'} NaN or infinite")
     if f.min() < 0 or f.max() >= len(v):
         raise RenderError(source, "face indices point outside the vertex list")
     tri = v[f]

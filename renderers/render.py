@@ -81,6 +81,11 @@ class RenderOptions:
 
     def fingerprint(self) -> str:
         """Hash of the options that change the files (not the HLR budget)."""
+        return hashlib.sha256(json.dumps(self.settings(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def settings(self) -> dict:
+        """The options that change the files, as plain JSON values (render.json records
+        them beside their hash)."""
         d = asdict(self)
         d["views"] = [[v.name, list(v.direction), list(v.xdir)] for v in self.views]
         d["hlr"] = {
@@ -90,7 +95,7 @@ class RenderOptions:
             "mesh": asdict(self.hlr.mesh),
             "force_poly": list(self.hlr.force_poly),
         }
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        return json.loads(json.dumps(d))  # tuples as lists: what reading render.json gives back
 
     def files(self) -> list[str]:
         """Output file names: one per view and format, plus depth/normal maps (.npy float32,
@@ -212,7 +217,8 @@ def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, nam
     is_path = isinstance(source, (str, os.PathLike))
     report = ModelReport(name or (Path(source).stem if is_path else out.name), str(source) if is_path else "<shape>")
     remove_outputs(out)  # the folder is incomplete until the end
-    head = {"source": report.source, "options": options.fingerprint()}  # what every manifest holds
+    # What every manifest holds: the options' hash (what a re-run compares) and the options.
+    head = {"source": report.source, "options": options.fingerprint(), "settings": options.settings()}
     if is_path:
         head["stamp"] = source_stamp(source)  # before reading: an edit made meanwhile shows
     t = Timings()

@@ -67,7 +67,7 @@ def _renderer(size: int, pid: int):
     try:
         return _pyrender().OffscreenRenderer(size, size)
     except Exception as e:  # noqa: BLE001 - EGL/driver failures come in many types
-        raise RenderError("<renderer>", f"offscreen OpenGL (EGL) is not available: {type(e).__name__}: {e}") from None
+        raise RenderError("<renderer>", f"offscreen OpenGL (EGL) is not available ({e or 'no reason given'})") from None
 
 
 def true_ortho_depth(raw: np.ndarray, znear: float, zfar: float) -> np.ndarray:

@@ -6,6 +6,11 @@ from dataclasses import dataclass
 
 #: Image side at which the widths and dash lengths below hold; they scale with the side.
 REFERENCE_SIZE = 200
+#: The thinnest lines drawn at any size, in pixels: scaled down with the side, the 200-px
+#: widths faded to grey (0.4 px at 64 px: 6% of the line pixels darker than mid-grey,
+#: against 67% at 200 px; with these floors 70%).
+MIN_VISIBLE_WIDTH = 1.25
+MIN_HIDDEN_WIDTH = 0.75
 
 RGB = tuple[int, int, int]
 
@@ -29,11 +34,18 @@ class Style:
     background: RGB = (255, 255, 255)
 
     def scaled(self, size: int) -> tuple[float, float | None, tuple[float, float] | None]:
-        """(visible width, hidden width, dash) in pixels for an image of side `size`."""
+        """(visible width, hidden width, dash) in pixels for an image of side `size`: the
+        widths at 200 px times size / 200, but never thinner than MIN_VISIBLE_WIDTH and
+        MIN_HIDDEN_WIDTH (dashes stretch with the hidden stroke). Pixels, so at any one
+        size a part drawn at any scale gives the same image."""
         k = size / REFERENCE_SIZE
-        hw = None if self.hidden_width is None else self.hidden_width * k
-        dash = None if self.hidden_dash is None else (self.hidden_dash[0] * k, self.hidden_dash[1] * k)
-        return self.visible_width * k, hw, dash
+        vw = max(self.visible_width * k, MIN_VISIBLE_WIDTH)
+        if self.hidden_width is None:
+            return vw, None, None
+        hw = max(self.hidden_width * k, MIN_HIDDEN_WIDTH)
+        stretch = hw / self.hidden_width
+        dash = None if self.hidden_dash is None else (self.hidden_dash[0] * stretch, self.hidden_dash[1] * stretch)
+        return vw, hw, dash
 
 
 STYLES: dict[str, Style] = {

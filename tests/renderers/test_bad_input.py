@@ -438,3 +438,31 @@ def test_a_full_disk_fails_the_model_with_one_line_and_no_partial_file(tmp_path)
     assert [p for p in tmp_path.rglob(".*")] == [] and not (tmp_path / "tet" / MANIFEST).exists()
     assert subprocess.run(cmd, capture_output=True).returncode == 0  # room again: the re-run completes
     assert (tmp_path / "tet" / MANIFEST).is_file()
+
+
+@pytest.mark.parametrize("cut", [300_000, 120_000, 367_000])
+def test_an_obj_cut_short_is_refused_as_truncated(tmp_path, cut):
+    """fandisk.obj cut at 300 kB (mid-face) drew a speckled fragment with exit 0; cut in
+    its vertex block, its faces point past the vertices."""
+    from renderers.mesh_io import read_mesh
+
+    whole = fixture_path("mesh/fandisk.obj").read_bytes()
+    assert len(read_mesh(fixture_path("mesh/fandisk.obj")).faces) == 5750  # whole
+    part = _write(tmp_path / "cut.obj", whole[:cut])
+    with pytest.raises(RenderError, match=r"truncated: its last line \('.*'\) ends without a line end"):
+        read_mesh(part)
+    at_a_line_end = _write(tmp_path / "lines.obj", whole[: whole.rindex(b"\n", 0, 120_000) + 1])  # in the vertex block
+    with pytest.raises(RenderError, match="mesh is empty|refers to vertex"):
+        read_mesh(at_a_line_end)
+
+
+def test_obj_faces_pointing_past_the_vertices_are_named(tmp_path):
+    from renderers.mesh_io import read_mesh
+
+    tetra = b"v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\n"
+    for faces, reason in ((b"f 1 2 3\nf 1 2 9\n", "line 6's face refers to vertex 9, and the file holds 4 vertices"),
+                          (b"f 1 2 3\nf 1 2 -9\n", "line 6's face refers to vertex -9"),
+                          (b"f 1 2 x\n", "line 5 holds a malformed face")):
+        with pytest.raises(RenderError, match=reason):
+            read_mesh(_write(tmp_path / "bad.obj", tetra + faces))
+    assert len(read_mesh(_write(tmp_path / "ok.obj", tetra + b"f 1 3 2\nf 1 2 4\nf 1 4 3\nf 2 3 4\n")).faces) == 4
