@@ -23,7 +23,7 @@ import shutil
 import signal
 import time
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -52,6 +52,8 @@ from .tasks import (
 )
 
 SPLITS = ("train", "val", "test")
+#: Tasks whose similar objects come from booleans: CAD models only, no meshes.
+BOOLEAN_TASKS = ("t2i", "pairs")
 LAYOUTS = ("spare3d", "packed")
 CARD = "dataset.json"
 REPORT = "report.json"
@@ -83,6 +85,14 @@ class GenerateConfig:
             raise ValueError(f"questions must be at least 1, got {self.questions}")
         if self.save_models and self.sources:
             raise ValueError("--save-models is for generated CSG models")
+        if self.task in BOOLEAN_TASKS:
+            from renderers.mesh_io import MESH_EXTENSIONS
+
+            meshes = [f for f in self.sources if Path(f).suffix.lower() in MESH_EXTENSIONS]
+            if meshes:
+                raise ValueError(f"{meshes[0]}: {self.task} needs CAD models (STEP, IGES, BREP): its similar objects "
+                                 f"are made with booleans, which meshes do not have"
+                                 + (f" ({len(meshes)} of the {len(self.sources)} models are meshes)" if len(meshes) > 1 else ""))
         if self.layout not in LAYOUTS:
             raise ValueError(f"unknown layout {self.layout!r} (use {', '.join(LAYOUTS)})")
         if not 0 <= self.seed < 2**63:
@@ -104,6 +114,22 @@ class GenerateConfig:
         for i in by_remainder[: self.models - sum(sizes)]:
             sizes[i] += 1
         return sizes[0], sizes[1], sizes[2]
+
+    def empty_splits(self) -> list[str]:
+        """Splits given a non-zero fraction that get no model (3 models at 0.8/0.1/0.1
+        leave val and test empty)."""
+        return [s for s, n, f in zip(SPLITS, self.split_sizes(), self.split) if f > 0 and n == 0]
+
+    def models_needed(self) -> int:
+        """The fewest models with which every split of non-zero fraction gets one."""
+        n = self.models
+        while replace(self, models=n).empty_splits():
+            n += 1
+        return n
+
+    def source_of(self, model_index: int) -> str:
+        """Where model `model_index` comes from: its file as recorded, or csg:<seed>:<index>."""
+        return recorded_source(self.sources[model_index]) if self.sources else f"csg:{self.seed}:{model_index}"
 
     def split_of(self, index: int) -> str:
         """The split of model `index`: contiguous ranges of model indices."""
@@ -129,9 +155,7 @@ def load_model(config: GenerateConfig, index: int):
     from renderers.mesh_io import MESH_EXTENSIONS
 
     path = config.sources[index]
-    if Path(path).suffix.lower() in MESH_EXTENSIONS:
-        if config.task in ("t2i", "pairs"):
-            raise RenderError(path, f"{config.task} needs CAD models: similar objects are made with booleans")
+    if Path(path).suffix.lower() in MESH_EXTENSIONS:  # GenerateConfig refused meshes for boolean tasks
         return load_mesh(path)
     from renderers import occ
 
@@ -269,20 +293,33 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     journal = Journal(out, config_fingerprint(config), config.n_questions)
     used = 1 if executor == "serial" else None if scheduler else workers  # a remote cluster has its own
+    repaired: list[str] = []
     try:
+        if journal.meta("sources") is None:  # for `spare3d status` to name filtered questions' models
+            with journal.transaction():
+                journal.set_meta("sources", json.dumps([config.source_of(m) for m in range(config.models)]))
         if retry_failed and journal.counts()["failed"]:
             if journal.meta("assembled") and journal.results_dropped():
                 raise ValueError(f"{out}: the stored questions were freed after assembly; rebuild in a new folder")
             with journal.transaction():
                 journal.retry_failed()
                 journal.set_meta("assembled", "")
-        if journal.meta("assembled") and (damage := _lost_files(out)):
-            if journal.results_dropped():
-                raise ValueError(f"{out}: finished, but {damage}, and its questions were freed after assembly: "
-                                 f"rebuild in a new folder (spare3d verify {out} lists the damage)")
+        damage = _damaged_files(out, journal) if journal.meta("assembled") else []
+        if damage and not journal.results_dropped():
             with journal.transaction():  # the questions are still stored: assemble again
                 journal.set_meta("assembled", "")
-        if journal.meta("assembled"):
+        if journal.meta("assembled") and damage:
+            ex = make_executor(executor, workers, timeout, scheduler, start_method="fork")
+            try:
+                stats = _repair(config, out, journal, damage, ex, retries, progress)
+            except (Interrupted, KeyboardInterrupt):
+                _write_report(out, journal, "interrupted", None, executor, used)
+                raise
+            finally:
+                ex.close()
+            repaired = damage
+            card = json.loads((out / CARD).read_text())
+        elif journal.meta("assembled"):
             stats = RunStats(config.n_questions, skipped=config.n_questions)
             card = json.loads((out / CARD).read_text())
         else:
@@ -301,7 +338,7 @@ def generate(
                 journal.set_meta("assembled", "1")
             if not card["failed"]:  # kept otherwise, for a retry of the failed to re-assemble
                 journal.drop_results()
-        kept = {"questions": card["questions"], "filtered": card["filtered"]}
+        kept = {"questions": card["questions"], "filtered": card["filtered"], "repaired": repaired}
         card["report"] = _write_report(out, journal, "complete", stats, executor, used, kept)
     finally:
         journal.close()
@@ -359,7 +396,9 @@ def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
         shutil.rmtree(out / s, ignore_errors=True)
     answers: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
     index_map: dict[str, dict[str, int]] = {s: {} for s in SPLITS}
+    placed: dict[str, dict[str, int]] = {s: {} for s in SPLITS}  # split -> question id -> unit
     rejected = {f: 0 for f in FILTERS if f in config.options.filters}
+    filtered: list[dict] = []
     failures: dict[str, str] = {}
     packers: dict[str, PackedWriter] = {}
     duplicates = DuplicateFinder()
@@ -376,6 +415,7 @@ def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
             if q is None:
                 if reason in rejected:
                     rejected[reason] += 1
+                    filtered.append({"question": index, "filter": reason, "source": config.source_of(model_index)})
                 else:
                     failures[str(index)] = reason
                 continue
@@ -384,13 +424,12 @@ def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
             if config.layout == "packed":
                 if split not in packers:
                     packers[split] = PackedWriter(out / split, config.task, config.seed)
-                source = recorded_source(config.sources[model_index]) if config.sources else f"csg:{config.seed}:{model_index}"
-                passed = [f for f in config.options.filters if f in TASK_FILTERS[config.task]]
-                packers[split].add(qid, q, label(q), model_index, source, passed)
+                _pack(packers[split], config, qid, q, model_index)
             else:
                 write_question(out / split, qid, q)
             answers[split][qid] = label(q)
             index_map[split][qid] = model_index
+            placed[split][qid] = index
         for s in SPLITS:
             if s in packers:
                 packers[s].close()
@@ -412,13 +451,29 @@ def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
         "split_fractions": list(config.split),
         "questions": {s: len(answers[s]) for s in SPLITS},
         "filtered": rejected,
+        "filtered_questions": filtered,
         "failed": failures,
         "model_index": index_map,
         "sources": [recorded_source(f) for f in config.sources],
         "checksums": _checksums(out),
     }
-    atomic_write(out / CARD, (json.dumps(card, indent=1, sort_keys=True) + "\n").encode())
+    text = json.dumps(card, indent=1, sort_keys=True) + "\n"
+    atomic_write(out / CARD, text.encode())
+    # What a re-run needs to find and rebuild damaged files once the stored questions are
+    # freed: the card itself, each file's size and which question (unit) sits where.
+    sizes = {name: (out / name).stat().st_size for name in card["checksums"]}
+    labels = {s: {qid: answers[s][qid] for qid in placed[s]} for s in SPLITS}
+    with journal.transaction():
+        journal.set_meta("card", text)
+        journal.set_meta("sizes", json.dumps(sizes))
+        journal.set_meta("placed", json.dumps({"units": placed, "labels": labels}))
     return card
+
+
+def _pack(writer: PackedWriter, config: GenerateConfig, qid: str, q: Question, model_index: int) -> None:
+    """Append question `qid` to a packed split with its provenance and the filters it passed."""
+    passed = [f for f in config.options.filters if f in TASK_FILTERS[config.task]]
+    writer.add(qid, q, label(q), model_index, config.source_of(model_index), passed)
 
 
 def label(q: Question) -> int | list[int]:
@@ -430,15 +485,97 @@ def label(q: Question) -> int | list[int]:
     return int(q.answer)
 
 
-def _lost_files(root: Path) -> str:
-    """What a finished dataset has lost since assembly ('' if nothing): its card, or files
-    the card lists (existence only; `verify` compares checksums)."""
+def _damaged_files(root: Path, journal: Journal) -> list[str]:
+    """The files of a finished dataset missing or changed in size since assembly (the
+    card: changed at all), as paths relative to `root`: what a re-run checks before it
+    skips the job, as `render` does (`verify` compares checksums)."""
+    sizes, card = journal.meta("sizes"), journal.meta("card")
+    if sizes is None or card is None:  # assembled by a version that kept no sizes: existence only
+        try:
+            names = json.loads((root / CARD).read_text())["checksums"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return [CARD]
+        return [name for name in names if not (root / name).is_file()]
+    damaged = []
+    for name, size in json.loads(sizes).items():
+        try:
+            ok = (root / name).stat().st_size == size
+        except OSError:
+            ok = False
+        if not ok:
+            damaged.append(name)
     try:
-        names = json.loads((root / CARD).read_text())["checksums"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return f"{CARD} is missing or unreadable"
-    gone = [name for name in names if not (root / name).is_file()]
-    return f"{len(gone)} of its files are missing (e.g. {gone[0]})" if gone else ""
+        if (root / CARD).read_bytes() != card.encode():
+            damaged.append(CARD)
+    except OSError:
+        damaged.append(CARD)
+    return damaged
+
+
+def _repair(config: GenerateConfig, out: Path, journal: Journal, damage: list[str], executor, retries: int,
+            progress: bool) -> RunStats:
+    """Rebuild what the damaged files of a finished dataset hold, and only that, then write
+    those files again: a question's drawings (SPARE3D layout), a whole packed split, a
+    saved model; answer files and the card come back from the journal without building
+    anything. Generation is deterministic, so the files come back byte for byte: checked
+    against the card's checksums."""
+    if journal.meta("placed") is None:
+        raise ValueError(f"{out}: finished, but {damage[0]} is missing or damaged, and this job was assembled by an "
+                         f"older version that did not record where its questions went: rebuild in a new folder "
+                         f"(spare3d verify {out} lists the damage)")
+    index = json.loads(journal.meta("placed"))
+    units, labels = index["units"], index["labels"]
+    card_text = journal.meta("card")
+    rebuild: set[int] = set()
+    questions: dict[str, list[str]] = {}
+    answer_files, packed = set(), set()
+    for name in damage:
+        parts = name.split("/")
+        if name == CARD:
+            continue
+        if parts[0] == "models" and len(parts) == 2 and parts[1].removesuffix(".step").isdigit():
+            rebuild.add(int(parts[1].removesuffix(".step")))
+        elif parts[0] in units and parts[1:] == ["answer.json"]:
+            answer_files.add(parts[0])
+        elif parts[0] in units and parts[1:] in (["images.u8"], ["manifest.json"]):
+            packed.add(parts[0])
+            rebuild.update(units[parts[0]].values())
+        elif parts[0] in units and len(parts) == 3 and parts[1] in units[parts[0]]:
+            questions.setdefault(parts[0], []).append(parts[1])
+            rebuild.add(units[parts[0]][parts[1]])
+        else:
+            raise ValueError(f"{out / name}: damaged, and not a file this job can rebuild; rebuild in a new folder")
+    with journal.transaction():
+        journal.reopen(sorted(rebuild))
+    stats = run_units(journal, executor, partial(build_unit, config, str(out)), retries, progress, "question")
+    built = {u: decode_question(blob) for u, state, _, blob in journal.results() if u in rebuild and blob is not None}
+    for split in sorted(questions):
+        for qid in sorted(set(questions[split]), key=int):
+            if units[split][qid] not in built:
+                raise ValueError(f"{out}: question {units[split][qid]} no longer builds ({journal.failures().get(str(units[split][qid]), 'filtered')}); rebuild in a new folder")
+            write_question(out / split, qid, built[units[split][qid]])
+    for split in sorted(answer_files):
+        write_answers(out / split, labels[split])
+    for split in sorted(packed):
+        writer = PackedWriter(out / split, config.task, config.seed)
+        try:
+            for qid in sorted(units[split], key=int):
+                unit = units[split][qid]
+                if unit not in built:
+                    raise ValueError(f"{out}: question {unit} no longer builds; rebuild in a new folder")
+                _pack(writer, config, qid, built[unit], unit % config.models)
+            writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+    if CARD in damage:
+        atomic_write(out / CARD, card_text.encode())
+    expected = json.loads(card_text)["checksums"]
+    for name in damage:
+        if name != CARD and hashlib.sha256((out / name).read_bytes()).hexdigest() != expected[name]:
+            raise ValueError(f"{out / name}: rebuilt with other bytes than the card records; rebuild in a new folder")
+    journal.drop_results()
+    return stats
 
 
 def _checksums(root: Path) -> dict[str, str]:
@@ -454,17 +591,26 @@ def _checksums(root: Path) -> dict[str, str]:
 
 def verify(root: str | os.PathLike) -> list[str]:
     """Problems found in a generated dataset against its card's checksums (empty: intact):
-    missing, changed and unexpected files, one line each, naming the path."""
+    missing, changed and unexpected files, and an unreadable card, one line each, naming
+    the path. ValueError when there is no dataset to check (no folder, no card)."""
     root = Path(root)
     if not root.is_dir():
-        return [f"{root}: {'not a folder' if root.exists() else 'no such folder'}"]
+        raise ValueError(f"{root}: {'not a folder' if root.exists() else 'no such folder'}")
+    if not (root / CARD).exists():
+        raise ValueError(f"{root}: no {CARD}, not a generated dataset (a re-run of its generate command restores a lost one)")
     try:
         card = json.loads((root / CARD).read_text())
         expected = card["checksums"]
+        if not isinstance(expected, dict):
+            raise TypeError
     except OSError as e:
         return [f"{root / CARD}: cannot read the dataset card ({e.strerror})"]
-    except (ValueError, KeyError, TypeError) as e:
-        return [f"{root / CARD}: not a dataset card ({type(e).__name__}: {e})"]
+    except UnicodeDecodeError:
+        return [f"{root / CARD}: not a dataset card (not UTF-8 text)"]
+    except ValueError as e:
+        return [f"{root / CARD}: not a dataset card (invalid JSON: {e})"]
+    except (KeyError, TypeError):
+        return [f"{root / CARD}: not a dataset card (no table of checksums)"]
     actual = _checksums(root)
     problems = [f"{root / name}: missing" for name in sorted(expected.keys() - actual.keys())]
     problems += [f"{root / name}: checksum differs" for name in sorted(expected.keys() & actual.keys()) if expected[name] != actual[name]]

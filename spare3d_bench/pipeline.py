@@ -58,6 +58,17 @@ class JobMismatch(ValueError):
     """The output folder holds a job with other settings."""
 
 
+class JournalDamaged(ValueError):
+    """The job's journal cannot be read: it names the file and what to do."""
+
+    def __init__(self, path: Path, root: str | Path, error: Exception) -> None:
+        super().__init__(
+            f"{path}: the job journal is damaged ({error}); the job cannot resume from it: move {root} aside (or "
+            f"delete it) and run the command again into an empty folder; spare3d verify {root} checks any "
+            f"dataset files already written"
+        )
+
+
 class Interrupted(Exception):
     """The job stopped on Ctrl-C after finishing the units in flight."""
 
@@ -94,11 +105,15 @@ class Journal:
             self._lock.close()
             raise JobMismatch(f"{root}: another job is writing this folder") from None
         self.path = state / JOURNAL
-        self.db = sqlite3.connect(self.path, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(_SCHEMA)
-        meta = dict(self.db.execute("SELECT key, value FROM meta"))
+        try:
+            self.db = sqlite3.connect(self.path, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_SCHEMA)
+            meta = dict(self.db.execute("SELECT key, value FROM meta"))
+        except sqlite3.DatabaseError as e:  # not a database, a page overwritten, a missing table
+            self._lock.close()
+            raise JournalDamaged(self.path, root, e) from None
         if meta and (meta.get("fingerprint") != fingerprint or int(meta.get("units", -1)) != units):
             self.close()
             raise JobMismatch(f"{root} holds a job with other settings (or other contents of its model files): "
@@ -172,6 +187,16 @@ class Journal:
         """Make the failed units pending again with no attempts counted; returns how many."""
         return self.db.execute("UPDATE units SET state = 'pending', attempts = 0, error = NULL WHERE state = 'failed'").rowcount
 
+    def reopen(self, units: list[int]) -> None:
+        """Make finished units pending again, to be built anew: those whose stored result
+        was freed (a repair of damaged files; units rebuilt by an interrupted repair keep
+        theirs)."""
+        self.db.executemany(
+            "UPDATE units SET state = 'pending', attempts = 0, error = NULL, outcome = NULL, sha256 = NULL"
+            " WHERE id = ? AND result IS NULL",
+            ((u,) for u in units),
+        )
+
     def results_dropped(self) -> bool:
         """Whether some finished unit's result was freed by drop_results."""
         row = self.db.execute("SELECT 1 FROM units WHERE state = 'done' AND outcome = 'kept' AND result IS NULL LIMIT 1")
@@ -212,9 +237,21 @@ def job_running(root: str | Path) -> bool:
     return False
 
 
-def read_status(root: str | Path) -> tuple[dict[str, int], dict[str, str], dict[str, str]]:
-    """(counts per state, meta, {unit: error} of failed units) of the job in `root`, read-only.
-    Raises ValueError if `root` holds no journal."""
+@dataclass
+class JobStatus:
+    """A job's state as its journal records it: units per state (pending, done, failed),
+    the meta table, done units per outcome, and each failed or filtered unit's reason."""
+
+    counts: dict[str, int]
+    meta: dict[str, str]
+    outcomes: dict[str, int]
+    failures: dict[str, str]
+    filtered: dict[str, str]
+
+
+def read_status(root: str | Path) -> JobStatus:
+    """The status of the job in `root`, read-only (it works while the job runs). Raises
+    ValueError if `root` holds no journal, JournalDamaged if it cannot be read."""
     path = Path(root) / STATE_DIR / JOURNAL
     if not path.is_file():
         raise ValueError(f"{root}: no job journal ({STATE_DIR}/{JOURNAL}) in this folder")
@@ -225,13 +262,14 @@ def read_status(root: str | Path) -> tuple[dict[str, int], dict[str, str], dict[
             counts.update(dict(db.execute("SELECT state, COUNT(*) FROM units GROUP BY state")))
             meta = dict(db.execute("SELECT key, value FROM meta"))
             failures = {str(u): e for u, e in db.execute("SELECT id, error FROM units WHERE state = 'failed' ORDER BY id")}
-            kinds = dict(db.execute("SELECT outcome, COUNT(*) FROM units WHERE state = 'done' GROUP BY outcome"))
+            outcomes = dict(db.execute("SELECT outcome, COUNT(*) FROM units WHERE state = 'done' GROUP BY outcome"))
+            filtered = {str(u): o.removeprefix("filtered:") for u, o in db.execute(
+                "SELECT id, outcome FROM units WHERE state = 'done' AND outcome LIKE 'filtered:%' ORDER BY id")}
         finally:
             db.close()
     except sqlite3.Error as e:
-        raise ValueError(f"{path}: cannot read the journal ({e})") from None
-    meta.update({f"outcome:{k}": str(v) for k, v in kinds.items()})
-    return counts, meta, failures
+        raise JournalDamaged(path, root, e) from None
+    return JobStatus(counts, meta, outcomes, failures, filtered)
 
 
 def run_units(

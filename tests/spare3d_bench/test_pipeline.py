@@ -85,8 +85,8 @@ def test_faults_cost_their_question_only(tmp_path, monkeypatch, capsys):
 
     assert main(["status", str(tmp_path)]) == 0
     text = capsys.readouterr().out
-    assert "6 units: 3 done (kept 3), 3 failed, 0 pending; assembled" in text
-    assert "failed 1: worker crashed (SIGSEGV) (units 1)" in text
+    assert "6 questions: 3 done (kept 3), 3 failed, 0 pending; assembled" in text
+    assert "failed 1: worker crashed (SIGSEGV) (questions 1 (csg:3:1))" in text
 
 
 def test_retrying_failed_questions_gives_the_dataset_of_a_run_without_failures(tmp_path, monkeypatch):
@@ -370,14 +370,53 @@ def test_a_rerun_repairs_or_reports_a_damaged_finished_dataset(tmp_path, monkeyp
     shutil.rmtree(kept / "train" / "0")
     generate(cfg, kept, progress=False)  # ...so the re-run assembles the dataset again
     assert _tree(kept) == before
-    freed = tmp_path / "freed"  # a clean job frees them: the damage is reported
-    generate(cfg, freed, progress=False)
-    shutil.rmtree(freed / "train" / "1")
-    with pytest.raises(ValueError, match=r"finished, but \d+ of its files are missing \(e\.g\. train/1/.*rebuild in a new folder"):
-        generate(cfg, freed, progress=False)
-    (freed / "dataset.json").unlink()
-    with pytest.raises(ValueError, match="dataset.json is missing or unreadable"):
-        generate(cfg, freed, progress=False)
+
+
+@pytest.mark.parametrize("layout", ["spare3d", "packed"])
+def test_a_rerun_rebuilds_only_the_damaged_questions_of_a_freed_dataset(tmp_path, layout):
+    """A clean job frees its stored questions. A re-run said '6 skipped' over a truncated
+    images.u8, and a deleted file meant rebuilding everything elsewhere: it now checks
+    sizes, as render does, and rebuilds just the questions behind the damaged files."""
+    cfg = GenerateConfig("i2p", 8, seed=3, recipe=SMALL, options=OPTS, split=(0.5, 0.5, 0), layout=layout)
+    out = tmp_path / "ds"
+    generate(cfg, out, progress=False)
+    before = _tree(out)
+    if layout == "spare3d":
+        shutil.rmtree(out / "train" / "1")  # one question's drawings
+        damaged = out / "val" / "0" / "0_f.png"
+        damaged.write_bytes(damaged.read_bytes()[:100])  # one cut drawing of another
+        rebuilt = 2
+    else:
+        images = out / "val" / "images.u8"
+        images.write_bytes(images.read_bytes()[: images.stat().st_size // 2])  # a split's packed file, cut
+        rebuilt = json.loads((out / "dataset.json").read_text())["questions"]["val"]
+    (out / "train" / ("answer.json" if layout == "spare3d" else "manifest.json")).unlink()
+    if layout == "spare3d":
+        (out / "dataset.json").unlink()
+    card = generate(cfg, out, progress=False)
+    extra = card["questions"]["train"] if layout == "packed" else 0  # a lost manifest rebuilds its split
+    assert card["report"]["run"]["done"] == rebuilt + extra and card["report"]["repaired"]
+    assert _tree(out) == before and verify(out) == []
+    again = generate(cfg, out, progress=False)
+    assert again["report"]["run"]["done"] == 0 and not again["report"]["repaired"]
+    (out / "dataset.json").write_text("{}")  # the card alone: restored from the journal, nothing built
+    assert generate(cfg, out, progress=False)["report"]["run"]["done"] == 0 and _tree(out) == before
+
+
+def test_a_damaged_file_of_an_older_journal_is_reported(tmp_path):
+    """A job assembled before the journal recorded where its questions went cannot be
+    repaired: the damage is reported with what to do."""
+    cfg = GenerateConfig("i2p", 4, seed=3, recipe=SMALL, options=OPTS, split=(1, 0, 0))
+    out = tmp_path / "ds"
+    generate(cfg, out, progress=False)
+    db = sqlite3.connect(out / ".spare3d" / "journal.sqlite")
+    db.execute("DELETE FROM meta WHERE key IN ('card', 'sizes', 'placed')")
+    db.commit()
+    db.close()
+    generate(cfg, out, progress=False)  # nothing missing: skipped as before
+    shutil.rmtree(out / "train" / "1")
+    with pytest.raises(ValueError, match=r"finished, but train/1/.* is missing or damaged.*rebuild in a new folder"):
+        generate(cfg, out, progress=False)
 
 
 def test_an_assembly_that_fails_midway_leaves_no_card(tmp_path, monkeypatch):
