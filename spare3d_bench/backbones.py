@@ -138,7 +138,7 @@ def read_tensor_file(path: str | os.PathLike, what: str):
             detail = text.partition("WeightsUnpickler error:")[2].partition(" Check the documentation")[0].rstrip(".").strip()
             reason = f"holds something other than tensors, refused ({detail or 'weights_only'})"
         else:
-            reason = f"not a torch tensor file ({type(e).__name__}: {text[:160]})"
+            reason = f"not a torch tensor file ({text[:160] or 'unreadable'})"
         raise ValueError(f"{path}: cannot read the {what}: {reason}") from None
 
 

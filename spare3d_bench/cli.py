@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import os
+import re
 import sys
 from pathlib import Path
+
+from renderers.errors import plural
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -38,14 +43,51 @@ _positive_int = _int_at_least(1)
 _image_size = _int_at_least(16, 8192, " pixels")
 
 
-def _positive_float(text: str) -> float:
+def _number(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = False):
+    """argparse type: a finite number in the interval from `low` to `high` (each end
+    included unless `*_open`); the error says which interval, and argparse names the
+    option ("argument --shift: ...")."""
+    lo = "(" if low_open else "["
+    hi = ")" if high_open or high == math.inf else "]"
+    span = f"{lo}{low:g}, {'inf' if high == math.inf else f'{high:g}'}{hi}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        inside = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+        if not math.isfinite(value) or not inside:
+            if low == 0 and high == math.inf:
+                kind = "a positive number" if low_open else "a number >= 0"
+                raise argparse.ArgumentTypeError(f"must be {kind} (finite), got {text}")
+            raise argparse.ArgumentTypeError(f"must be a finite number in {span}, got {text}")
+        return value
+
+    return parse
+
+
+_positive_float = _number(0, low_open=True)
+_non_negative_float = _number(0)
+
+
+def _device_name(text: str) -> str:
+    """argparse type: auto, cpu, cuda or cuda:N (the devices the training loop drives)."""
+    if text in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", text):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown device {text!r} (use auto, cpu, cuda or cuda:N)")
+
+
+def _file_name(text: str) -> str:
+    """argparse type: a plain file name (it becomes a path inside an output folder)."""
+    from renderers.files import plain_name
+
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+        return plain_name(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 
 
 def _seconds(text: str) -> float:
@@ -75,7 +117,8 @@ def _add_executor(p) -> None:
         help="local: isolated worker processes; serial: in this process (debugging); dask: a Dask cluster "
         "(--scheduler, or a LocalCluster of --workers processes) (default local)",
     )
-    p.add_argument("--scheduler", metavar="ADDR", help="Dask scheduler address, e.g. tcp://HOST:8786")
+    p.add_argument("--scheduler", metavar="ADDR",
+                   help="Dask scheduler address, e.g. tcp://HOST:8786 (default none: with --executor dask, a LocalCluster)")
 
 
 def _add_render(sub) -> None:
@@ -94,9 +137,9 @@ def _add_render(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="CAD or mesh files, folders (searched recursively) or globs")
     p.add_argument("--out", default=str(DEFAULT_OUT / "drawings"), metavar="DIR",
                    help=f"output folder (default {DEFAULT_OUT / 'drawings'})")
-    p.add_argument("--views", default="spare3d11", help=VIEWS_HELP)
-    p.add_argument("--size", type=_image_size, default=200, help="image side in pixels (16-8192, default 200)")
-    p.add_argument("--format", default="png", help="comma list of png, svg, npy (uint8 array) (default png)")
+    p.add_argument("--views", default="spare3d11", metavar="LIST", help=VIEWS_HELP)
+    p.add_argument("--size", type=_image_size, default=200, metavar="N", help="image side in pixels (16-8192, default 200)")
+    p.add_argument("--format", default="png", metavar="LIST", help="comma list of png, svg, npy (uint8 array) (default png)")
     p.add_argument(
         "--style",
         default="spare3d",
@@ -135,8 +178,9 @@ def _add_render(sub) -> None:
     p.add_argument(
         "--maps",
         default="",
+        metavar="LIST",
         help="shaded mode: comma list of depth, normal: also write <view>_depth.npy / _normal.npy "
-        "(float32) and .png previews",
+        "(float32) and .png previews (default none)",
     )
     p.add_argument(
         "--hlr-budget",
@@ -156,12 +200,12 @@ def _add_render(sub) -> None:
         "edge (SPARE3D 2020-09); fit: each view fitted to its own bounds (default shared)",
     )
     p.add_argument(
-        "--frame-factor", type=_positive_float, default=None, metavar="F", help="window factor (default 1.7 shared, 1.15 fit)"
+        "--frame-factor", type=_positive_float, default=None, metavar="X", help="window factor (default 1.7 shared, 1.15 fit)"
     )
     p.add_argument(
         "--tolerance",
         type=_positive_float,
-        metavar="T",
+        metavar="X",
         help="curve discretisation error as a fraction of the model size (default 2.5e-4 up to --size 1000, "
         "finer in proportion above)",
     )
@@ -199,11 +243,12 @@ def _add_generate(sub) -> None:
         "--recipe",
         metavar="FILE",
         help=f"YAML file of settings ({', '.join(RECIPE_KEYS)}); flags given on the command line "
-        "override it. See datasets/recipes/",
+        "override it. See datasets/recipes/ (default none)",
     )
     p.add_argument("--out", metavar="DIR",
                    help=f"output folder (default {DEFAULT_OUT}/<recipe file name>, or {DEFAULT_OUT}/<task>)")
-    p.add_argument("--csg", type=_positive_int, metavar="N", help="number of CSG models (one question each unless --questions)")
+    p.add_argument("--csg", type=_positive_int, metavar="N",
+                   help="number of CSG models, one question each unless --questions (required: this or --models)")
     p.add_argument(
         "--questions",
         type=_positive_int,
@@ -215,16 +260,19 @@ def _add_generate(sub) -> None:
         "--models",
         nargs="+",
         metavar="PATH",
-        help="use your own CAD files (and, for i2p/p2i/poses, meshes): files, folders or globs, one question each",
+        help="use your own CAD files (and, for i2p/p2i/poses, meshes): files, folders or globs, one question each "
+        "(required: this or --csg)",
     )
-    p.add_argument("--primitives", type=_positive_int, default=28, metavar="K", help="primitives per model, 2-200 (default 28)")
-    p.add_argument("--variant", default="compound", choices=("compound", "fused"), help="compound of solids (SPARE3D) or one fused solid")
+    p.add_argument("--primitives", type=_positive_int, default=28, metavar="N", help="primitives per model, 2-200 (default 28)")
+    p.add_argument("--variant", default="compound", choices=("compound", "fused"),
+                   help="compound of solids (SPARE3D) or one fused solid (default compound)")
     p.add_argument(
         "--operation", default="cut", choices=("cut", "union", "intersection"), help="T2I similar-object change (default cut)"
     )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--size", type=_image_size, default=200, help="image side in pixels (default 200)")
-    p.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions (default 0.8,0.1,0.1)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="random seed (default 0)")
+    p.add_argument("--size", type=_image_size, default=200, metavar="N", help="image side in pixels, 16-8192 (default 200)")
+    p.add_argument("--split", default="0.8,0.1,0.1", metavar="FRACTIONS",
+                   help="train,val,test fractions; splits are by model (default 0.8,0.1,0.1)")
     p.add_argument(
         "--hlr",
         default="auto",
@@ -245,7 +293,7 @@ def _add_generate(sub) -> None:
         default=[],
         metavar="NAME",
         help="switch a quality filter off (repeatable): identical_candidates, pose_ambiguous, blank, "
-        "invisible_change, near_duplicate",
+        "invisible_change, near_duplicate (default: all on)",
     )
     p.add_argument(
         "--layout",
@@ -328,71 +376,121 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         return _usage("generate", "--scheduler needs --executor dask")
     import sqlite3
 
-    from spare3d_bench.pipeline import Interrupted, JobMismatch
+    from spare3d_bench.pipeline import STATE_DIR, Interrupted, JobMismatch, JournalDamaged
 
+    empty = config.empty_splits()
+    if empty:
+        print(f"WARNING: {' and '.join(empty)} get no model: {plural(config.models, 'model')} split "
+              f"{args.split} leave them empty; each split needs one model or more: use "
+              f"{config.models_needed()} models or more, or another --split", file=sys.stderr)
     try:
         card = generate(
             config, args.out, args.workers, not args.quiet, args.executor, args.scheduler, args.timeout, args.retries,
             args.retry_failed,
         )
     except Interrupted as e:
-        print(f"interrupted: {e.done} questions finished, {e.pending} pending; run the same command again to resume",
+        print(f"interrupted: {plural(e.done, 'question')} finished, {e.pending} pending; run the same command again to resume",
               file=sys.stderr)
         return 130
+    except JournalDamaged as e:
+        print(f"spare3d generate: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
     except (JobMismatch, ValueError) as e:
         return _usage("generate", str(e))
-    except (OSError, sqlite3.Error) as e:
+    except sqlite3.OperationalError as e:  # a full disk, no permission
         print(f"spare3d generate: error: cannot write to {args.out}: {e}", file=sys.stderr)
         return EXIT_FAILED
+    except sqlite3.DatabaseError as e:  # damaged while the job read it
+        print(f"spare3d generate: error: {JournalDamaged(Path(args.out) / STATE_DIR / 'journal.sqlite', args.out, e)}",
+              file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as e:
+        print(f"spare3d generate: error: cannot write to {args.out}: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    _print_generated(card, config, args.out)
+    return EXIT_FAILED if card["failed"] else EXIT_OK
+
+
+def _print_generated(card: dict, config, out: str) -> None:
+    """The summary of a generation job: questions per split, what was filtered and from
+    which models, this run's work, failures; a warning for a split left with nothing."""
     kept = sum(card["questions"].values())
     splits = ", ".join(f"{s} {card['questions'][s]}" for s in ("train", "val", "test"))
-    print(f"{kept} questions ({splits}) -> {os.path.abspath(args.out)}")
-    filtered = {k: v for k, v in card["filtered"].items() if v}
-    if filtered:
-        print("filtered: " + ", ".join(f"{k} {v}" for k, v in filtered.items()))
+    print(f"{plural(kept, 'question')} ({splits}) -> {os.path.abspath(out)}")
+    for split, n_models, fraction in zip(("train", "val", "test"), config.split_sizes(), config.split):
+        if n_models and not card["questions"][split]:
+            print(f"WARNING: {split} has no question: every question of its {plural(n_models, 'model')} was filtered "
+                  "or failed", file=sys.stderr)
+    by_filter: dict[str, list[str]] = {}
+    for f in card.get("filtered_questions", []):
+        by_filter.setdefault(f["filter"], []).append(f"question {f['question']} ({f['source']})")
+    if by_filter:
+        shown = [f"{name} {len(items)}: {'; '.join(items[:5])}{'; ...' if len(items) > 5 else ''}"
+                 for name, items in by_filter.items()]
+        print("filtered " + ", ".join(shown) + " (all in dataset.json)")
     run = card["report"].get("run", {})
     print(f"this run: {run.get('done', 0)} built, {run.get('skipped', 0)} skipped (done before), "
-          f"{card['report']['failed']} failed, {card['seconds']:.1f} s; report: {os.path.join(args.out, 'report.json')}")
+          f"{card['report']['failed']} failed, {card['seconds']:.1f} s; report: {os.path.join(out, 'report.json')}")
+    repaired = card["report"].get("repaired", [])
+    if repaired:
+        print(f"repaired {plural(len(repaired), 'missing or damaged file')} (e.g. {repaired[0]}), rebuilding "
+              f"{plural(run.get('done', 0), 'question')}")
     for reason, n in card["report"]["failed_by_reason"].items():
-        print(f"FAILED {n} question(s): {reason}", file=sys.stderr)
-    return EXIT_FAILED if card["failed"] else EXIT_OK
+        print(f"FAILED {plural(n, 'question')}: {reason}", file=sys.stderr)
 
 
 def _add_status(sub) -> None:
     p = sub.add_parser(
         "status",
         help="progress of a generation job: done, failed, pending and why",
-        description="Read DIR/.spare3d/journal.sqlite (read-only; works while the job runs).",
+        description=(
+            "Print the state of the generation job in DIR, read from DIR/.spare3d/journal.sqlite (read-only; it "
+            "works while the job runs): a line with the question counts (done, by outcome; failed; pending) and "
+            "whether the job is in progress, stopped, complete or assembled; then a line per failure reason and "
+            "per quality filter, naming the questions and the models they came from. Exit status 0; 1 if the "
+            "journal is damaged; 2 if DIR holds no job."
+        ),
     )
     p.add_argument("dir", metavar="DIR", help="output folder of spare3d generate")
     p.set_defaults(handler=_cmd_status)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from spare3d_bench.pipeline import job_running, read_status
+    from spare3d_bench.pipeline import JournalDamaged, job_running, read_status
 
     try:
-        counts, meta, failures = read_status(args.dir)
+        st = read_status(args.dir)
+    except JournalDamaged as e:
+        print(f"spare3d status: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
     except ValueError as e:
         return _usage("status", str(e))
-    kinds = {k.removeprefix("outcome:").removeprefix("filtered:"): v for k, v in meta.items() if k.startswith("outcome:")}
-    detail = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
-    if meta.get("assembled"):
+    detail = ", ".join(f"{k.removeprefix('filtered:')} {v}" for k, v in sorted(st.outcomes.items()))
+    if st.meta.get("assembled"):
         state = "assembled"
     elif job_running(args.dir):
         state = "in progress"
-    elif counts["pending"]:
+    elif st.counts["pending"]:
         state = "stopped (no job running): run the same command again to resume"
     else:
         state = "complete, not assembled: run the same command again to assemble"
-    print(f"{args.dir}: {meta.get('units')} units: {counts['done']} done ({detail or 'none'}), {counts['failed']} failed,"
-          f" {counts['pending']} pending; {state}")
-    by_reason: dict[str, list[str]] = {}
-    for unit, reason in failures.items():
-        by_reason.setdefault(reason, []).append(unit)
-    for reason, units in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
-        shown = ", ".join(units[:10]) + (", ..." if len(units) > 10 else "")
-        print(f"  failed {len(units)}: {reason} (units {shown})")
+    print(f"{args.dir}: {plural(int(st.meta.get('units', 0)), 'question')}: {st.counts['done']} done ({detail or 'none'}), "
+          f"{st.counts['failed']} failed, {st.counts['pending']} pending; {state}")
+    try:
+        sources = json.loads(st.meta.get("sources") or "[]")
+    except ValueError:
+        sources = []
+
+    def named(units: list[str]) -> str:
+        shown = [f"{u} ({sources[int(u) % len(sources)]})" if sources else u for u in units[:10]]
+        return ", ".join(shown) + (", ..." if len(units) > 10 else "")
+
+    for kind, reasons in (("failed", st.failures), ("filtered", st.filtered)):
+        by_reason: dict[str, list[str]] = {}
+        for unit, reason in reasons.items():
+            by_reason.setdefault(reason, []).append(unit)
+        for reason, units in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
+            print(f"  {kind} {len(units)}: {reason} (questions {named(units)})")
     return EXIT_OK
 
 
@@ -400,7 +498,11 @@ def _add_verify(sub) -> None:
     p = sub.add_parser(
         "verify",
         help="check a generated dataset's files against its dataset.json checksums",
-        description="Recompute the sha256 of every file of a generated dataset and compare with DIR/dataset.json.",
+        description=(
+            "Recompute the sha256 of every file of a generated dataset and compare with DIR/dataset.json: prints a "
+            "line per missing, changed or unexpected file. Exit status 0 if every file matches; 1 if some do not, "
+            "or the card is unreadable; 2 if DIR holds no dataset."
+        ),
     )
     p.add_argument("dir", metavar="DIR", help="dataset folder")
     p.set_defaults(handler=_cmd_verify)
@@ -409,11 +511,14 @@ def _add_verify(sub) -> None:
 def _cmd_verify(args: argparse.Namespace) -> int:
     from spare3d_bench.generate import verify
 
-    problems = verify(args.dir)
+    try:
+        problems = verify(args.dir)
+    except ValueError as e:
+        return _usage("verify", str(e))
     for line in problems:
         print(line, file=sys.stderr)
     if problems:
-        print(f"{len(problems)} problems in {args.dir}")
+        print(f"{plural(len(problems), 'problem')} in {args.dir}")
         return EXIT_FAILED
     print(f"{args.dir}: every file matches dataset.json")
     return EXIT_OK
@@ -473,7 +578,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
         return _usage("render", str(e))
     except Interrupted as e:
         report_path = write_report(args.out, missing + e.reports, e.pending)
-        print(f"interrupted: {len(e.reports)} models done, {len(e.pending)} pending ({report_path}); "
+        print(f"interrupted: {plural(len(e.reports), 'model')} done, {len(e.pending)} pending ({report_path}); "
               "run the same command again to resume", file=sys.stderr)
         return 130
     for r in missing:
@@ -485,12 +590,13 @@ def _cmd_render(args: argparse.Namespace) -> int:
     failed = [r for r in reports if not r.ok]
     done = sum(r.ok and not r.skipped for r in reports)
     skipped = sum(r.skipped for r in reports)
-    poly = sorted(r.name for r in reports if r.ok and "poly" in r.algorithms.values())
+    poly = sorted(f"{r.name} ({', '.join(v for v, a in r.algorithms.items() if a == 'poly')})"
+                  for r in reports if r.ok and "poly" in r.algorithms.values())
     print(
         f"rendered {done}, skipped {skipped} (already complete), failed {len(failed)} -> {os.path.abspath(args.out)}"
     )
     if poly and args.hlr == "auto":
-        print(f"drawn polygonally (exact HLR too costly): {', '.join(poly)}")
+        print(f"drawn polygonally (exact HLR too costly), model (views): {', '.join(poly)}")
     print(f"report: {report_path}")
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -506,6 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="spare3d",
         description="spare3d-bench: CAD and mesh line drawings and the SPARE3D spatial-reasoning benchmark.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"spare3d-bench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_render(sub)
     _add_generate(sub)
@@ -539,10 +648,15 @@ def _apply_recipe(parser: argparse.ArgumentParser, argv: list[str]) -> str | Non
     import yaml
 
     try:
-        with open(known.recipe) as fh:
-            recipe = yaml.safe_load(fh) or {}
-    except (OSError, yaml.YAMLError) as e:
-        return f"recipe {known.recipe}: {e}"
+        with open(known.recipe, "rb") as fh:
+            text = fh.read().decode("utf-8")
+        recipe = yaml.safe_load(text) or {}
+    except UnicodeDecodeError as e:
+        return f"recipe {known.recipe}: not a YAML text file (byte {e.start} is not UTF-8)"
+    except OSError as e:
+        return f"recipe {known.recipe}: {e.strerror or e}"
+    except yaml.YAMLError as e:
+        return f"recipe {known.recipe}: not valid YAML ({' '.join(str(e).split())[:200]})"
     if not isinstance(recipe, dict):
         return f"recipe {known.recipe}: expected a mapping of settings"
     unknown = sorted(set(recipe) - set(RECIPE_KEYS))

@@ -5,9 +5,32 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-from .cli import EXIT_OK, _int_at_least, _positive_float, _positive_int, _usage
+from .cli import (
+    EXIT_OK,
+    _device_name,
+    _file_name,
+    _int_at_least,
+    _non_negative_float,
+    _number,
+    _positive_float,
+    _positive_int,
+    _usage,
+    plural,
+)
+
+TASKS = ("t2i", "i2p", "p2i")
+
+
+class _Renamed(argparse.Action):
+    """An option that was renamed: using it is a one-line error naming the new one."""
+
+    def __init__(self, option_strings, dest, new: str = "", why: str = "", **kw) -> None:
+        super().__init__(option_strings, dest, nargs="?", help=argparse.SUPPRESS, **kw)
+        self.new, self.why = new, why
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser.error(f"{option_string} is now {self.new} ({self.why})")
 
 
 def add_train(sub) -> None:
@@ -22,24 +45,34 @@ def add_train(sub) -> None:
         ),
     )
     p.add_argument("--list-models", action="store_true", help="print the model names (for --task, if given) and exit")
-    p.add_argument("--task", choices=("t2i", "i2p", "p2i"), help="task of the dataset")
-    p.add_argument("--model", help="<backbone>-<fusion>, e.g. vgg16-early, resnet18-late (see --list-models)")
-    p.add_argument("--data", metavar="DIR", help="dataset folder holding train/ (and val/) splits")
-    p.add_argument("--out", metavar="RUN", help="run folder")
-    p.add_argument("--epochs", type=_positive_int, help="epochs (default 50, as SPARE3D; with --resume, the run's own)")
-    p.add_argument("--batch-size", type=_positive_int, help="questions per batch (default SPARE3D's: 8 for t2i, 70 for i2p/p2i)")
-    p.add_argument("--lr", type=_positive_float, default=2e-5, help="peak learning rate (default 2e-5, as SPARE3D)")
+    p.add_argument("--task", choices=TASKS, help="task of the dataset (default: the one its dataset.json names)")
+    p.add_argument("--model", metavar="NAME",
+                   help="<backbone>-<fusion>, e.g. vgg16-early, resnet18-late (required; see --list-models)")
+    p.add_argument("--data", metavar="DIR", help="dataset folder holding train/ (and val/) splits (required)")
+    p.add_argument("--out", metavar="RUN", help="run folder (required)")
+    p.add_argument("--epochs", type=_positive_int, metavar="N", help="epochs (default 50, as SPARE3D; with --resume, the run's own)")
+    p.add_argument("--batch-size", type=_positive_int, metavar="N",
+                   help="questions per batch (default SPARE3D's: 8 for t2i, 70 for i2p/p2i)")
+    p.add_argument("--lr", type=_positive_float, default=2e-5, metavar="X", help="peak learning rate (default 2e-5, as SPARE3D)")
     p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam", help="default adam")
-    p.add_argument("--weight-decay", type=float, default=0.0, help="default 0")
-    p.add_argument("--warmup", type=float, default=0.0, help="epochs of linear warm-up (default 0)")
+    p.add_argument("--weight-decay", type=_non_negative_float, default=0.0, metavar="X", help="default 0")
+    p.add_argument("--warmup", type=_non_negative_float, default=0.0, metavar="X",
+                   help="epochs of linear warm-up (default 0)")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="after warm-up (default cosine)")
-    p.add_argument("--clip", type=float, default=0.0, help="clip the gradient norm to this (default 0: off)")
+    p.add_argument("--clip", type=_non_negative_float, default=0.0, metavar="X",
+                   help="clip the gradient norm to this (default 0: off)")
     p.add_argument("--channels", type=int, choices=(1, 3), default=3, help="3: RGB (hidden lines red), 1: grayscale (default 3)")
-    p.add_argument("--resolution", type=_positive_int, help="resize drawings to this side on the device, 16-1024 (default: as stored)")
-    p.add_argument("--shift", type=float, default=0.0, help="augmentation: random shift of each question, a fraction of the side in [0, 0.5) (default 0)")
-    p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:1 ... (default auto)")
+    p.add_argument("--resolution", type=_int_at_least(16, 1024, " pixels"), metavar="N",
+                   help="resize drawings to this side on the device, 16-1024 (default: as stored)")
+    p.add_argument("--shift", type=_number(0, 0.5, high_open=True), default=0.0, metavar="X",
+                   help="augmentation: random shift of each question, a fraction of the side in [0, 0.5) (default 0)")
+    p.add_argument("--device", type=_device_name, default="auto", metavar="DEV",
+                   help="auto (CUDA if present), cpu, cuda or cuda:N (default auto)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--workers", type=_int_at_least(0), help="loader threads, 0 or more (default 0 on CPU, up to 8 on CUDA)")
+    p.add_argument("--loader-threads", type=_int_at_least(0), metavar="N",
+                   help="threads gathering batches on the host, 0 or more (default 0 on CPU, up to 8 on CUDA)")
+    p.add_argument("--workers", action=_Renamed, new="--loader-threads",
+                   why="loader threads; --workers counts processes in render and generate")
     p.add_argument(
         "--data-on-device",
         choices=("auto", "yes", "no"),
@@ -47,8 +80,8 @@ def add_train(sub) -> None:
         help="hold the train split in GPU memory as uint8 and gather batches there (auto: when it takes "
         "under a quarter of the free GPU memory) (default auto)",
     )
-    p.add_argument("--seed", type=int, default=0, help="default 0")
-    p.add_argument("--weights", metavar="FILE", help="local ImageNet state dict for the backbone (nothing is downloaded)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
+    p.add_argument("--weights", metavar="FILE", help="local ImageNet state dict for the backbone (default none; nothing is downloaded)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(handler=cmd_train)
@@ -63,18 +96,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         except RuntimeError as e:
             return _usage("train", str(e))
         return EXIT_OK
-    missing = [f"--{k}" for k in ("task", "model", "data", "out") if getattr(args, k) is None]
+    missing = [f"--{k}" for k in ("model", "data", "out") if getattr(args, k) is None]
     if missing:
         return _usage("train", f"missing {', '.join(missing)}")
+    from .data import infer_task
     from .train import TrainConfig, Trainer, saved_epochs
 
     try:
+        task = args.task or infer_task(args.data)
         epochs = args.epochs or (args.resume and saved_epochs(args.out)) or 50
         config = TrainConfig(
-            task=args.task, model=args.model, data=args.data, epochs=epochs, batch_size=args.batch_size, lr=args.lr,
+            task=task, model=args.model, data=args.data, epochs=epochs, batch_size=args.batch_size, lr=args.lr,
             optimizer=args.optimizer, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
             clip=args.clip, channels=args.channels, resolution=args.resolution, shift=args.shift, device=args.device,
-            compile=args.compile, seed=args.seed, workers=args.workers, weights=args.weights,
+            compile=args.compile, seed=args.seed, workers=args.loader_threads, weights=args.weights,
             data_on_device=args.data_on_device,
         )  # fmt: skip
         trainer = Trainer(config, args.out, resume=args.resume, progress=not args.quiet)
@@ -83,7 +118,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     history = trainer.fit()
     last = history[-1] if history else {}
     summary = ", ".join(f"{k} {last[k]:.4f}" for k in ("train_loss", "val_accuracy") if k in last)
-    print(f"{args.out}: {trainer.epoch} epochs on {trainer.device.type}" + (f" ({summary})" if summary else ""))
+    print(f"{args.out}: {plural(trainer.epoch, 'epoch')} on {trainer.device.type}" + (f" ({summary})" if summary else ""))
     return EXIT_OK
 
 
@@ -99,10 +134,12 @@ def add_evaluate(sub) -> None:
         ),
     )
     p.add_argument("run", metavar="RUN", help="run folder made by spare3d train")
-    p.add_argument("--data", required=True, metavar="DIR", help="dataset (or split) folder")
-    p.add_argument("--split", default="test", help="split folder name (default test)")
-    p.add_argument("--device", default="auto", help="default auto")
-    p.add_argument("--name", help="name of the result files (default <data folder>-<split>)")
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset (or split) folder (required)")
+    p.add_argument("--split", type=_file_name, default="test", metavar="NAME", help="split folder name (default test)")
+    p.add_argument("--device", type=_device_name, default="auto", metavar="DEV",
+                   help="auto (CUDA if present), cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--name", type=_file_name, metavar="NAME",
+                   help="name of the result files in RUN/eval, a plain file name (default <data folder>-<split>)")
     p.set_defaults(handler=cmd_evaluate)
 
 
@@ -117,7 +154,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(
         f"{e.task} {e.model} on {e.data}: accuracy {100 * e.accuracy:.1f}% "
         f"(95% CI {100 * lo:.1f}-{100 * hi:.1f}, {e.correct}/{e.questions}), chance {100 * e.chance:.0f}%",
-        file=sys.stdout,
     )
     return EXIT_OK
 
@@ -135,8 +171,9 @@ def add_demo(sub) -> None:
     )
     p.add_argument("--out", default="demo", metavar="DIR", help="output folder (default demo)")
     p.add_argument("--plan", choices=("auto", "cpu", "gpu", "ci"), default="auto", help="default auto")
-    p.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1, help="generation processes (default: all cores)")
-    p.add_argument("--seed", type=int, default=0, help="default 0")
+    p.add_argument("--workers", type=_positive_int, default=os.cpu_count() or 1, metavar="N",
+                   help="generation processes (default: all cores)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(handler=cmd_demo)
 

@@ -136,9 +136,28 @@ def dataset_info(root: str | os.PathLike) -> dict:
     original release has none, and uses 8 poses)."""
     try:
         card = json.loads((Path(root) / "dataset.json").read_text())
-    except (OSError, ValueError):
+        return {"task": card.get("task"), "poses": card.get("render", {}).get("poses", 8)}
+    except (OSError, ValueError, AttributeError):
         return {}
-    return {"task": card.get("task"), "poses": card.get("render", {}).get("poses", 8)}
+
+
+def infer_task(data: str | os.PathLike) -> str:
+    """The task of a dataset folder, read from its dataset.json (or its packed train
+    split's manifest), for commands that leave --task out; ValueError when neither names
+    one (the original SPARE3D release has no card: give the task)."""
+    data = Path(data)
+    task = dataset_info(data).get("task")
+    if task is None and (data / "train" / MANIFEST).is_file():
+        try:
+            task = json.loads((data / "train" / MANIFEST).read_text()).get("task")
+        except (OSError, ValueError, AttributeError):
+            task = None
+    if task is None:
+        why = "no such folder" if not data.is_dir() else "no dataset.json or packed manifest names its task"
+        raise ValueError(f"{data}: {why}; give --task")
+    if task not in ("t2i", "i2p", "p2i"):
+        raise ValueError(f"{data}: holds {task} data, not questions of t2i, i2p or p2i")
+    return task
 
 
 def collate_batch(batch):

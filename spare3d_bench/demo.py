@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from renderers.errors import plural
 from renderers.writers import atomic_write
 
 
@@ -83,11 +84,11 @@ def run_demo(out: str | os.PathLike, scale: str = "auto", workers: int = 1, seed
         )  # fmt: skip
         trainer = Trainer(train_config, run, resume=(run / LAST).exists(), progress=progress)  # refuses another plan's run
         if trainer.epoch < job.epochs:
-            _say(progress, f"[{job.task}] training {job.model} for {job.epochs} epochs")
+            _say(progress, f"[{job.task}] training {job.model} for {plural(job.epochs, 'epoch')}")
             trainer.fit()
         t_train = time.perf_counter() - t0 - t_data
         evaluation = evaluate_run(run, data, "test")
-        _say(progress, f"[{job.task}] test accuracy {100 * evaluation.accuracy:.1f}% (chance {100 * evaluation.chance:.0f}%)")
+        _say(progress, f"[{job.task}] {accuracy_line(evaluation)}")
         card = json.loads((data / CARD).read_text())
         rows.append({"job": asdict(job), "train_questions": card["questions"]["train"], "evaluation": asdict(evaluation), "seconds": {"data": t_data, "train": t_train}})
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -97,6 +98,14 @@ def run_demo(out: str | os.PathLike, scale: str = "auto", workers: int = 1, seed
     atomic_write(report, _report(rows, scale, device).encode())
     atomic_write(out / "report.json", (json.dumps({"plan": scale, "device": device, "rows": rows}, indent=1) + "\n").encode())
     return report
+
+
+def accuracy_line(e) -> str:
+    """An evaluation as the console shows it: accuracy, its 95% interval, the questions
+    behind it and chance, as report.md gives them."""
+    lo, hi = e.ci95
+    return (f"test accuracy {100 * e.accuracy:.1f}% (95% CI {100 * lo:.1f}-{100 * hi:.1f}%, {e.correct}/{e.questions} "
+            f"questions), chance {100 * e.chance:.0f}%")
 
 
 def _say(progress: bool, text: str) -> None:

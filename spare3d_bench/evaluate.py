@@ -13,6 +13,7 @@ import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from renderers.files import plain_name
 from renderers.writers import atomic_write
 
 Z95 = 1.959963984540054
@@ -74,10 +75,14 @@ def _check_not_other_data(result: Path, folder: Path) -> None:
 
 def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, split: str = "test", device: str = "auto", name: str | None = None) -> Evaluation:
     """Evaluate RUN's best checkpoint on DATA's split; writes RUN/eval/<name>.json and
-    RUN/eval/<name>.predictions.jsonl (name: '<data folder>-<split>' by default)."""
+    RUN/eval/<name>.predictions.jsonl (name: '<data folder>-<split>' by default). `split`
+    and `name` must be plain names: they become paths under DATA and RUN/eval."""
     from .data import check_answers, open_split
     from .train import BEST, LAST, TrainConfig, load_checkpoint, model_from_checkpoint, pick_device, predict
 
+    plain_name(split, "split")
+    if name is not None:
+        plain_name(name, "result name")
     run = Path(run)
     path = run / BEST if (run / BEST).exists() else run / LAST
     if not path.exists():

@@ -55,7 +55,7 @@ class TaskModel(nn.Module):
     def __init__(self, spec: TaskSpec) -> None:
         super().__init__()
         if spec.task not in self.tasks:
-            raise ValueError(f"{type(self).__name__} does not do {spec.task} (it does {', '.join(self.tasks)})")
+            raise ValueError(f"this model does not do {spec.task} (it does {', '.join(self.tasks)})")
         self.spec = spec
 
     def forward(self, views: torch.Tensor, candidates: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
@@ -87,4 +87,6 @@ def build_model(name: str, spec: TaskSpec, weights: str | os.PathLike | None = N
     registry = fusions()
     if backbone not in BACKBONES or fusion not in registry:
         raise ValueError(f"unknown model {name!r} (see spare3d train --list-models)")
+    if spec.task not in registry[fusion].tasks:
+        raise ValueError(f"{name} does not do {spec.task} (the {fusion} fusion does {', '.join(registry[fusion].tasks)})")
     return registry[fusion](backbone, spec, weights)

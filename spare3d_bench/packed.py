@@ -126,7 +126,8 @@ class PackedSplit:
                 views, candidates = self.rows(i)
                 q["answer"], q["id"]
             except (TypeError, KeyError, AttributeError) as e:
-                raise ValueError(f"{where}: question {i} is malformed ({type(e).__name__}: {e})") from None
+                what = f"no {e}" if isinstance(e, KeyError) else "a field of the wrong type"
+                raise ValueError(f"{where}: question {i} is malformed ({what})") from None
             if shape is None:
                 shape = (len(views), len(candidates))
             elif (len(views), len(candidates)) != shape:

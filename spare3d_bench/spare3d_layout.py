@@ -83,7 +83,8 @@ def load(root: str | Path, task: str) -> list[StoredQuestion]:
     except (OSError, ValueError) as e:
         raise ValueError(f"{answer_file}: cannot read answers ({e})") from None
     if not isinstance(answers, dict):
-        raise ValueError(f"{answer_file}: expected an object of question id -> label, got a {type(answers).__name__}")
+        kind = "an array" if isinstance(answers, list) else "a string" if isinstance(answers, str) else "a number or null"
+        raise ValueError(f"{answer_file}: expected an object of question id -> label, got {kind}")
     out = []
     for qid in sorted(answers, key=lambda k: (len(str(k)), str(k))):
         d = root / str(qid)

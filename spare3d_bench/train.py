@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from renderers.errors import plural
 from renderers.writers import atomic_write
 
 from .backbones import read_tensor_file
@@ -70,12 +72,20 @@ class TrainConfig:
             raise ValueError(f"data_on_device must be auto, yes or no, got {self.data_on_device!r}")
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"unknown schedule {self.schedule!r} (use cosine or constant)")
-        if self.epochs < 1 or (self.batch_size is not None and self.batch_size < 1) or not 0 < self.lr < math.inf:
-            raise ValueError("epochs, batch size and learning rate must be positive")
-        if not all(math.isfinite(x) and x >= 0 for x in (self.warmup, self.clip, self.weight_decay)) or not 0 <= self.shift < 0.5:
-            raise ValueError("warmup, clip and weight decay must be finite and >= 0, and shift in [0, 0.5)")
+        for key, value in (("epochs", self.epochs), ("batch_size", self.batch_size)):
+            if value is not None and value < 1:
+                raise ValueError(f"{key} must be at least 1, got {value}")
+        if not 0 < self.lr < math.inf:
+            raise ValueError(f"lr must be a positive finite number, got {self.lr}")
+        for key in ("warmup", "clip", "weight_decay"):
+            value = getattr(self, key)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{key} must be a finite number >= 0, got {value}")
+        if not 0 <= self.shift < 0.5:
+            raise ValueError(f"shift must be in [0, 0.5), got {self.shift}")
         if self.resolution is not None and not 16 <= self.resolution <= 1024:
             raise ValueError(f"resolution must be 16-1024 pixels, got {self.resolution}")
+        pick_device(self.device, check_available=False)
 
     @property
     def batch(self) -> int:
@@ -90,13 +100,19 @@ class TrainConfig:
         return TrainConfig(**{f.name: d[f.name] for f in fields(TrainConfig) if f.name in d})
 
 
-def pick_device(name: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; a named device must exist."""
+def pick_device(name: str, check_available: bool = True) -> torch.device:
+    """'auto' -> CUDA when available, else CPU; 'cpu', 'cuda' and 'cuda:N' (the devices
+    the training loop drives) must exist. ValueError lists what is accepted."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda") and not re.fullmatch(r"cuda:\d+", str(name)):
+        raise ValueError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)")
     device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name}: CUDA is not available here")
+    if check_available and device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name}: CUDA is not available here")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     return device
 
 
@@ -176,7 +192,7 @@ class Trainer:
             if split is not None:
                 check_answers(split, self.spec.n_scores, where)
         if len(self.train_set) < 2:  # batch norm cannot train on a batch of one
-            raise ValueError(f"{data / 'train'}: {len(self.train_set)} question(s); training needs at least 2")
+            raise ValueError(f"{data / 'train'}: {plural(len(self.train_set), 'question')}; training needs at least 2")
         if self.val_set is not None and len(self.val_set) == 0:
             self.val_set = None
         torch.manual_seed(config.seed)
@@ -198,11 +214,13 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.augment = torch.Generator()
         self.epoch, self.best, self.history = 0, -1.0, []
-        self.out.mkdir(parents=True, exist_ok=True)
         if (self.out / LAST).exists():
             if not resume:
                 raise ValueError(f"{self.out}: holds a run already; pass --resume to continue it, or another --out")
             self._restore(load_checkpoint(self.out / LAST))
+        elif resume:
+            raise ValueError(f"{self.out}: no run to resume (no {LAST}); leave out --resume to start one")
+        self.out.mkdir(parents=True, exist_ok=True)
         atomic_write(self.out / CONFIG, (json.dumps(asdict(self.config), indent=1) + "\n").encode())
 
     def _check_input_size(self) -> None:
@@ -220,7 +238,7 @@ class Trainer:
             with torch.no_grad():
                 self.model(views, candidates, pose)
         except ValueError as e:  # batch norm's "Expected more than 1 value per channel"
-            raise ValueError(f"{self.config.model}: a batch of {n} question(s) at {size} px leaves batch norm one "
+            raise ValueError(f"{self.config.model}: a batch of {plural(n, 'question')} at {size} px leaves batch norm one "
                              f"value per channel ({e}); use a larger --batch-size or --resolution") from None
         except RuntimeError as e:
             reason = str(e).strip().splitlines()[0][:160]

@@ -219,8 +219,8 @@ def test_recipe_then_verify(tmp_path):
     res = _run("verify", str(out))
     assert res.returncode == 1 and res.stderr.strip() == f"{manifest}: checksum differs"
     for bad, reason in ((tmp_path / "nowhere", "no such folder"), (manifest, "not a folder")):
-        res = _run("verify", str(bad))
-        assert res.returncode == 1 and res.stderr.strip() == f"{bad}: {reason}"
+        res = _run("verify", str(bad))  # nothing to check: a usage error, as in status
+        assert res.returncode == 2 and res.stderr.strip() == f"spare3d verify: error: {bad}: {reason}"
     (out / "dataset.json").write_text("[1, 2]")
     res = _run("verify", str(out))
     assert res.returncode == 1 and res.stderr.startswith(f"{out / 'dataset.json'}: not a dataset card")
@@ -272,7 +272,7 @@ def test_generate_from_user_models(tmp_path):
     assert code == 0 and card["questions"]["train"] + card["filtered"]["pose_ambiguous"] == 2
     assert card["sources"][0].endswith("bracket.step")
     res = _run("generate", "t2i", "--models", str(samples / "ring.stl"), "--size", "64", "--out", str(tmp_path / "t"), "--quiet")
-    assert res.returncode == 1 and "t2i needs CAD models" in res.stderr
+    assert res.returncode == 2 and "t2i needs CAD models" in res.stderr
     res = _run("generate", "t2i", "--models", str(samples / "ring.stl"), "--csg", "3", "--out", str(tmp_path / "u"))
     assert res.returncode == 2 and "either --csg N or --models" in res.stderr
 
@@ -320,3 +320,171 @@ def test_a_missing_heavy_package_is_one_line_naming_it(tmp_path):
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
         assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
         assert needs in res.stderr
+
+
+# ------------------------------------------------------------------ one CLI, one voice
+
+
+def _subparsers():
+    import argparse
+
+    from spare3d_bench.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices
+
+
+#: The one metavar style: upper-case words saying what the value is.
+METAVARS = {"N", "X", "S", "DEG", "DIR", "FILE", "PATH", "RUN", "NAME", "LIST", "ADDR", "DEV", "FRACTIONS"}
+
+
+def test_every_option_has_a_metavar_of_the_one_style_and_states_its_default():
+    """`--variant` had no default in its help, and metavars mixed BATCH_SIZE, K, F, T."""
+    import argparse
+
+    for command, parser in _subparsers().items():
+        for action in parser._actions:
+            if not action.option_strings or action.nargs == 0 or action.help == argparse.SUPPRESS:
+                continue
+            where = f"{command} {action.option_strings[0]}"
+            assert action.choices is not None or action.metavar in METAVARS, f"{where}: metavar {action.metavar!r}"
+            assert "default" in action.help or "required" in action.help, f"{where}: no default in its help"
+
+
+def test_version():
+    from spare3d_bench import __version__
+
+    res = _run("--version")
+    assert res.returncode == 0 and res.stdout.strip() == f"spare3d-bench {__version__}"
+
+
+def test_status_help_says_what_it_prints():
+    res = _run("status", "--help")
+    assert res.returncode == 0 and "Print the state of the generation job" in res.stdout and "Exit status" in res.stdout
+
+
+def test_missing_or_damaged_folders_give_the_same_exit_codes_in_verify_and_status(tmp_path):
+    """verify said 1 and status 2 for the same missing folder. Now: nothing there to check
+    is 2 in both, something there but damaged is 1 in both."""
+    for command in ("verify", "status"):
+        for target in (tmp_path / "nowhere", tmp_path):  # no folder; a folder holding no dataset or job
+            res = _run(command, str(target))
+            assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1, (command, res.stderr)
+    damaged = tmp_path / "d"
+    (damaged / ".spare3d").mkdir(parents=True)
+    (damaged / ".spare3d" / "journal.sqlite").write_bytes(b"garbage, not SQLite" * 100)
+    (damaged / "dataset.json").write_bytes(b"\xff\xfe not a card")
+    for command in ("verify", "status"):
+        res = _run(command, str(damaged))
+        assert res.returncode == 1 and "Traceback" not in res.stderr, (command, res.stderr)
+    assert "not a dataset card (not UTF-8 text)" in _run("verify", str(damaged)).stderr
+
+
+def test_a_damaged_journal_is_named_with_what_to_do(tmp_path):
+    out = tmp_path / "d"
+    (out / ".spare3d").mkdir(parents=True)
+    journal = out / ".spare3d" / "journal.sqlite"
+    journal.write_bytes(b"\x00" * 4096)
+    res = _run("generate", "i2p", "--csg", "2", "--primitives", "3", "--size", "32", "--split", "1,0,0", "--out", str(out),
+               "--quiet")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.strip().splitlines() == [res.stderr.strip()]
+    assert f"{journal}: the job journal is damaged" in res.stderr and "run the command again into an empty folder" in res.stderr
+    res = _run("status", str(out))
+    assert res.returncode == 1 and f"{journal}: the job journal is damaged" in res.stderr
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe t\x00a\x00s\x00k\x00", b"ISO-10303-21;\n\x80\x81 binary"])
+def test_a_recipe_that_is_not_text_is_one_line(tmp_path, content):
+    """A binary or non-UTF-8 recipe printed a 27-line UnicodeDecodeError traceback."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_bytes(content)
+    res = _run("generate", "--recipe", str(recipe), "--out", str(tmp_path / "o"))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert res.stderr.strip() == f"spare3d generate: error: recipe {recipe}: not a YAML text file (byte " + \
+        res.stderr.strip().split("(byte ", 1)[1]
+    step = _run("generate", "--recipe", str(SAMPLE), "--out", str(tmp_path / "o"))  # a STEP file is text: not a mapping
+    assert step.returncode == 2 and len(step.stderr.strip().splitlines()) == 1 and str(SAMPLE) in step.stderr
+
+
+def test_mesh_models_for_boolean_tasks_are_refused_before_any_work(tmp_path):
+    """T2I and pairs make similar objects with booleans: meshes used to reach the workers,
+    which wrote a 0-question dataset that verify passed and that blocked the folder."""
+    ring = ROOT / "datasets" / "samples" / "ring.stl"
+    for task in ("t2i", "pairs"):
+        out = tmp_path / task
+        res = _run("generate", task, "--models", str(ring), str(SAMPLE), "--out", str(out))
+        assert res.returncode == 2 and f"{task} needs CAD models" in res.stderr and str(ring) in res.stderr
+        assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_split_left_without_models_is_warned_about_with_the_count_needed(tmp_path):
+    """3 models at 0.8/0.1/0.1 gave train 4, val 0, test 0 without a word; evaluate then
+    failed with 'no test split'."""
+    from spare3d_bench.generate import GenerateConfig
+
+    config = GenerateConfig("i2p", 3)
+    assert config.empty_splits() == ["val", "test"] and config.models_needed() == 7  # 5, 1, 1
+    assert GenerateConfig("i2p", 10).empty_splits() == [] and GenerateConfig("i2p", 3, split=(1, 0, 0)).empty_splits() == []
+    res = _run("generate", "i2p", "--csg", "3", "--questions", "4", "--primitives", "3", "--size", "32",
+               "--out", str(tmp_path / "d"), "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert "WARNING: val and test get no model: 3 models split 0.8,0.1,0.1 leave them empty" in res.stderr
+    assert "use 7 models or more" in res.stderr
+    assert "4 questions (train 4, val 0, test 0)" in res.stdout
+
+
+def test_filtered_questions_name_their_model_in_the_summary_card_and_status(tmp_path):
+    """A filtered question did not say which model or file it came from."""
+    samples = ROOT / "datasets" / "samples"
+    out = tmp_path / "p"
+    res = _run("generate", "i2p", "--models", str(samples / "bracket.step"), str(samples / "ring.stl"), "--size", "64",
+               "--split", "1,0,0", "--out", str(out), "--quiet")
+    assert res.returncode == 0, res.stderr
+    card = json.loads((out / "dataset.json").read_text())
+    ring = next(s for s in card["sources"] if s.endswith("ring.stl"))
+    assert card["filtered_questions"] == [{"question": 1, "filter": "pose_ambiguous", "source": ring}]
+    assert f"filtered pose_ambiguous 1: question 1 ({ring})" in res.stdout
+    status = _run("status", str(out))
+    assert status.returncode == 0 and f"filtered 1: pose_ambiguous (questions 1 ({ring}))" in status.stdout
+
+
+def test_the_render_summary_names_the_views_drawn_polygonally(tmp_path, monkeypatch, capsys):
+    """It said 'drawn polygonally: xr1-tc-nut' when only view t was."""
+    import renderers.batch as batch
+    from renderers.render import ModelReport
+
+    def fake_batch(tasks, *args, **kw):
+        return [ModelReport(t.name, str(t.source), algorithms={"f": "exact", "t": "poly", "2": "poly"}) for t in tasks]
+
+    monkeypatch.setattr(batch, "run_batch", fake_batch)
+    assert main(["render", str(SAMPLE), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert "drawn polygonally (exact HLR too costly), model (views): bracket (t, 2)" in capsys.readouterr().out
+
+
+def test_render_json_records_the_options_beside_their_hash(tmp_path):
+    from renderers.render import RenderOptions
+    from renderers.views import parse_views
+
+    assert main(["render", str(SAMPLE), "--out", str(tmp_path), "--views", "f,2", "--size", "64", "--quiet"]) == 0
+    manifest = json.loads((tmp_path / "bracket" / "render.json").read_text())
+    options = RenderOptions(tuple(parse_views("f,2")), size=64)
+    assert manifest["options"] == options.fingerprint() and manifest["settings"] == options.settings()
+    assert manifest["settings"]["size"] == 64 and [v[0] for v in manifest["settings"]["views"]] == ["f", "2"]
+
+
+@pytest.mark.parametrize("name", ["../../escape", "a/b", "..", ".hidden", ""])
+def test_evaluate_names_cannot_leave_the_run_folder(tmp_path, name):
+    """`--name ../../escape` wrote escape.json outside RUN/eval; --split, joined into the
+    default name, did the same."""
+    for option in ("--name", "--split"):
+        res = _run("evaluate", str(tmp_path / "run"), "--data", str(tmp_path), option, name)
+        assert res.returncode == 2 and f"argument {option}:" in res.stderr and "Traceback" not in res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1
+    pytest.importorskip("torch")
+    from spare3d_bench.evaluate import evaluate_run
+
+    with pytest.raises(ValueError, match="plain file name"):
+        evaluate_run(tmp_path / "run", tmp_path, name=name or "x/y")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

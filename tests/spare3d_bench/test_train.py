@@ -321,7 +321,7 @@ def test_malformed_or_mismatched_splits_are_refused_in_words(i2p_data, tmp_path)
         open_split(copy / "train")
     layout = tmp_path / "layout"
     layout.mkdir()
-    for text, message in (("[1, 2]", "expected an object of question id -> label, got a list"), ('{"0": "x"}', "label 'x' of question 0 is not an integer")):
+    for text, message in (("[1, 2]", "expected an object of question id -> label, got an array"), ('{"0": "x"}', "label 'x' of question 0 is not an integer")):
         (layout / "answer.json").write_text(text)
         with pytest.raises(ValueError, match=message):
             load(layout, "t2i")
@@ -336,7 +336,9 @@ def test_bad_numbers_and_a_batch_norm_batch_of_one_are_refused_before_training(i
         with pytest.raises(ValueError, match="must be"):
             _config(i2p_data, **bad)
     args = ["train", "--task", "i2p", "--model", "resnet18-early", "--data", str(i2p_data), "--out", str(tmp_path / "r"), "--quiet"]
-    assert main([*args, "--warmup", "inf"]) == 2  # was an OverflowError traceback
+    with pytest.raises(SystemExit) as e:  # was an OverflowError traceback; now argparse names the option
+        main([*args, "--warmup", "inf"])
+    assert e.value.code == 2
     # I2P feeds one image per question: at 32 px ResNet's last batch norm sees 1 x 1 x 1 values
     with pytest.raises(ValueError, match="a batch of 1 question.* one value per channel.*--batch-size"):
         Trainer(_config(i2p_data, batch_size=1), tmp_path / "run", progress=False)
@@ -377,3 +379,53 @@ def test_evaluation_refuses_empty_splits_foreign_files_and_overwriting_other_res
     torch.save(load_checkpoint(run / "best.pt")["model"], foreign / "best.pt")  # a bare state dict
     with pytest.raises(ValueError, match="best.pt: not a spare3d training checkpoint"):
         evaluate_run(foreign, i2p_data, "val", device="cpu")
+
+
+def test_the_demo_console_line_gives_the_interval_and_the_question_count():
+    from spare3d_bench.demo import accuracy_line
+    from spare3d_bench.evaluate import Evaluation
+
+    e = Evaluation("i2p", "resnet18-early", "d", 20, 15, 0.75, wilson_interval(15, 20), 0.25, 0.5)
+    assert accuracy_line(e) == "test accuracy 75.0% (95% CI 53.1-88.8%, 15/20 questions), chance 25%"
+
+
+def test_train_infers_the_task_and_refuses_a_resume_of_nothing(i2p_data, tmp_path, capsys):
+    """--task is read from dataset.json when left out (a mismatch stays an error); --resume
+    with no earlier run started a fresh one silently."""
+    from spare3d_bench.cli import main
+
+    base = ["train", "--model", "resnet18-early", "--data", str(i2p_data), "--resolution", "32", "--batch-size", "4",
+            "--device", "cpu", "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "fresh"), "--resume"]) == 2
+    assert "no run to resume (no last.pt); leave out --resume to start one" in capsys.readouterr().err
+    assert not (tmp_path / "fresh").exists()
+    assert main([*base, "--out", str(tmp_path / "r"), "--epochs", "1"]) == 0
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["task"] == "i2p"
+    assert f"{tmp_path / 'r'}: 1 epoch on cpu" in capsys.readouterr().out  # not "1 epochs"
+    assert main([*base, "--out", str(tmp_path / "t"), "--task", "t2i"]) == 2
+    assert "i2p questions, not t2i" in capsys.readouterr().err
+    assert main([*base, "--out", str(tmp_path / "n"), "--data", str(tmp_path)]) == 2
+    assert "no dataset.json or packed manifest names its task; give --task" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--shift", "0.5", "must be a finite number in [0, 0.5), got 0.5"),
+    ("--weight-decay", "nan", "must be a number >= 0 (finite), got nan"),
+    ("--warmup", "inf", "must be a number >= 0 (finite), got inf"),
+    ("--clip", "-1", "must be a number >= 0 (finite), got -1"),
+    ("--lr", "0", "must be a positive number (finite), got 0"),
+    ("--device", "tpu", "unknown device 'tpu' (use auto, cpu, cuda or cuda:N)"),
+    ("--workers", "2", "--workers is now --loader-threads (loader threads; --workers counts processes in render and generate)"),
+])
+def test_each_bad_training_option_is_one_line_naming_it(option, value, message):
+    res = subprocess.run([sys.executable, "-m", "spare3d_bench.cli", "train", "--model", "resnet18-early", "--data", "d",
+                          "--out", "r", option, value], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert message in res.stderr and (option in res.stderr), res.stderr
+
+
+def test_the_api_names_each_bad_setting():
+    for key, value, message in (("shift", 0.5, "shift must be in"), ("clip", -1.0, "clip must be"),
+                                ("weight_decay", float("nan"), "weight_decay must be"), ("device", "tpu", "unknown device")):
+        with pytest.raises(ValueError, match=message):
+            _config("d", **{key: value})
