@@ -32,9 +32,11 @@ COMMAND --help` prints the same on the command line. The topic pages explain wha
 options do together: [rendering](rendering.md), [generating datasets](generating.md),
 [generation at scale](scale.md), [training and evaluation](training.md).
 
-Exit status of every command: 0 success, 1 something failed (the failures are listed on
-stderr), 2 bad options (one line saying which option and why), 130 interrupted with
-Ctrl-C (run the same command again to resume).
+Exit status of every command: 0 success; 1 something failed or is damaged (the failures
+are listed on stderr: a file that could not be drawn, a dataset file that does not match
+its card, a damaged job journal); 2 bad options or nothing to work on (one line saying
+which option or path and why: an unknown value, a folder that holds no dataset or job);
+130 interrupted with Ctrl-C (run the same command again to resume).
 """
 
 
