@@ -188,3 +188,92 @@ def _load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
     if missing:
         raise ValueError(f"{path}: not weights for this backbone ({len(missing)} tensors missing, e.g. {missing[0]})")
     model.load_state_dict(usable, strict=False)
+
+
+#: torchvision's VGG configurations by depth (channel counts and 'M' for max-pooling).
+_VGG_CFG = {13: "B", 16: "D", 19: "E"}
+
+
+class Encoder(nn.Module):
+    """A backbone's convolutional trunk as a feature extractor: (B, C, H, W) floats ->
+    (B, out_features). `stages` are the modules whose outputs the attention maps show
+    (VGG: each max-pooling; ResNet and BagNet: layer1..layer4)."""
+
+    def __init__(self, trunk: nn.Module, stages: list[nn.Module], pool: nn.Module, out_features: int) -> None:
+        super().__init__()
+        self.trunk, self.pool, self.out_features = trunk, pool, out_features
+        self._stages = stages  # not registered twice: they live inside `trunk`
+
+    @property
+    def stages(self) -> list[nn.Module]:
+        return self._stages
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.trunk(x)).flatten(1)
+
+
+class _ResNetTrunk(nn.Module):
+    """A torchvision ResNet without its pooling and classifier."""
+
+    def __init__(self, resnet: nn.Module) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool)
+        self.layer1, self.layer2, self.layer3, self.layer4 = resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
+
+
+def make_encoder(
+    name: str,
+    in_channels: int,
+    image_channels: int = 3,
+    width: float = 1.0,
+    pool: bool = True,
+    size: int | None = None,
+    weights: str | os.PathLike | None = None,
+) -> Encoder:
+    """The trunk of backbone `name` for stacks of `in_channels` (images of `image_channels`).
+
+    VGG: the convolutions (channel counts times `width`: 0.75, 0.875, 1 and 2 give the
+    2022 paper's 384, 448, 512 and 1024 last-stage channels), then, if `pool`, adaptive
+    average pooling to 6 x 6 (the grid VGG leaves at 200 px, whatever the input side),
+    else the map as it is (its size follows the input: `size` is needed). ResNet: the
+    trunk, then global average pooling if `pool`, else the flattened map. `weights`: a
+    local ImageNet state dict (width 1 only), its first convolution adapted as in
+    `make_backbone`."""
+    if not 0.25 <= width <= 4:
+        raise ValueError(f"width multiplier must be from 0.25 to 4, got {width}")
+    if not pool and size is None:
+        raise ValueError("an encoder without adaptive pooling needs the input size")
+    if name.startswith("vgg"):
+        depth = int(name[3:])
+        if weights is not None:  # loaded by name into the whole torchvision model, then its trunk
+            if width != 1.0:
+                raise ValueError(f"ImageNet weights fit width 1 only, not {width}")
+            trunk = make_backbone(name, in_channels, 1, weights, image_channels).features
+        else:  # the trunk alone: the classifier (100M weights for VGG-16) would be dropped anyway
+            from torchvision.models.vgg import cfgs, make_layers
+
+            cfg = [v if v == "M" else max(1, round(v * width)) for v in cfgs[_VGG_CFG[depth]]]
+            trunk = make_layers(cfg)
+            trunk[0] = nn.Conv2d(in_channels, trunk[0].out_channels, 3, padding=1)
+            for m in trunk:  # torchvision's VGG initialisation
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                    nn.init.zeros_(m.bias)
+        stages = [m for m in trunk if isinstance(m, nn.MaxPool2d)]
+        head: nn.Module = nn.AdaptiveAvgPool2d(6) if pool else nn.Identity()
+    elif name.startswith("resnet"):
+        if width != 1.0:
+            raise ValueError(f"the width multiplier is for VGG encoders, not {name}")
+        trunk = _ResNetTrunk(make_backbone(name, in_channels, 1, weights, image_channels))
+        stages = [trunk.layer1, trunk.layer2, trunk.layer3, trunk.layer4]
+        head = nn.AdaptiveAvgPool2d(1) if pool else nn.Identity()
+    else:
+        raise ValueError(f"encoders are VGG or ResNet ({', '.join(b for b in BACKBONES if b != 'bagnet33')}), not {name!r}")
+    side = size or 64
+    with torch.no_grad():  # the feature count, from a dry run at the input size
+        probe = head(trunk.eval()(torch.zeros(1, in_channels, side, side))).flatten(1).shape[1]
+    trunk.train()
+    return Encoder(trunk, stages, head, probe)

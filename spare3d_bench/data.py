@@ -110,6 +110,22 @@ def check_answers(ds: QuestionDataset, n_scores: int, where: str | os.PathLike) 
             raise ValueError(f"{where}: question {qid} has answer {a!r}; a {ds.task} model scores 0..{n_scores - 1}")
 
 
+def split_task(root: str | os.PathLike) -> str:
+    """The task of a split folder without reading its drawings: a packed manifest's, or
+    that of the dataset.json beside a SPARE3D-layout split; ValueError when it says none."""
+    root = Path(root)
+    if (root / MANIFEST).exists():
+        try:
+            task = json.loads((root / MANIFEST).read_text()).get("task")
+        except (OSError, ValueError, AttributeError):
+            task = None
+    else:
+        task = dataset_info(root.parent).get("task")
+    if not isinstance(task, str):
+        raise ValueError(f"{root}: its task is not recorded (no packed manifest, no dataset.json beside it)")
+    return task
+
+
 def open_split(root: str | os.PathLike, task: str | None = None) -> QuestionDataset:
     """A split folder in either layout. `task`, when given, must be the split's own (a
     packed split knows it; a SPARE3D-layout one from the dataset.json beside it, and
@@ -141,10 +157,11 @@ def dataset_info(root: str | os.PathLike) -> dict:
         return {}
 
 
-def infer_task(data: str | os.PathLike) -> str:
+def infer_task(data: str | os.PathLike, allowed: tuple[str, ...] = ("t2i", "i2p", "p2i")) -> str:
     """The task of a dataset folder, read from its dataset.json (or its packed train
     split's manifest), for commands that leave --task out; ValueError when neither names
-    one (the original SPARE3D release has no card: give the task)."""
+    one (the original SPARE3D release has no card: give the task), or when it is not
+    among `allowed`."""
     data = Path(data)
     task = dataset_info(data).get("task")
     if task is None and (data / "train" / MANIFEST).is_file():
@@ -155,8 +172,10 @@ def infer_task(data: str | os.PathLike) -> str:
     if task is None:
         why = "no such folder" if not data.is_dir() else "no dataset.json or packed manifest names its task"
         raise ValueError(f"{data}: {why}; give --task")
-    if task not in ("t2i", "i2p", "p2i"):
-        raise ValueError(f"{data}: holds {task} data, not questions of t2i, i2p or p2i")
+    if task not in allowed:
+        hint = {"pairs": " (pretrain on pairs: spare3d pretrain --method view-comparison)",
+                "poses": " (pretrain on pose data: spare3d pretrain --method pose)"}.get(task, "")
+        raise ValueError(f"{data}: holds {task} data, not {' or '.join(allowed)} data{hint}")
     return task
 
 

@@ -77,20 +77,26 @@ def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, split: str = "
     """Evaluate RUN's best checkpoint on DATA's split; writes RUN/eval/<name>.json and
     RUN/eval/<name>.predictions.jsonl (name: '<data folder>-<split>' by default). `split`
     and `name` must be plain names: they become paths under DATA and RUN/eval."""
-    from .data import check_answers, open_split
-    from .train import BEST, LAST, TrainConfig, load_checkpoint, model_from_checkpoint, pick_device, predict
+    from .data import check_answers, open_split, split_task
+    from .models import model_class
+    from .train import TrainConfig, model_from_checkpoint, pick_device, predict, run_checkpoint
 
     plain_name(split, "split")
     if name is not None:
         plain_name(name, "result name")
     run = Path(run)
-    path = run / BEST if (run / BEST).exists() else run / LAST
-    if not path.exists():
-        raise ValueError(f"{run}: no checkpoint ({BEST} or {LAST}): not a training run")
-    ckpt = load_checkpoint(path)
+    ckpt = run_checkpoint(run)
     config = TrainConfig.from_dict(ckpt["config"])
     folder = split_folder(data, split)
-    ds = open_split(folder, config.task)
+    task = config.task
+    if config.method != "supervised":
+        # A pretrained network answers the tasks its model reads out, without their labels.
+        readouts = model_class(config.model).tasks
+        task = split_task(folder)
+        if task not in readouts:
+            raise ValueError(f"{folder}: {task} questions; a {config.method} run answers {' or '.join(readouts)} "
+                             "directly (fine-tune it for other tasks: spare3d train --init)")
+    ds = open_split(folder, task)
     if not len(ds):
         raise ValueError(f"{folder}: no questions to evaluate")
     out = run / "eval"
@@ -98,7 +104,7 @@ def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, split: str = "
         name = result_name(data, split)
         _check_not_other_data(out / f"{name}.json", folder)
     dev = pick_device(device)
-    model = model_from_checkpoint(ckpt).to(dev)
+    model = model_from_checkpoint(ckpt, task).to(dev)
     check_answers(ds, model.spec.n_scores, folder)
     if len(ds) and int(ds.poses.max()) > model.spec.poses:
         raise ValueError(f"{folder}: questions use poses up to {int(ds.poses.max())}, the run was trained "
@@ -110,7 +116,7 @@ def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, split: str = "
     correct = int((result.answers == result.predictions).sum())
     n = len(ds)
     evaluation = Evaluation(
-        task=config.task,
+        task=task,
         model=config.model,
         data=os.path.abspath(folder),
         questions=n,

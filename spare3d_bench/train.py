@@ -1,11 +1,14 @@
-"""The one training loop: every model in the project trains through `Trainer`.
+"""The one training loop: every model and method in the project trains through `Trainer`.
 
-CPU or CUDA (picked automatically); on CUDA bf16 autocast, channels_last and optional
-torch.compile. Data come from a question split as uint8 and become floats on the device.
-Each epoch ends with an atomic checkpoint (`last.pt`: weights, optimiser, schedule, RNG
-states, metric history), so `resume` continues exactly where a killed run stopped: on the
-CPU a resumed run ends with the same weights as an uninterrupted one. The best epoch on
-validation is kept as `best.pt`; metrics go to `metrics.jsonl` and, when the tensorboard
+What it optimises is a method (`methods.py`: supervised question training, or a
+self-supervised pretext registered under `spare3d.methods`); the loop gives every method
+the same plumbing. CPU or CUDA (picked automatically); on CUDA bf16 autocast,
+channels_last and optional torch.compile. Data come from a split as uint8 and become
+floats on the device. Each epoch ends with an atomic checkpoint (`last.pt`: the model's
+weights, the method's other state, optimiser, schedule, RNG states, metric history), so
+`resume` continues exactly where a killed run stopped: on the CPU a resumed run ends with
+the same weights as an uninterrupted one. The best epoch on the method's validation
+figure is kept as `best.pt`; metrics go to `metrics.jsonl` and, when the tensorboard
 package is installed, to TensorBoard.
 """
 
@@ -17,7 +20,7 @@ import math
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +31,25 @@ from renderers.errors import plural
 from renderers.writers import atomic_write
 
 from .backbones import read_tensor_file
-from .data import DeviceBatches, HostBatches, QuestionDataset, check_answers, dataset_info, open_split
+from .data import DeviceBatches, HostBatches, QuestionDataset, dataset_info, open_split
 from .inputs import InputOptions, prepare
-from .models import TaskModel, TaskSpec, build_model
+from .methods import StepOutput, method_class
+from .models import TaskModel, TaskSpec, build_model, model_class
+from .options import NoOptions, options_dict, parse_options
+
+#: What to say when data of one kind meets a method made for another.
+_HINTS = {
+    "pairs": " (pretrain on pairs: spare3d pretrain --method view-comparison)",
+    "poses": " (pretrain on pose data: spare3d pretrain --method pose)",
+}
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 LAST, BEST, CONFIG, METRICS = "last.pt", "best.pt", "config.json", "metrics.jsonl"
 #: TrainConfig fields a resumed run may change: how long and where, not what is learnt.
 RESUMABLE = ("epochs", "device", "workers", "compile", "data_on_device")
-# SPARE3D's batch sizes: 8 for T2I, 70 for I2P and P2I.
-DEFAULT_BATCH = {"t2i": 8, "i2p": 70, "p2i": 70}
+# SPARE3D's batch sizes: 8 for T2I, 70 for I2P and P2I; pairs and pose data (8 and 11
+# drawings a question) as T2I.
+DEFAULT_BATCH = {"t2i": 8, "i2p": 70, "p2i": 70, "pairs": 8, "poses": 8}
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,10 @@ class TrainConfig:
     workers: int | None = None  # loader threads (None: 0 on CPU, up to 8 on CUDA)
     weights: str | None = None  # a local ImageNet state dict for the backbone
     data_on_device: str = "auto"  # keep the train split in GPU memory: auto (if it fits), yes, no
+    method: str = "supervised"  # the training method (spare3d.methods entry point)
+    arch: dict = field(default_factory=dict)  # the model's architecture switches
+    options: dict = field(default_factory=dict)  # the method's settings
+    init: str | None = None  # a run whose trained network starts the model
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -165,42 +181,91 @@ def saved_epochs(run: str | os.PathLike) -> int | None:
     return epochs if type(epochs) is int and epochs > 0 else None
 
 
-def model_from_checkpoint(ckpt: dict) -> TaskModel:
-    """Rebuild the model a checkpoint was saved from and load its weights."""
-    model = build_model(ckpt["config"]["model"], TaskSpec(**ckpt["spec"]))
+def model_from_checkpoint(ckpt: dict, task: str | None = None) -> TaskModel:
+    """Rebuild the model a checkpoint was saved from and load its weights; `task`: build
+    it for another task its network answers (a pose classifier trained on pose data
+    answers I2P and P2I alike)."""
+    spec = TaskSpec(**ckpt["spec"])
+    if task is not None:
+        spec = replace(spec, task=task)
+    model = build_model(ckpt["config"]["model"], spec, arch=ckpt["config"].get("arch") or {})
     model.load_state_dict(ckpt["model"])
     return model
 
 
+def run_checkpoint(run: str | os.PathLike) -> dict:
+    """A run's best checkpoint (or its last, if no epoch was validated yet)."""
+    run = Path(run)
+    path = run / BEST if (run / BEST).exists() else run / LAST
+    if not path.exists():
+        raise ValueError(f"{run}: no checkpoint ({BEST} or {LAST}): not a training run")
+    return load_checkpoint(path)
+
+
+def init_from_run(model: TaskModel, model_name: str, run: str | os.PathLike) -> None:
+    """Start `model` from the network trained in `run` (its best checkpoint): the same
+    architecture, tensor for tensor; ValueError, in one line, when they do not fit."""
+    ckpt = run_checkpoint(run)
+    source = ckpt["config"].get("model", "?")
+    own, theirs = model.state_dict(), ckpt["model"]
+    missing = [k for k in own if k not in theirs]
+    unexpected = [k for k in theirs if k not in own]
+    shapes = [k for k in own if k in theirs and tuple(own[k].shape) != tuple(theirs[k].shape)]
+    if missing or unexpected or shapes:
+        why = (f"{len(missing)} tensors missing (e.g. {missing[0]})" if missing
+               else f"{len(unexpected)} tensors it does not have (e.g. {unexpected[0]})" if unexpected
+               else f"{shapes[0]} is {tuple(theirs[shapes[0]].shape)} there, {tuple(own[shapes[0]].shape)} here")
+        raise ValueError(f"{run}: its {source} network does not fit {model_name}: {why}; --init needs the same "
+                         "architecture (model, --arch, --channels and, without adaptive pooling, --resolution)")
+    model.load_state_dict(theirs)
+
+
 class Trainer:
-    """Holds a run's model, optimiser, schedule and data; `fit` trains it to the end."""
+    """Holds a run's method (its model and state), optimiser, schedule and data; `fit`
+    trains it to the end."""
 
     def __init__(self, config: TrainConfig, out: str | os.PathLike, resume: bool = False, progress: bool = True) -> None:
         # The data path is kept absolute, so that --resume from another folder compares
         # the same data, and evaluation finds it.
-        config = replace(config, data=os.path.abspath(config.data))
+        config = replace(config, data=os.path.abspath(config.data), init=config.init and os.path.abspath(config.init))
+        cls = method_class(config.method)
+        data = Path(config.data)
+        if config.task not in cls.data:
+            raise ValueError(f"{data}: {config.task} data; the {config.method} method trains on "
+                             f"{' or '.join(cls.data)} data{_HINTS.get(config.task, '')}")
+        # The method's settings and the model's switches as they will be used, defaults
+        # included, so config.json says everything that decides the run.
+        options = parse_options(cls.Options, config.options, f"{config.method} option")
+        arch = cls.check_config(config.model, dict(config.arch), options)
+        switches = model_class(config.model).Options
+        arch = options_dict(parse_options(switches, arch, f"--arch of {config.model}")) if arch or switches is not NoOptions else {}
+        config = replace(config, options=options_dict(options), arch=arch)
         self.config, self.out, self.progress = config, Path(out), progress
         self.device = pick_device(config.device)
         self.cuda = self.device.type == "cuda"
-        data = Path(config.data)
         info = dataset_info(data)
         self.train_set = open_split(data / "train", config.task)
         val = data / "val"
         self.val_set = open_split(val, config.task) if val.exists() else None
-        self.spec = TaskSpec(config.task, config.channels, info.get("poses", 8))
-        for split, where in ((self.train_set, data / "train"), (self.val_set, val)):
-            if split is not None:
-                check_answers(split, self.spec.n_scores, where)
+        size = config.resolution or int(self.train_set.images.shape[1])
+        self.spec = TaskSpec(cls.model_task(config.task), config.channels, info.get("poses", 8), size)
         if len(self.train_set) < 2:  # batch norm cannot train on a batch of one
             raise ValueError(f"{data / 'train'}: {plural(len(self.train_set), 'question')}; training needs at least 2")
         if self.val_set is not None and len(self.val_set) == 0:
             self.val_set = None
         torch.manual_seed(config.seed)
-        self.model = build_model(config.model, self.spec, config.weights).to(self.device)
+        model = build_model(config.model, self.spec, config.weights, config.arch)
+        if config.init is not None and not (Path(out) / LAST).exists():  # a resume takes the weights from last.pt
+            init_from_run(model, config.model, config.init)
+        self.method = cls(self.spec, model, options, config.inputs).to(self.device)
+        for split, where in ((self.train_set, data / "train"), (self.val_set, val)):
+            if split is not None:
+                self.method.check_split(split, where)
         self._check_input_size()
         if self.cuda:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.forward = torch.compile(self.model) if config.compile else self.model
+            self.method = self.method.to(memory_format=torch.channels_last)
+        if config.compile:
+            self.method.compile()
         self.optimizer = self._optimizer()
         # Training drops the last partial batch (a batch of one breaks batch norm), unless
         # the split is smaller than one batch.
@@ -229,14 +294,14 @@ class Trainer:
         leaves batch norm one value per channel, fail here in words, not at the first
         step. Batch-norm statistics and the random state are put back afterwards."""
         n = min(self.config.batch, 2)
-        views, candidates, pose, _ = prepare(self.train_set.gather(np.arange(n)), self.config.inputs, self.device)
-        buffers = [(b, b.clone()) for b in self.model.buffers()]
+        inputs = self.method.prepare(self.train_set.gather(np.arange(n)), self.device)
+        buffers = [(b, b.clone()) for b in self.method.buffers()]
         rng = torch.get_rng_state(), (torch.cuda.get_rng_state(self.device) if self.cuda else None)
-        size = views.shape[-1]
-        self.model.train()
+        size = inputs[0].shape[-1]
+        self.method.train()
         try:
             with torch.no_grad():
-                self.model(views, candidates, pose)
+                self.method.compute(*inputs)
         except ValueError as e:  # batch norm's "Expected more than 1 value per channel"
             raise ValueError(f"{self.config.model}: a batch of {plural(n, 'question')} at {size} px leaves batch norm one "
                              f"value per channel ({e}); use a larger --batch-size or --resolution") from None
@@ -260,12 +325,17 @@ class Trainer:
             return False
         return choice == "yes" or self.train_set.images.nbytes < 0.25 * torch.cuda.mem_get_info(self.device)[0]
 
+    @property
+    def model(self) -> TaskModel:
+        """The network being trained (the method's model)."""
+        return self.method.model
+
     def _optimizer(self) -> torch.optim.Optimizer:
-        c, params = self.config, self.model.parameters()
+        c, groups = self.config, self.method.param_groups(self.config.weight_decay)
         if c.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay, nesterov=True)
+            return torch.optim.SGD(groups, lr=c.lr, momentum=0.9, nesterov=True)
         cls = torch.optim.AdamW if c.optimizer == "adamw" else torch.optim.Adam
-        return cls(params, lr=c.lr, weight_decay=c.weight_decay)
+        return cls(groups, lr=c.lr)
 
     def _lr_factor(self, step: int) -> float:
         """Linear warm-up over `warmup` epochs, then cosine decay to 0 (or constant)."""
@@ -294,7 +364,7 @@ class Trainer:
             if key not in RESUMABLE and old != new:
                 raise ValueError(f"{self.out / LAST}: saved with {key}={old!r}, now {new!r} (only "
                                  f"{', '.join(RESUMABLE)} may change on --resume)")
-        self.model.load_state_dict(ckpt["model"])
+        self.method.load_state_dict({**{f"model.{k}": v for k, v in ckpt["model"].items()}, **ckpt.get("method", {})})
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.epoch, self.best, self.history = ckpt["epoch"], ckpt["best"], ckpt["history"]
@@ -312,6 +382,7 @@ class Trainer:
             "spec": self.spec.to_dict(),
             "input_size": self.config.resolution or int(self.train_set.images.shape[1]),
             "model": self.model.state_dict(),
+            "method": {k: v for k, v in self.method.state_dict().items() if not k.startswith("model.")},
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "epoch": self.epoch,
@@ -323,24 +394,24 @@ class Trainer:
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda)
 
-    def step(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimisation step on a loader batch: (loss, number right), both on the device."""
-        views, candidates, pose, answer = prepare(batch, self.config.inputs, self.device, self.augment)
-        return self.step_on(views, candidates, pose, answer)
+    def step(self, batch: dict) -> StepOutput:
+        """One optimisation step on a loader batch (augmented by the method)."""
+        return self.step_on(*self.method.prepare(batch, self.device, self.augment))
 
-    def step_on(self, views, candidates, pose, answer) -> tuple[torch.Tensor, torch.Tensor]:
-        """The optimisation step on inputs already on the device."""
-        self.model.train()
+    def step_on(self, *inputs: torch.Tensor) -> StepOutput:
+        """The optimisation step on inputs already prepared on the device: the method's
+        loss, backward, clipping, the optimiser and schedule, the method's after-step."""
+        self.method.train()
         with self.autocast():
-            scores = self.forward(views, candidates, pose)
-        loss = self.model.loss(scores, answer)
+            out = self.method.compute(*inputs)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        out.loss.backward()
         if self.config.clip > 0:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
+            torch.nn.utils.clip_grad_norm_(self.method.parameters(), self.config.clip)
         self.optimizer.step()
         self.scheduler.step()
-        return loss.detach(), (scores.detach().argmax(1) == answer).sum()
+        self.method.after_step()
+        return StepOutput(out.loss.detach(), out.right, out.count)
 
     def fit(self) -> list[dict]:
         """Train the remaining epochs; returns the metric history."""
@@ -356,27 +427,27 @@ class Trainer:
             lr = self.scheduler.get_last_lr()[0]  # the rate of the epoch's first step, not the next epoch's
             total_loss = torch.zeros((), device=self.device)
             right = torch.zeros((), dtype=torch.long, device=self.device)
-            n = 0
+            n = predictions = 0
             bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", unit="batch", leave=False, disable=not self.progress or None)
             for i, batch in enumerate(bar):
-                loss, ok = self.step(batch)
-                total_loss += loss * len(batch["answer"])
-                right += ok
-                n += len(batch["answer"])
+                out = self.step(batch)
+                questions = len(batch["index"])
+                total_loss += out.loss * questions
+                if out.right is not None:
+                    right += out.right
+                    predictions += out.count
+                n += questions
                 if i % 50 == 0:
-                    bar.set_postfix(loss=f"{loss.item():.4f}")
-            row = {
-                "epoch": epoch + 1,
-                "train_loss": total_loss.item() / n,
-                "train_accuracy": right.item() / n,
-                "lr": lr,
-                "seconds": time.perf_counter() - t0,
-            }
+                    bar.set_postfix(loss=f"{out.loss.item():.4f}")
+            row = {"epoch": epoch + 1, "train_loss": total_loss.item() / n}
+            if predictions:
+                row["train_accuracy"] = right.item() / predictions
+            row.update(lr=lr, seconds=time.perf_counter() - t0)
             row["questions_per_s"] = n / row["seconds"]
             if self.val_set is not None:
-                result = predict(self.model, self.val_set, self.config.inputs, self.device, self.config.batch)
-                row["val_loss"], row["val_accuracy"] = result.loss, result.accuracy
-            score = row.get("val_accuracy", row["train_accuracy"])
+                row.update(self.method.validate(self.val_set, self.device, self.config.batch))
+            metric = self.method.metric
+            score = row[metric] if metric in row else row.get("train_accuracy", -row["train_loss"])
             self.epoch = epoch + 1
             self.history.append(row)
             improved = score > self.best
