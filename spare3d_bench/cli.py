@@ -620,10 +620,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_verify(sub)
     _add_status(sub)
-    from .cli_train import add_demo, add_evaluate, add_train
+    from .cli_train import add_attention, add_demo, add_evaluate, add_pretrain, add_train
 
     add_train(sub)
+    add_pretrain(sub)
     add_evaluate(sub)
+    add_attention(sub)
     add_demo(sub)
     return parser
 
@@ -678,6 +680,20 @@ def _apply_recipe(parser: argparse.ArgumentParser, argv: list[str]) -> str | Non
     return None
 
 
+def _add_method_options(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Pre-read `pretrain --method NAME`: NAME's own options become flags of pretrain."""
+    if not argv or argv[0] != "pretrain":
+        return
+    pre = _Parser(prog="spare3d pretrain", add_help=False)
+    pre.add_argument("--method")
+    known, _ = pre.parse_known_args(argv[1:])
+    if known.method:
+        from .cli_train import add_method_options
+
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        add_method_options(sub.choices["pretrain"], known.method)
+
+
 def _recipe_value(action: argparse.Action, value):
     """A recipe value checked and converted as the command-line flag would be (set_defaults
     alone would skip type and choices); ValueError says why it is refused."""
@@ -712,6 +728,7 @@ def main(argv: list[str] | None = None) -> int:
     error = _apply_recipe(parser, argv)
     if error:
         return _usage("generate", error)
+    _add_method_options(parser, argv)
     args = parser.parse_args(argv)
     try:
         return args.handler(args)

@@ -33,27 +33,17 @@ class _Renamed(argparse.Action):
         parser.error(f"{option_string} is now {self.new} ({self.why})")
 
 
-def add_train(sub) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train a SPARE3D baseline on a generated (or original) dataset",
-        description=(
-            "Train MODEL on DATA/train (packed or SPARE3D layout), validating on DATA/val, writing "
-            "RUN/last.pt (every epoch, atomically), RUN/best.pt (best validation accuracy), "
-            "RUN/metrics.jsonl, RUN/config.json and TensorBoard logs. CUDA is used when present (bf16 "
-            "autocast, channels_last). Kill it at any time and continue with --resume."
-        ),
-    )
-    p.add_argument("--list-models", action="store_true", help="print the model names (for --task, if given) and exit")
-    p.add_argument("--task", choices=TASKS, help="task of the dataset (default: the one its dataset.json names)")
-    p.add_argument("--model", metavar="NAME",
-                   help="<backbone>-<fusion>, e.g. vgg16-early, resnet18-late (required; see --list-models)")
+def _add_training_options(p, lr_help: str, lr_default: float | None) -> None:
+    """The options every training run takes, in `train` and `pretrain` alike."""
     p.add_argument("--data", metavar="DIR", help="dataset folder holding train/ (and val/) splits (required)")
     p.add_argument("--out", metavar="RUN", help="run folder (required)")
+    p.add_argument("--arch", action="append", metavar="NAME=VALUE",
+                   help="an architecture switch of the model, repeatable, e.g. --arch share=1 --arch width=0.75 "
+                   "(default: the model's own; see docs/cli.md for each model's switches)")
     p.add_argument("--epochs", type=_positive_int, metavar="N", help="epochs (default 50, as SPARE3D; with --resume, the run's own)")
     p.add_argument("--batch-size", type=_positive_int, metavar="N",
-                   help="questions per batch (default SPARE3D's: 8 for t2i, 70 for i2p/p2i)")
-    p.add_argument("--lr", type=_positive_float, default=2e-5, metavar="X", help="peak learning rate (default 2e-5, as SPARE3D)")
+                   help="questions per batch (default SPARE3D's: 8 for t2i, pairs and poses, 70 for i2p/p2i)")
+    p.add_argument("--lr", type=_positive_float, default=lr_default, metavar="X", help=lr_help)
     p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam", help="default adam")
     p.add_argument("--weight-decay", type=_non_negative_float, default=0.0, metavar="X", help="default 0")
     p.add_argument("--warmup", type=_non_negative_float, default=0.0, metavar="X",
@@ -84,7 +74,66 @@ def add_train(sub) -> None:
     p.add_argument("--weights", metavar="FILE", help="local ImageNet state dict for the backbone (default none; nothing is downloaded)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def add_train(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a SPARE3D baseline, or fine-tune a pretrained network, on a task's questions",
+        description=(
+            "Train MODEL on DATA/train (packed or SPARE3D layout), validating on DATA/val, writing "
+            "RUN/last.pt (every epoch, atomically), RUN/best.pt (best validation accuracy), "
+            "RUN/metrics.jsonl, RUN/config.json and TensorBoard logs. CUDA is used when present (bf16 "
+            "autocast, channels_last). Kill it at any time and continue with --resume. With --init, the "
+            "model starts from the network of a pretrained run (fine-tuning)."
+        ),
+    )
+    p.add_argument("--list-models", action="store_true", help="print the model names (for --task, if given) and exit")
+    p.add_argument("--task", choices=TASKS, help="task of the dataset (default: the one its dataset.json names)")
+    p.add_argument("--model", metavar="NAME",
+                   help="<backbone>-<fusion>, e.g. vgg16-early, resnet18-late (required, unless --init gives it; "
+                   "see --list-models)")
+    p.add_argument("--init", metavar="RUN",
+                   help="start from the network trained in RUN (its best.pt): same model, --arch and --channels, "
+                   "which default to RUN's (default none: random weights)")
+    _add_training_options(p, "peak learning rate (default 2e-5, as SPARE3D)", 2e-5)
     p.set_defaults(handler=cmd_train)
+
+
+def _arch(args: argparse.Namespace) -> dict:
+    from .options import split_pairs
+
+    return split_pairs(args.arch, "--arch")
+
+
+def _config_from_args(args: argparse.Namespace, task: str, model: str, arch: dict, method: str = "supervised",
+                      options: dict | None = None, lr: float | None = None):
+    from .train import TrainConfig, saved_epochs
+
+    epochs = args.epochs or (args.resume and saved_epochs(args.out)) or 50
+    return TrainConfig(
+        task=task, model=model, data=args.data, epochs=epochs, batch_size=args.batch_size, lr=lr or args.lr,
+        optimizer=args.optimizer, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
+        clip=args.clip, channels=args.channels, resolution=args.resolution, shift=args.shift, device=args.device,
+        compile=args.compile, seed=args.seed, workers=args.loader_threads, weights=args.weights,
+        data_on_device=args.data_on_device, method=method, arch=arch, options=options or {},
+        init=getattr(args, "init", None),
+    )  # fmt: skip
+
+
+def _fit(args: argparse.Namespace, command: str, config) -> int:
+    """Build the trainer, train to the end, print the summary line."""
+    from .train import Trainer
+
+    try:
+        trainer = Trainer(config, args.out, resume=args.resume, progress=not args.quiet)
+    except (ValueError, RuntimeError) as e:
+        return _usage(command, str(e))
+    history = trainer.fit()
+    last = history[-1] if history else {}
+    summary = ", ".join(f"{k} {last[k]:.4f}" for k in ("train_loss", "val_accuracy") if k in last)
+    print(f"{args.out}: {plural(trainer.epoch, 'epoch')} on {trainer.device.type}" + (f" ({summary})" if summary else ""))
+    return EXIT_OK
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -96,30 +145,99 @@ def cmd_train(args: argparse.Namespace) -> int:
         except RuntimeError as e:
             return _usage("train", str(e))
         return EXIT_OK
-    missing = [f"--{k}" for k in ("model", "data", "out") if getattr(args, k) is None]
+    missing = [f"--{k}" for k in ("data", "out") if getattr(args, k) is None]
+    if args.model is None and args.init is None:
+        missing.insert(0, "--model")
     if missing:
         return _usage("train", f"missing {', '.join(missing)}")
     from .data import infer_task
-    from .train import TrainConfig, Trainer, saved_epochs
+    from .train import run_checkpoint
 
     try:
+        arch = _arch(args)
+        model = args.model
+        if args.init is not None:  # the pretrained run's model and switches, unless given
+            source = run_checkpoint(args.init)["config"]
+            if model is None:
+                model, arch = source["model"], {**source.get("arch", {}), **arch}
         task = args.task or infer_task(args.data)
-        epochs = args.epochs or (args.resume and saved_epochs(args.out)) or 50
-        config = TrainConfig(
-            task=task, model=args.model, data=args.data, epochs=epochs, batch_size=args.batch_size, lr=args.lr,
-            optimizer=args.optimizer, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
-            clip=args.clip, channels=args.channels, resolution=args.resolution, shift=args.shift, device=args.device,
-            compile=args.compile, seed=args.seed, workers=args.loader_threads, weights=args.weights,
-            data_on_device=args.data_on_device,
-        )  # fmt: skip
-        trainer = Trainer(config, args.out, resume=args.resume, progress=not args.quiet)
+        config = _config_from_args(args, task, model, arch)
     except (ValueError, RuntimeError) as e:
         return _usage("train", str(e))
-    history = trainer.fit()
-    last = history[-1] if history else {}
-    summary = ", ".join(f"{k} {last[k]:.4f}" for k in ("train_loss", "val_accuracy") if k in last)
-    print(f"{args.out}: {plural(trainer.epoch, 'epoch')} on {trainer.device.type}" + (f" ({summary})" if summary else ""))
-    return EXIT_OK
+    return _fit(args, "train", config)
+
+
+def add_pretrain(sub) -> None:
+    p = sub.add_parser(
+        "pretrain",
+        help="pretrain a network with a self-supervised method (view comparison on pairs, the pose pretext, ...)",
+        description=(
+            "Train a network with METHOD on DATA (pairs, pose data or a task's questions, as the method needs), "
+            "through the same training loop as spare3d train: checkpoints, exact --resume, metrics.jsonl, "
+            "TensorBoard, best.pt on the method's validation figure. The run then answers tasks directly "
+            "(spare3d evaluate RUN --data TASK_DATA) or starts a fine-tuning (spare3d train --init RUN). "
+            "A method's own options appear in --help once --method is given."
+        ),
+    )
+    p.add_argument("--list-methods", action="store_true", help="print the methods and what each trains on, and exit")
+    p.add_argument("--method", metavar="NAME", help="the training method (required; see --list-methods)")
+    p.add_argument("--model", metavar="NAME", help="<backbone>-<fusion> network to train (default: the method's, "
+                   "e.g. vgg16-compare for view-comparison)")
+    _add_training_options(p, "peak learning rate (default: the method's, 5e-5 for view-comparison and pose)", None)
+    p.set_defaults(handler=cmd_pretrain)
+
+
+def add_method_options(parser: argparse.ArgumentParser, method: str) -> None:
+    """Add METHOD's own options to the pretrain parser as flags (--loss, --temperature ...):
+    what `spare3d pretrain --method METHOD --help` lists. Unknown methods add nothing (the
+    command then says so)."""
+    from .methods import method_class
+    from .options import describe
+
+    try:
+        cls = method_class(method)
+    except (ValueError, RuntimeError):
+        return
+    group = parser.add_argument_group(f"options of the {method} method")
+    for name, default, text in describe(cls.Options):
+        group.add_argument(f"--{name.replace('_', '-')}", dest=f"method_{name}", metavar="VALUE",
+                           help=f"{text} (default {default})")
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from .methods import method_class, methods
+
+    if args.list_methods:
+        try:
+            for name, cls in sorted(methods().items()):
+                data = " or ".join(cls.data)
+                print(f"{name}: {cls.description} (trains on {data} data; default model {cls.default_model or 'none'})")
+        except RuntimeError as e:
+            return _usage("pretrain", str(e))
+        return EXIT_OK
+    missing = [f"--{k}" for k in ("method", "data", "out") if getattr(args, k) is None]
+    if missing:
+        return _usage("pretrain", f"missing {', '.join(missing)}")
+    from .data import infer_task
+
+    try:
+        cls = method_class(args.method)
+        options = {k.removeprefix("method_"): v for k, v in vars(args).items() if k.startswith("method_") and v is not None}
+        task = infer_task(args.data, allowed=cls.data)
+        config = _config_from_args(args, task, args.model or cls.default_model, _arch(args), args.method, options,
+                                   args.lr or cls.default_lr)
+    except (ValueError, RuntimeError) as e:
+        return _usage("pretrain", str(e))
+    return _fit(args, "pretrain", config)
+
+
+def _add_run_and_data(p) -> None:
+    """RUN, --data, --split and --device: what evaluate and attention both read."""
+    p.add_argument("run", metavar="RUN", help="run folder made by spare3d train or pretrain")
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset (or split) folder (required)")
+    p.add_argument("--split", type=_file_name, default="test", metavar="NAME", help="split folder name (default test)")
+    p.add_argument("--device", type=_device_name, default="auto", metavar="DEV",
+                   help="auto (CUDA if present), cpu, cuda or cuda:N (default auto)")
 
 
 def add_evaluate(sub) -> None:
@@ -133,11 +251,7 @@ def add_evaluate(sub) -> None:
             "RUN/eval/<name>.predictions.jsonl."
         ),
     )
-    p.add_argument("run", metavar="RUN", help="run folder made by spare3d train")
-    p.add_argument("--data", required=True, metavar="DIR", help="dataset (or split) folder (required)")
-    p.add_argument("--split", type=_file_name, default="test", metavar="NAME", help="split folder name (default test)")
-    p.add_argument("--device", type=_device_name, default="auto", metavar="DEV",
-                   help="auto (CUDA if present), cpu, cuda or cuda:N (default auto)")
+    _add_run_and_data(p)
     p.add_argument("--name", type=_file_name, metavar="NAME",
                    help="name of the result files in RUN/eval, a plain file name (default <data folder>-<split>)")
     p.set_defaults(handler=cmd_evaluate)
@@ -155,6 +269,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"{e.task} {e.model} on {e.data}: accuracy {100 * e.accuracy:.1f}% "
         f"(95% CI {100 * lo:.1f}-{100 * hi:.1f}, {e.correct}/{e.questions}), chance {100 * e.chance:.0f}%",
     )
+    return EXIT_OK
+
+
+def add_attention(sub) -> None:
+    p = sub.add_parser(
+        "attention",
+        help="attention maps of a trained model on test questions, as PNG figures",
+        description=(
+            "For the first N questions of DATA/<split>, draw where each encoder stage of RUN's best checkpoint "
+            "responds: the mean squared activation of the stage, upsampled and laid over the drawing it read, "
+            "stages side by side, a row per drawing (or stacked drawings) an encoder read. Writes "
+            "OUT/<question id>.png. Works for every model of the project, supervised or pretrained."
+        ),
+    )
+    _add_run_and_data(p)
+    p.add_argument("--questions", type=_positive_int, default=4, metavar="N", help="questions to draw (default 4)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (required)")
+    p.set_defaults(handler=cmd_attention)
+
+
+def cmd_attention(args: argparse.Namespace) -> int:
+    from .attention import attention_run
+
+    try:
+        written = attention_run(args.run, args.data, args.out, args.split, args.questions, args.device)
+    except (ValueError, RuntimeError) as e:
+        return _usage("attention", str(e))
+    print(f"{plural(len(written), 'figure')} -> {os.path.abspath(args.out)}")
     return EXIT_OK
 
 

@@ -336,7 +336,7 @@ def _subparsers():
 
 
 #: The one metavar style: upper-case words saying what the value is.
-METAVARS = {"N", "X", "S", "DEG", "DIR", "FILE", "PATH", "RUN", "NAME", "LIST", "ADDR", "DEV", "FRACTIONS"}
+METAVARS = {"N", "X", "S", "DEG", "DIR", "FILE", "PATH", "RUN", "NAME", "LIST", "ADDR", "DEV", "FRACTIONS", "NAME=VALUE", "VALUE"}
 
 
 def test_every_option_has_a_metavar_of_the_one_style_and_states_its_default():

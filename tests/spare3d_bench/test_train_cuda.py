@@ -62,3 +62,25 @@ def test_cuda_training_uses_channels_last_and_bf16(t2i_data, tmp_path):
 
     e = evaluate_run(tmp_path / "run", t2i_data, "val", device="cuda")
     assert e.questions == len(ds) == 8
+
+
+def test_a_pretraining_method_runs_on_cuda_with_channels_last_and_bf16(tmp_path):
+    """The view-comparison method through the same loop on the GPU: its encoders in
+    channels_last, its forward in bf16, a finite loss and validation figure."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from view_comparison import synthetic_pairs
+
+    data = synthetic_pairs(tmp_path / "pairs", 16, 64)
+    config = TrainConfig(task="pairs", model="resnet18-compare", data=str(data), epochs=2, batch_size=4, lr=1e-4,
+                         device="cuda", method="view-comparison", arch={"hidden": 64})
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    conv = trainer.model.net.enc_iso.trunk.stem[0].weight
+    assert conv.is_contiguous(memory_format=torch.channels_last)
+    views, isos = trainer.method.prepare(next(iter(trainer.loader)), trainer.device)
+    with trainer.autocast():
+        assert trainer.model.net(views, isos.repeat_interleave(2, dim=0)).dtype == torch.bfloat16
+    history = trainer.fit()
+    assert np.isfinite(history[-1]["train_loss"]) and "val_accuracy" in history[-1]
