@@ -106,7 +106,43 @@ def _page(parser: argparse.ArgumentParser, sub: argparse._SubParsersAction) -> s
     lines += _section("spare3d", parser, None)
     for name, p in sub.choices.items():
         lines += _section(f"spare3d {name}", p, summaries.get(name))
+    lines += _plugins()
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _plugins() -> list[str]:
+    """The options of every training method (flags of `spare3d pretrain --method NAME`) and
+    the architecture switches of every model family (`--arch NAME=VALUE`), from their
+    option declarations."""
+    from spare3d_bench.methods import methods
+    from spare3d_bench.models import fusions
+    from spare3d_bench.options import NoOptions, describe
+
+    lines = ["## Training methods", "",
+             "`spare3d pretrain --list-methods` lists them; each method's options are flags of `spare3d pretrain "
+             "--method NAME` (and settings of a run's `config.json` under `options`).", ""]
+    for name, cls in sorted(methods().items()):
+        lines += [f"### `{name}`", "", _cell(f"{cls.description[0].upper()}{cls.description[1:]}.") +
+                  f" Trains on {' or '.join(cls.data)} data; default model `{cls.default_model}`.", ""]
+        rows = describe(cls.Options)
+        if rows:
+            lines += ["| option | default | meaning |", "|---|---|---|"]
+            lines += [f"| `--{n.replace('_', '-')}` | `{d}` | {_cell(t)} |" for n, d, t in rows]
+        else:
+            lines.append("No options of its own.")
+        lines.append("")
+    lines += ["## Architecture switches", "",
+              "Set with `--arch NAME=VALUE` (repeatable) in `spare3d train` and `spare3d pretrain`; a run's "
+              "`config.json` records every switch under `arch`. Early and late fusion have none.", ""]
+    for name, cls in sorted(fusions().items()):
+        if cls.Options is NoOptions:
+            continue
+        backbones = ", ".join(cls.backbones) if cls.backbones else "all"
+        lines += [f"### `<backbone>-{name}`", "", f"Tasks: {', '.join(cls.tasks)}; backbones: {backbones}.", "",
+                  "| switch | default | meaning |", "|---|---|---|"]
+        lines += [f"| `{n}` | `{d}` | {_cell(t)} |" for n, d, t in describe(cls.Options)]
+        lines.append("")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
