@@ -143,7 +143,8 @@ def read_tensor_file(path: str | os.PathLike, what: str):
 
 
 def make_backbone(
-    name: str, in_channels: int, out_features: int, weights: str | os.PathLike | None = None, image_channels: int = 3
+    name: str, in_channels: int, out_features: int, weights: str | os.PathLike | dict | None = None,
+    image_channels: int = 3,
 ) -> nn.Module:
     """Backbone `name` with `in_channels` inputs (images of `image_channels` each, stacked)
     and `out_features` outputs.
@@ -177,11 +178,22 @@ def make_backbone(
     return model
 
 
-def _load_pretrained(model: nn.Module, path: str | os.PathLike) -> None:
-    """Load an ImageNet state dict, skipping the final classifier (its size differs)."""
-    state = read_tensor_file(path, "pretrained weights")
+def _load_pretrained(model: nn.Module, path: str | os.PathLike | dict) -> None:
+    """Load an ImageNet state dict (a file, or a dict already read: a pretrained run's
+    encoder), skipping the final classifier (its size differs). A first convolution
+    trained on grey drawings (one input channel) replaces the model's RGB one."""
+    state = path if isinstance(path, dict) else read_tensor_file(path, "pretrained weights")
+    if isinstance(path, dict):
+        path = "the pretrained encoder"
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
+    owner, attr = _first_conv(model)
+    conv: nn.Conv2d = getattr(owner, attr)
+    key = f"{'features.' if owner is not model else ''}{attr}.weight"
+    theirs = state.get(key) if isinstance(state, dict) else None
+    if isinstance(theirs, torch.Tensor) and theirs.dim() == 4 and theirs.shape[1] != conv.in_channels:
+        setattr(owner, attr, nn.Conv2d(theirs.shape[1], conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                                       bias=conv.bias is not None))
     own = model.state_dict()
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     missing = [k for k in own if k not in usable and not k.startswith(("fc.", "classifier.6."))]
@@ -277,3 +289,39 @@ def make_encoder(
         probe = head(trunk.eval()(torch.zeros(1, in_channels, side, side))).flatten(1).shape[1]
     trunk.train()
     return Encoder(trunk, stages, head, probe)
+
+
+#: Backbones a per-drawing feature encoder (self-supervised pretraining) can be built on,
+#: with their feature counts: the task models' ResNets, and the small students of DisCo.
+FEATURE_BACKBONES = {"resnet18": 512, "resnet50": 2048, "mobilenet_v3_large": 960, "efficientnet_b0": 1280}
+
+
+def make_feature_encoder(name: str, channels: int = 3, weights: str | os.PathLike | dict | None = None) -> nn.Module:
+    """A torchvision network without its classifier: (B, channels, H, W) -> (B, features),
+    `FEATURE_BACKBONES[name]` features, globally pooled. Its state dict keeps torchvision's
+    names (the classifier left out), so that it initialises a task model's backbones as an
+    ImageNet file would (`make_backbone(..., weights=state)`)."""
+    if name not in FEATURE_BACKBONES:
+        raise ValueError(f"unknown feature encoder {name!r} (use {', '.join(FEATURE_BACKBONES)})")
+    from torchvision import models
+
+    net = getattr(models, name)(weights=None)
+    if name.startswith("resnet"):
+        net.fc = nn.Identity()
+        if weights is not None:
+            _load_pretrained(net, weights)
+        if channels != net.conv1.in_channels:
+            c = net.conv1
+            net.conv1 = nn.Conv2d(channels, c.out_channels, c.kernel_size, c.stride, c.padding, bias=False)
+    else:  # MobileNet-v3, EfficientNet: features[0][0] is the stem convolution
+        net.classifier = nn.Identity()
+        if weights is not None:
+            state = weights if isinstance(weights, dict) else read_tensor_file(weights, "pretrained weights")
+            missing, _ = net.load_state_dict({k: v for k, v in state.items() if not k.startswith("classifier.")}, strict=False)
+            if missing:
+                raise ValueError(f"{weights if not isinstance(weights, dict) else 'the weights'}: not weights for "
+                                 f"{name} ({len(missing)} tensors missing, e.g. {missing[0]})")
+        stem = net.features[0][0]
+        if channels != stem.in_channels:
+            net.features[0][0] = nn.Conv2d(channels, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=False)
+    return net

@@ -44,7 +44,9 @@ def _add_training_options(p, lr_help: str, lr_default: float | None) -> None:
     p.add_argument("--batch-size", type=_positive_int, metavar="N",
                    help="questions per batch (default SPARE3D's: 8 for t2i, pairs and poses, 70 for i2p/p2i)")
     p.add_argument("--lr", type=_positive_float, default=lr_default, metavar="X", help=lr_help)
-    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"), default="adam", help="default adam")
+    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "lars"),
+                   help="lars: timm's LARS (batch-norm weights and biases neither decay nor adapt) "
+                   "(default adam; pretrain: the method's, see --list-methods)")
     p.add_argument("--weight-decay", type=_non_negative_float, default=0.0, metavar="X", help="default 0")
     p.add_argument("--warmup", type=_non_negative_float, default=0.0, metavar="X",
                    help="epochs of linear warm-up (default 0)")
@@ -107,13 +109,13 @@ def _arch(args: argparse.Namespace) -> dict:
 
 
 def _config_from_args(args: argparse.Namespace, task: str, model: str, arch: dict, method: str = "supervised",
-                      options: dict | None = None, lr: float | None = None):
+                      options: dict | None = None, lr: float | None = None, optimizer: str = "adam"):
     from .train import TrainConfig, saved_epochs
 
     epochs = args.epochs or (args.resume and saved_epochs(args.out)) or 50
     return TrainConfig(
         task=task, model=model, data=args.data, epochs=epochs, batch_size=args.batch_size, lr=lr or args.lr,
-        optimizer=args.optimizer, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
+        optimizer=args.optimizer or optimizer, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
         clip=args.clip, channels=args.channels, resolution=args.resolution, shift=args.shift, device=args.device,
         compile=args.compile, seed=args.seed, workers=args.loader_threads, weights=args.weights,
         data_on_device=args.data_on_device, method=method, arch=arch, options=options or {},
@@ -211,7 +213,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         try:
             for name, cls in sorted(methods().items()):
                 data = " or ".join(cls.data)
-                print(f"{name}: {cls.description} (trains on {data} data; default model {cls.default_model or 'none'})")
+                print(f"{name}: {cls.description} (trains on {data} data; default model "
+                      f"{cls.default_model or 'none'}, {cls.default_optimizer} at lr {cls.default_lr:g})")
         except RuntimeError as e:
             return _usage("pretrain", str(e))
         return EXIT_OK
@@ -225,7 +228,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         options = {k.removeprefix("method_"): v for k, v in vars(args).items() if k.startswith("method_") and v is not None}
         task = infer_task(args.data, allowed=cls.data)
         config = _config_from_args(args, task, args.model or cls.default_model, _arch(args), args.method, options,
-                                   args.lr or cls.default_lr)
+                                   args.lr or cls.default_lr, cls.default_optimizer)
     except (ValueError, RuntimeError) as e:
         return _usage("pretrain", str(e))
     return _fit(args, "pretrain", config)

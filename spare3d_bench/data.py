@@ -102,6 +102,23 @@ class QuestionDataset(Dataset):
         }
 
 
+def drawing_pool(ds: QuestionDataset) -> QuestionDataset:
+    """Every distinct drawing of a split as a dataset of its own: item i has one view (the
+    drawing) and no candidates; its answer is the pose an isometric of pose data shows
+    (1..P), 0 for any other drawing (f, r, t, or a drawing of another task, whose pose the
+    data do not give). The drawings stay where they are (the same uint8 array): only the
+    row indices are new. What self-supervised pretraining on single drawings reads."""
+    views, cands = ds.view_rows.reshape(len(ds), -1), ds.candidate_rows.reshape(len(ds), -1)
+    labels: dict[int, int] = {}
+    if ds.task == "poses":
+        for rows, poses in zip(cands, ds.answers):
+            labels.update(zip(rows.tolist(), [int(p) for p in poses]))
+    rows = np.unique(np.concatenate([views.ravel(), cands.ravel()]))
+    answers = [labels.get(int(r), 0) for r in rows]
+    return QuestionDataset(ds.images, rows.reshape(-1, 1), np.zeros((len(rows), 0), np.int64), answers,
+                           [0] * len(rows), [str(r) for r in rows], "drawings")
+
+
 def check_answers(ds: QuestionDataset, n_scores: int, where: str | os.PathLike) -> None:
     """Refuse a split whose answers a model with `n_scores` outputs cannot learn (a label
     out of range would otherwise stop training mid-epoch, naming no question)."""

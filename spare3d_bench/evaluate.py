@@ -91,7 +91,12 @@ def evaluate_run(run: str | os.PathLike, data: str | os.PathLike, split: str = "
     task = config.task
     if config.method != "supervised":
         # A pretrained network answers the tasks its model reads out, without their labels.
-        readouts = model_class(config.model).tasks
+        cls = model_class(config.model)
+        if cls.encoder_only:
+            raise ValueError(f"{run}: a {config.method} run pretrains a drawing encoder, which answers no question by "
+                             "itself: probe its features (spare3d probe RUN --data DIR) or fine-tune it (spare3d train "
+                             "--init RUN --model ...)")
+        readouts = cls.tasks
         task = split_task(folder)
         if task not in readouts:
             raise ValueError(f"{folder}: {task} questions; a {config.method} run answers {' or '.join(readouts)} "

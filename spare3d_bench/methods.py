@@ -57,8 +57,9 @@ class Method(nn.Module):
     default_model: ClassVar[str] = ""
     #: The validation figure that picks best.pt (higher is better).
     metric: ClassVar[str] = "val_accuracy"
-    #: The learning rate `spare3d pretrain` uses when none is given.
+    #: The learning rate and optimiser `spare3d pretrain` uses when none is given.
     default_lr: ClassVar[float] = 5e-5
+    default_optimizer: ClassVar[str] = "adam"
 
     def __init__(self, spec: TaskSpec, model: TaskModel, options, inputs: InputOptions) -> None:
         super().__init__()
@@ -87,6 +88,11 @@ class Method(nn.Module):
     def net(self) -> nn.Module:
         """What `compute` calls: `forward_module()`, compiled if asked."""
         return self.__dict__.get("_compiled") or self.forward_module()
+
+    def dataset(self, ds: QuestionDataset, split: str) -> QuestionDataset:
+        """What the method reads of a split ("train" or "val"): the questions as they are,
+        or, say, a pool of their single drawings (`data.drawing_pool`)."""
+        return ds
 
     def check_split(self, ds: QuestionDataset, where) -> None:
         """Refuse a split the method cannot train on, in one line naming `where`."""

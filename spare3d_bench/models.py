@@ -55,11 +55,15 @@ class TaskModel(nn.Module):
     """Base of every model: subclasses set `tasks` and implement `forward` and `loss`.
     A model with architecture switches declares them as `Options` (a dataclass of
     `options.option` fields, set with `--arch NAME=VALUE`) and takes them as `options`;
-    `backbones`, when set, limits the backbones it is built on."""
+    `backbones`, when set, names the backbones it is built on (default: `BACKBONES`).
+    A model that is a per-drawing `encoder` only (self-supervised pretraining) answers
+    no question; `--init` hands its `encoder_state()` to a task model as its backbone's
+    pretrained weights."""
 
     tasks: tuple[str, ...] = ()
     Options: type = NoOptions
     backbones: tuple[str, ...] | None = None
+    encoder_only: bool = False
 
     def __init__(self, spec: TaskSpec) -> None:
         super().__init__()
@@ -122,7 +126,7 @@ def model_class(name: str) -> type[TaskModel]:
     if not found:
         raise RuntimeError(f"no models registered under {ENTRY_POINTS!r}: is spare3d-bench installed (pip install -e .)?")
     cls = load_plugin(found[fusion], "model") if fusion in found else None  # only this one: others may be broken
-    if backbone not in BACKBONES or cls is None or (cls.backbones is not None and backbone not in cls.backbones):
+    if cls is None or backbone not in (BACKBONES if cls.backbones is None else cls.backbones):
         raise ValueError(f"unknown model {name!r} (see spare3d train --list-models)")
     return cls
 

@@ -43,7 +43,7 @@ _HINTS = {
     "poses": " (pretrain on pose data: spare3d pretrain --method pose)",
 }
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
+OPTIMIZERS = ("adam", "adamw", "sgd", "lars")
 LAST, BEST, CONFIG, METRICS = "last.pt", "best.pt", "config.json", "metrics.jsonl"
 #: TrainConfig fields a resumed run may change: how long and where, not what is learnt.
 RESUMABLE = ("epochs", "device", "workers", "compile", "data_on_device")
@@ -202,6 +202,21 @@ def run_checkpoint(run: str | os.PathLike) -> dict:
     return load_checkpoint(path)
 
 
+def encoder_of_run(run: str | os.PathLike) -> dict | None:
+    """The per-drawing encoder a self-supervised run trained (its model's `encoder_state`),
+    which a task model takes as its backbone's pretrained weights; None for a run whose
+    network is a task model (started from tensor for tensor by `init_from_run`)."""
+    ckpt = run_checkpoint(run)
+    name = ckpt["config"].get("model", "?")
+    try:
+        cls = model_class(name)
+    except ValueError:
+        return None
+    if not cls.encoder_only:
+        return None
+    return cls.encoder_state(ckpt["model"])
+
+
 def init_from_run(model: TaskModel, model_name: str, run: str | os.PathLike) -> None:
     """Start `model` from the network trained in `run` (its best checkpoint): the same
     architecture, tensor for tensor; ValueError, in one line, when they do not fit."""
@@ -254,10 +269,15 @@ class Trainer:
         if self.val_set is not None and len(self.val_set) == 0:
             self.val_set = None
         torch.manual_seed(config.seed)
-        model = build_model(config.model, self.spec, config.weights, config.arch)
-        if config.init is not None and not (Path(out) / LAST).exists():  # a resume takes the weights from last.pt
+        starting = config.init is not None and not (Path(out) / LAST).exists()  # a resume takes the weights from last.pt
+        encoder = encoder_of_run(config.init) if starting else None
+        model = build_model(config.model, self.spec, encoder if encoder is not None else config.weights, config.arch)
+        if starting and encoder is None:
             init_from_run(model, config.model, config.init)
         self.method = cls(self.spec, model, options, config.inputs).to(self.device)
+        self.train_set = self.method.dataset(self.train_set, "train")
+        if self.val_set is not None:
+            self.val_set = self.method.dataset(self.val_set, "val")
         for split, where in ((self.train_set, data / "train"), (self.val_set, val)):
             if split is not None:
                 self.method.check_split(split, where)
@@ -278,7 +298,7 @@ class Trainer:
         self.steps_per_epoch = len(self.loader)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.augment = torch.Generator()
-        self.epoch, self.best, self.history = 0, -1.0, []
+        self.epoch, self.best, self.history = 0, float("-inf"), []
         if (self.out / LAST).exists():
             if not resume:
                 raise ValueError(f"{self.out}: holds a run already; pass --resume to continue it, or another --out")
@@ -332,8 +352,16 @@ class Trainer:
 
     def _optimizer(self) -> torch.optim.Optimizer:
         c, groups = self.config, self.method.param_groups(self.config.weight_decay)
+        for g in groups:  # a group's "adapt" (default: whether it decays) is LARS's trust-ratio switch
+            adapt = g.pop("adapt", g["weight_decay"] > 0)
+            if c.optimizer == "lars":
+                g["always_adapt"] = adapt
         if c.optimizer == "sgd":
             return torch.optim.SGD(groups, lr=c.lr, momentum=0.9, nesterov=True)
+        if c.optimizer == "lars":  # timm's tested LARS; groups without weight decay are not adapted either
+            from timm.optim import Lars
+
+            return Lars(groups, lr=c.lr, momentum=0.9, trust_coeff=0.001)
         cls = torch.optim.AdamW if c.optimizer == "adamw" else torch.optim.Adam
         return cls(groups, lr=c.lr)
 
@@ -454,7 +482,7 @@ class Trainer:
             self.best = max(self.best, score)
             ckpt = self._checkpoint()
             if improved:
-                keep = ("config", "spec", "input_size", "model", "epoch")
+                keep = ("config", "spec", "input_size", "model", "method", "epoch")  # method: heads a teacher needs
                 _atomic_save({k: v for k, v in ckpt.items() if k in keep}, self.out / BEST)
             _atomic_save(ckpt, self.out / LAST)
             atomic_write(self.out / METRICS, "".join(json.dumps(r) + "\n" for r in self.history).encode())

@@ -1,0 +1,124 @@
+"""MoCo v2 (Chen et al. 2020, https://arxiv.org/abs/2003.04297) and CLSA (Wang and Qi 2021,
+https://arxiv.org/abs/2104.07713) on line drawings.
+
+MoCo v2: a query encoder with an MLP head, a momentum copy of both for the keys, and a
+queue of past keys as negatives; InfoNCE at temperature 0.2. The loss is symmetric (each
+view's query against the other view's key, averaged, as solo-learn does), so that both
+views' query features are used. Under torchrun the keys of every rank enter the queue, in
+rank order, on every rank. The momentum update and the enqueue happen after each
+optimiser step (`after_step`), so a checkpoint holds the queue and the key encoder as
+they are between steps, and a resumed run continues them exactly.
+
+CLSA adds strongly augmented views (`augment.strong_set`, resized smaller: one at 0.43 of
+the side in the single-crop setting, five at 1, 0.86, 0.71, 0.57 and 0.43 in the
+multi-crop one, the reference's 224 ... 96 out of 224) and the DDM loss: each strong
+query must rank [the positive key, the queue] as the weak query does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from spare3d_bench import distributed
+from spare3d_bench.options import option
+
+from .losses import DDMLoss, InfoNCELoss, queue_similarities
+from .ssl import DrawingMethod, DrawingOptions, momentum_copy, momentum_update
+
+
+@dataclass(frozen=True)
+class MoCoOptions(DrawingOptions):
+    queue: int = option(4096, "negatives kept in the queue (MoCo: 65,536 on ImageNet)", range=(16, 1_000_000))
+    momentum: float = option(0.99, "momentum of the key encoder (MoCo: 0.999 over 200 ImageNet epochs)",
+                             range=(0.0, 0.99999))
+
+
+class MoCo(DrawingMethod):
+    """MoCo v2: InfoNCE of each view's query against the other view's momentum key and the queue."""
+
+    Options = MoCoOptions
+    description = "MoCo v2 on single drawings: momentum key encoder, queue of negatives, InfoNCE (symmetric)"
+    default_optimizer = "sgd"
+    default_lr = 0.03
+
+    def __init__(self, spec, model, options, inputs) -> None:
+        super().__init__(spec, model, options, inputs)
+        self.key_encoder = momentum_copy(model.encoder)
+        self.key_head = momentum_copy(self.head)
+        self.register_buffer("queue", F.normalize(torch.randn(options.queue, options.head_out), dim=1))
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+        self.criterion = InfoNCELoss(options.temperature)
+        self._pending: torch.Tensor | None = None
+
+    @torch.no_grad()
+    def keys(self, view: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.key_head(self.key_encoder(view)).float(), dim=1)
+
+    def contrast(self, features, views) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
+        """Queries (normalised) of the two weak views, their keys, and the symmetric InfoNCE;
+        the keys of view 2 wait to be queued after the step."""
+        queries = [F.normalize(self.head(f).float(), dim=1) for f in features[:2]]
+        keys = [self.keys(v) for v in views[:2]]
+        queue = self.queue.clone()  # the step's negatives, as they were before it
+        loss = (self.criterion(queries[0], keys[1], queue) + self.criterion(queries[1], keys[0], queue)) / 2
+        self._pending = distributed.gather_nograd(keys[1])
+        return queries, keys, loss
+
+    def loss(self, features, views):
+        return self.contrast(features, views)[2]
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        if self._pending is not None:
+            k, n = self._pending, len(self._pending)
+            idx = (self.queue_ptr + torch.arange(n, device=k.device)) % len(self.queue)
+            self.queue[idx] = k.to(self.queue.dtype)
+            self.queue_ptr.copy_((self.queue_ptr + n) % len(self.queue))
+            self._pending = None
+        momentum_update(self.key_encoder, self.model.encoder, self.options.momentum)
+        momentum_update(self.key_head, self.head, self.options.momentum)
+
+
+#: The strong crops' sides as shares of the drawing's: CLSA's 96 of 224, or its five crops.
+CROPS = {"single": (96 / 224,), "multi": (1.0, 192 / 224, 160 / 224, 128 / 224, 96 / 224)}
+
+
+@dataclass(frozen=True)
+class CLSAOptions(MoCoOptions):
+    crops: str = option("single", "strong views: single (one at 0.43 of the side) or multi (five, 1 down to 0.43)",
+                        choices=tuple(CROPS))
+    alpha: float = option(1.0, "weight of the DDM loss", range=(0.0, 100.0))
+
+
+class CLSA(MoCo):
+    """CLSA: MoCo v2 plus the DDM loss of strongly augmented views."""
+
+    Options = CLSAOptions
+    description = "CLSA on single drawings: MoCo v2 plus the DDM loss of strongly augmented views (single- or multi-crop)"
+
+    def __init__(self, spec, model, options, inputs) -> None:
+        super().__init__(spec, model, options, inputs)
+        self.ddm = DDMLoss(options.temperature)
+        self.sides = [max(16, round((spec.size or 64) * s)) for s in CROPS[options.crops]]
+
+    @classmethod
+    def strong_views(cls, options) -> int:
+        return len(CROPS[options.crops])
+
+    def prepare(self, batch, device, generator=None) -> tuple:
+        *views, labels = super().prepare(batch, device, generator)
+        strong = [v if v.shape[-1] == s else F.interpolate(v, size=(s, s), mode="bilinear", antialias=True,
+                                                             align_corners=False)
+                  for v, s in zip(views[2:], self.sides)]
+        return (*views[:2], *strong, labels)
+
+    def loss(self, features, views):
+        queries, keys, loss = self.contrast(features, views)
+        queue = self.queue.clone()
+        weak = queue_similarities(queries[0], keys[1], queue)
+        strong = [queue_similarities(self.head(f), keys[1], queue) for f in features[2:]]
+        ddm = torch.stack([self.ddm(weak, s) for s in strong]).mean()
+        return loss + self.options.alpha * ddm

@@ -1,0 +1,71 @@
+"""GPU-style augmentation of line drawings: per sample, deterministic by generator, lines
+kept black on white, the uint8 batch left as it was."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("kornia")
+
+from contrastive.augment import AugmentOptions, LineAugment, jitter_strokes  # noqa: E402
+
+
+def _drawings(n: int = 8, size: int = 48) -> torch.Tensor:
+    """n copies of a cross of 2 px black lines on white."""
+    x = torch.ones(n, 3, size, size)
+    x[:, :, size // 2 - 1 : size // 2 + 1, 8:-8] = 0
+    x[:, :, 8:-8, size // 2 - 1 : size // 2 + 1] = 0
+    return x
+
+
+def test_each_sample_of_a_batch_gets_its_own_view():
+    out = LineAugment(48)(_drawings(), torch.Generator().manual_seed(0))
+    distinct = {tuple(out[i].flatten().round(decimals=3).tolist()) for i in range(len(out))}
+    assert len(distinct) == len(out)
+
+
+def test_the_view_is_a_function_of_the_generator_only():
+    aug, x = LineAugment(48), _drawings()
+    torch.manual_seed(123)  # the global generator must not matter
+    a = aug(x, torch.Generator().manual_seed(5))
+    torch.manual_seed(456)
+    b = aug(x, torch.Generator().manual_seed(5))
+    c = aug(x, torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_lines_stay_black_on_white():
+    x = _drawings(32)
+    out = LineAugment(48, AugmentOptions(noise=0.0))(x, torch.Generator().manual_seed(1))
+    assert out.min() >= 0 and out.max() <= 1
+    corners = torch.stack([out[..., 0, 0], out[..., 0, -1], out[..., -1, 0], out[..., -1, -1]])
+    assert (corners > 0.95).all()  # what a crop or rotation uncovers is paper, not ink
+    ink, before = (1 - out).mean(dim=(1, 2, 3)), (1 - x).mean(dim=(1, 2, 3))
+    assert (ink > 0.15 * before).all() and (ink < 4 * before).all()  # lines still there; the page not black
+
+
+def test_the_uint8_batch_is_left_as_it_was(poses_data):
+    from contrastive.ssl import DrawingMethod, EmbeddingModel
+    from spare3d_bench.data import drawing_pool, open_split
+    from spare3d_bench.inputs import InputOptions
+    from spare3d_bench.models import TaskSpec
+
+    spec = TaskSpec("t2i", size=32)
+    method = DrawingMethod(spec, EmbeddingModel("resnet18", spec), DrawingMethod.Options(), InputOptions())
+    pool = drawing_pool(open_split(poses_data / "train"))
+    batch = pool.gather(torch.arange(6).numpy())
+    before = batch["views"].clone()
+    a, b, labels = method.prepare(batch, torch.device("cpu"), torch.Generator().manual_seed(0))
+    assert torch.equal(batch["views"], before) and batch["views"].dtype == torch.uint8
+    assert a.shape == b.shape == (6, 3, 32, 32) and not torch.equal(a, b)
+
+
+def test_stroke_jitter_thickens_or_thins_each_sample_by_one_pixel():
+    ink = 1 - _drawings(64)
+    out = jitter_strokes(ink, 1.0, torch.Generator().manual_seed(0))
+    area = out.sum(dim=(1, 2, 3)) / ink.sum(dim=(1, 2, 3))
+    # 2 px lines: 4 px wide when thicker, half their ink when thinner (erosion would remove them)
+    thick, thin = area > 1.5, (area > 0.45) & (area < 0.55)
+    assert (thick | thin).all() and thick.any() and thin.any()
+    assert torch.equal(jitter_strokes(ink, 0.0, torch.Generator().manual_seed(0)), ink)

@@ -1,0 +1,171 @@
+"""SimCLR, MoCo, CLSA and DisCo on single drawings: the pool, the monitors, the queue and
+momentum updates, the frozen teacher, exact resume, --init into task models and one-line
+refusals."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("kornia")
+
+from contrastive.ssl import EmbeddingModel, knn_predict, momentum_update  # noqa: E402
+from spare3d_bench.data import drawing_pool, open_split  # noqa: E402
+from spare3d_bench.train import TrainConfig, Trainer, load_checkpoint  # noqa: E402
+
+from .conftest import same_state, spare3d  # noqa: E402
+
+
+def _config(data, method: str, epochs: int = 2, **options) -> TrainConfig:
+    options = {"queue": 32, **options} if method in ("moco", "clsa", "disco") else options
+    return TrainConfig(task="poses", model="resnet18-embed", data=str(data), method=method, epochs=epochs, batch_size=16,
+                       lr=0.01, optimizer="sgd", device="cpu", options=options)
+
+
+@pytest.fixture(scope="module")
+def teacher_run(poses_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("teacher")
+    Trainer(_config(poses_data, "simclr", epochs=1), out, progress=False).fit()
+    return out
+
+
+def test_the_pool_is_every_drawing_once_labelled_by_the_pose_it_shows(poses_data, pairs_data):
+    split = open_split(poses_data / "train")
+    pool = drawing_pool(split)
+    rows = np.concatenate([split.view_rows.ravel(), split.candidate_rows.ravel()])
+    assert len(pool) == len(np.unique(rows)) == len(split) * 11  # f, r, t and 8 isometrics a model
+    labels = dict(zip(pool.view_rows[:, 0].tolist(), pool.answers))
+    first = split.candidate_rows[0].tolist()
+    assert [labels[r] for r in first] == list(range(1, 9))
+    assert [labels[r] for r in split.view_rows[0].tolist()] == [0, 0, 0]
+    pairs = drawing_pool(open_split(pairs_data / "train"))
+    assert set(pairs.answers) == {0} and len(pairs) == 8 * len(open_split(pairs_data / "train"))
+
+
+def test_knn_votes_by_similarity_weighted_neighbours():
+    bank = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9], [0.2, 1.0]])
+    labels = torch.tensor([1, 1, 2, 2, 2])
+    queries = torch.tensor([[1.0, 0.05], [0.05, 1.0]])
+    assert knn_predict(queries, bank, labels, 3, k=2).tolist() == [1, 2]
+    # k = 5: three class-2 votes outweigh two close class-1 ones only at a high temperature.
+    q = torch.tensor([[1.0, 0.3]])
+    assert knn_predict(q, bank, labels, 3, k=5, temperature=0.01).tolist() == [1]
+    assert knn_predict(q, bank, labels, 3, k=5, temperature=100.0).tolist() == [2]
+
+
+def test_momentum_update_is_the_exponential_average():
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    expected = 0.9 * a.weight.detach() + 0.1 * b.weight.detach()
+    momentum_update(a, b, 0.9)
+    assert torch.allclose(a.weight, expected)
+
+
+def test_moco_queues_the_keys_after_the_step_and_wraps_around(poses_data, tmp_path):
+    trainer = Trainer(_config(poses_data, "moco", queue=40), tmp_path / "run", progress=False)
+    method = trainer.method
+    before_queue, before_keys = method.queue.clone(), [p.clone() for p in method.key_encoder.parameters()]
+    batch = trainer.train_set.gather(np.arange(16))
+    trainer.step(batch)
+    assert int(method.queue_ptr) == 16
+    assert not torch.equal(method.queue[:16], before_queue[:16]) and torch.equal(method.queue[16:], before_queue[16:])
+    assert torch.allclose(method.queue[:16].norm(dim=1), torch.ones(16))
+    moved = [not torch.equal(p, q) for p, q in zip(method.key_encoder.parameters(), before_keys)]
+    assert any(moved) and all(not p.requires_grad for p in method.key_encoder.parameters())
+    trainer.step(batch)
+    trainer.step(batch)
+    assert int(method.queue_ptr) == 48 % 40  # 16 + 16 + 16 wraps past 40
+
+
+def test_the_teacher_is_never_updated(poses_data, teacher_run, tmp_path):
+    trainer = Trainer(_config(poses_data, "disco", teacher=str(teacher_run)), tmp_path / "run", progress=False)
+    teacher = trainer.method.teacher
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    trainer.fit()
+    assert not teacher.training
+    assert all(torch.equal(before[k], v) for k, v in teacher.state_dict().items())
+    saved = load_checkpoint(teacher_run / "best.pt")
+    assert torch.equal(teacher.encoder.conv1.weight, saved["model"]["encoder.conv1.weight"])
+
+
+@pytest.mark.parametrize("method", ["simclr", "moco", "clsa", "disco"])
+def test_a_killed_and_resumed_run_ends_bit_identical(method, poses_data, teacher_run, tmp_path):
+    options = {"teacher": str(teacher_run)} if method == "disco" else {}
+    config = _config(poses_data, method, **options)
+    Trainer(config, tmp_path / "whole", progress=False).fit()
+    killed = Trainer(config, tmp_path / "killed", progress=False)
+    real, calls = killed.method.validate, []
+
+    def validate_then_die(*args):
+        calls.append(1)
+        if len(calls) == 2:  # epoch 2 is lost: last.pt holds epoch 1
+            raise KeyboardInterrupt
+        return real(*args)
+
+    killed.method.validate = validate_then_die
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit()
+    assert load_checkpoint(tmp_path / "killed" / "last.pt")["epoch"] == 1
+    Trainer(config, tmp_path / "killed", resume=True, progress=False).fit()
+    whole, resumed = load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(tmp_path / "killed" / "last.pt")
+    assert same_state(whole, resumed)
+    assert [r["train_loss"] for r in whole["history"]] == [r["train_loss"] for r in resumed["history"]]
+    assert "val_knn" in whole["history"][-1] and "val_linear" in whole["history"][-1]
+    if method in ("moco", "clsa", "disco"):
+        assert "queue" in whole["method"] and torch.equal(whole["method"]["queue"], resumed["method"]["queue"])
+
+
+@pytest.mark.parametrize("model", ["resnet18-late", "resnet18-early", "resnet18-compare"])
+def test_init_hands_the_encoder_to_a_task_model(model, teacher_run, t2i_data, tmp_path):
+    from spare3d_bench.models import TaskSpec, build_model
+    from spare3d_bench.train import encoder_of_run
+
+    encoder = encoder_of_run(teacher_run)
+    built = build_model(model, TaskSpec("t2i", size=32), encoder, {"hidden": 16} if model.endswith("compare") else None)
+    conv = {"resnet18-late": lambda m: m.candidate_net.conv1, "resnet18-early": lambda m: m.net.conv1,
+            "resnet18-compare": lambda m: m.net.enc_iso.trunk.stem[0]}[model](built)
+    theirs = encoder["conv1.weight"]
+    images = conv.in_channels // 3
+    assert torch.allclose(conv.weight, theirs.repeat(1, images, 1, 1) / images)  # tiled as ImageNet weights are
+    layer = {"resnet18-late": lambda m: m.candidate_net.layer4, "resnet18-early": lambda m: m.net.layer4,
+             "resnet18-compare": lambda m: m.net.enc_iso.trunk.layer4}[model](built)
+    assert torch.equal(layer[1].conv2.weight, encoder["layer4.1.conv2.weight"])
+    if model == "resnet18-late":  # and through the command line
+        r = spare3d("train", "--init", str(teacher_run), "--model", model, "--data", str(t2i_data), "--out",
+                    str(tmp_path / "ft"), "--epochs", "1", "--batch-size", "2", "--device", "cpu", "--quiet")
+        assert r.returncode == 0, r.stderr
+
+
+def test_bad_input_is_one_line(poses_data, teacher_run, tmp_path):
+    def fails(*args):
+        r = spare3d("pretrain", "--data", str(poses_data), "--out", str(tmp_path / "x"), "--device", "cpu", *args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        return r.stderr
+
+    assert "temperature: must be from 0.001" in fails("--method", "simclr", "--temperature", "0")
+    assert "gives 128-d embeddings, the student 64-d" in fails("--method", "disco", "--teacher", str(teacher_run),
+                                                               "--head-out", "64")
+    assert "no such teacher" in fails("--method", "disco", "--teacher", str(tmp_path / "nothing"))
+    assert "pretrains a per-drawing encoder" in fails("--method", "moco", "--model", "resnet18-early")
+    empty = tmp_path / "empty"
+    (empty / "train").mkdir(parents=True)
+    for name in ("images.u8", "manifest.json"):
+        (empty / "train" / name).write_bytes((poses_data / "train" / name).read_bytes())
+    manifest = json.loads((empty / "train" / "manifest.json").read_text())
+    manifest["questions"] = []
+    (empty / "train" / "manifest.json").write_text(json.dumps(manifest))
+    (empty / "dataset.json").write_text((poses_data / "dataset.json").read_text())
+    r = spare3d("pretrain", "--method", "simclr", "--data", str(empty), "--out", str(tmp_path / "y"), "--device", "cpu")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = spare3d("evaluate", str(teacher_run), "--data", str(poses_data), "--split", "val", "--device", "cpu")
+    assert r.returncode != 0 and "answers no question by itself" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_an_encoder_model_answers_no_question():
+    from spare3d_bench.models import TaskSpec
+
+    model = EmbeddingModel("resnet18", TaskSpec("t2i"))
+    with pytest.raises(ValueError, match="answers no question by itself"):
+        model(torch.zeros(1, 3, 3, 32, 32), torch.zeros(1, 4, 3, 32, 32), torch.zeros(1))
