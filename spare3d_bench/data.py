@@ -212,6 +212,9 @@ class _Batches:
     """A pass over a split in batches of `batch` question indices, in `sampler`'s order
     (None: 0..n-1), the last partial batch dropped if `drop_last`."""
 
+    #: (rank, ranks): under torchrun each rank takes its contiguous share of every batch.
+    shard: tuple[int, int] = (0, 1)
+
     def __init__(self, ds: QuestionDataset, batch: int, sampler=None, drop_last: bool = False) -> None:
         self.ds, self.batch, self.sampler, self.drop_last = ds, batch, sampler, drop_last
 
@@ -219,7 +222,11 @@ class _Batches:
         return len(self.ds) // self.batch if self.drop_last else -(-len(self.ds) // self.batch)
 
     def _chunks(self) -> list[np.ndarray]:
-        return _batches(self.sampler, len(self.ds), self.batch, self.drop_last)
+        chunks = _batches(self.sampler, len(self.ds), self.batch, self.drop_last)
+        rank, ranks = self.shard
+        if ranks == 1:
+            return chunks
+        return [c[rank * len(c) // ranks : (rank + 1) * len(c) // ranks] for c in chunks]
 
 
 class HostBatches(_Batches):

@@ -11,8 +11,44 @@ keys going into the queue).
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.distributed as dist
+
+
+def launched() -> bool:
+    """Whether this process was started by torchrun (or another launcher) as one of several."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def setup(device: torch.device) -> torch.device:
+    """Join the launcher's process group (NCCL on CUDA, gloo on the CPU) once; the device
+    this rank drives (cuda:LOCAL_RANK on CUDA)."""
+    if not launched():
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def barrier() -> None:
+    if active():
+        dist.barrier()
+
+
+@torch.no_grad()
+def sum_over_ranks(values: list[float]) -> list[float]:
+    """Each value summed over ranks (epoch totals for the logs)."""
+    if not active():
+        return values
+    on = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    t = torch.tensor(values, dtype=torch.float64, device=on)
+    dist.all_reduce(t)
+    return t.tolist()
 
 
 def active() -> bool:

@@ -30,6 +30,7 @@ from torch.utils.data import Sampler
 from renderers.errors import plural
 from renderers.writers import atomic_write
 
+from . import distributed
 from .backbones import read_tensor_file
 from .data import DeviceBatches, HostBatches, QuestionDataset, dataset_info, open_split
 from .inputs import InputOptions, prepare
@@ -80,6 +81,7 @@ class TrainConfig:
     arch: dict = field(default_factory=dict)  # the model's architecture switches
     options: dict = field(default_factory=dict)  # the method's settings
     init: str | None = None  # a run whose trained network starts the model
+    sync_bn: bool = False  # under torchrun on CUDA: batch-norm statistics over every rank's share
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -256,7 +258,10 @@ class Trainer:
         arch = options_dict(parse_options(switches, arch, f"--arch of {config.model}")) if arch or switches is not NoOptions else {}
         config = replace(config, options=options_dict(options), arch=arch)
         self.config, self.out, self.progress = config, Path(out), progress
-        self.device = pick_device(config.device)
+        self.device = distributed.setup(pick_device(config.device))
+        self.rank, self.ranks = distributed.rank(), distributed.world_size()
+        if config.batch % self.ranks:
+            raise ValueError(f"a batch of {config.batch} does not split over {self.ranks} processes: use a multiple of {self.ranks}")
         self.cuda = self.device.type == "cuda"
         info = dataset_info(data)
         self.train_set = open_split(data / "train", config.task)
@@ -284,6 +289,8 @@ class Trainer:
         self._check_input_size()
         if self.cuda:
             self.method = self.method.to(memory_format=torch.channels_last)
+        if config.sync_bn and self.ranks > 1 and self.cuda:
+            self.method = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.method)
         if config.compile:
             self.method.compile()
         self.optimizer = self._optimizer()
@@ -295,6 +302,7 @@ class Trainer:
             self.loader = DeviceBatches(self.train_set, self.device, config.batch, self.sampler, drop_last)
         else:
             self.loader = host_batches(self.train_set, config.batch, self.device, config.workers, self.sampler, drop_last)
+        self.loader.shard = (self.rank, self.ranks)
         self.steps_per_epoch = len(self.loader)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.augment = torch.Generator()
@@ -305,8 +313,9 @@ class Trainer:
             self._restore(load_checkpoint(self.out / LAST))
         elif resume:
             raise ValueError(f"{self.out}: no run to resume (no {LAST}); leave out --resume to start one")
-        self.out.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.out / CONFIG, (json.dumps(asdict(self.config), indent=1) + "\n").encode())
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.out / CONFIG, (json.dumps(asdict(self.config), indent=1) + "\n").encode())
 
     def _check_input_size(self) -> None:
         """A training-mode forward pass on a batch of min(batch size, 2) questions, so that
@@ -434,6 +443,7 @@ class Trainer:
             out = self.method.compute(*inputs)
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
+        distributed.average_gradients(self.method.parameters())
         if self.config.clip > 0:
             torch.nn.utils.clip_grad_norm_(self.method.parameters(), self.config.clip)
         self.optimizer.step()
@@ -447,16 +457,18 @@ class Trainer:
 
         # Scalars are logged at step = epoch number (from 1): drop what a killed run logged
         # after its last checkpoint, and keep the epochs the checkpoint holds.
-        writer = _tensorboard(self.out, purge_step=self.epoch + 1)
+        chief = self.rank == 0  # the one rank that writes and prints
+        writer = _tensorboard(self.out, purge_step=self.epoch + 1) if chief else None
         for epoch in range(self.epoch, self.config.epochs):
             self.sampler.epoch = epoch
-            self.augment.manual_seed(self.config.seed * 1_000_003 + epoch)
+            self.augment.manual_seed(self.config.seed * 1_000_003 + epoch + self.rank * 1_000_000_007)  # per rank
             t0 = time.perf_counter()
             lr = self.scheduler.get_last_lr()[0]  # the rate of the epoch's first step, not the next epoch's
             total_loss = torch.zeros((), device=self.device)
             right = torch.zeros((), dtype=torch.long, device=self.device)
             n = predictions = 0
-            bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", unit="batch", leave=False, disable=not self.progress or None)
+            bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", unit="batch", leave=False,
+                       disable=not (self.progress and chief) or None)
             for i, batch in enumerate(bar):
                 out = self.step(batch)
                 questions = len(batch["index"])
@@ -467,9 +479,10 @@ class Trainer:
                 n += questions
                 if i % 50 == 0:
                     bar.set_postfix(loss=f"{out.loss.item():.4f}")
-            row = {"epoch": epoch + 1, "train_loss": total_loss.item() / n}
+            loss_sum, right_sum, predictions, n = distributed.sum_over_ranks([total_loss.item(), right.item(), predictions, n])
+            row = {"epoch": epoch + 1, "train_loss": loss_sum / n}
             if predictions:
-                row["train_accuracy"] = right.item() / predictions
+                row["train_accuracy"] = right_sum / predictions
             row.update(lr=lr, seconds=time.perf_counter() - t0)
             row["questions_per_s"] = n / row["seconds"]
             if self.val_set is not None:
@@ -481,17 +494,19 @@ class Trainer:
             improved = score > self.best
             self.best = max(self.best, score)
             ckpt = self._checkpoint()
-            if improved:
+            if improved and chief:
                 keep = ("config", "spec", "input_size", "model", "method", "epoch")  # method: heads a teacher needs
                 _atomic_save({k: v for k, v in ckpt.items() if k in keep}, self.out / BEST)
-            _atomic_save(ckpt, self.out / LAST)
-            atomic_write(self.out / METRICS, "".join(json.dumps(r) + "\n" for r in self.history).encode())
+            if chief:
+                _atomic_save(ckpt, self.out / LAST)
+                atomic_write(self.out / METRICS, "".join(json.dumps(r) + "\n" for r in self.history).encode())
+            distributed.barrier()
             if writer is not None:
                 for key, value in row.items():
                     if key != "epoch":
                         writer.add_scalar(key, value, self.epoch)
                 writer.flush()
-            if self.progress:
+            if self.progress and chief:
                 shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
                 print(f"epoch {self.epoch}/{self.config.epochs}: {shown}", flush=True)
         if writer is not None:
