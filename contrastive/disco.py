@@ -13,6 +13,7 @@ the larger of the student's feature count and the teacher's hidden width).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -33,6 +34,10 @@ class DisCoOptions(MoCoOptions):
                           "(required)")
     teacher_model: str = option("resnet50", "backbone of a teacher given as a weights file", choices=tuple(FEATURE_BACKBONES))
     beta: float = option(1.0, "weight of the distillation loss", range=(0.0, 100.0))
+
+    def __post_init__(self) -> None:
+        if self.teacher and os.path.exists(self.teacher):  # config.json keeps a path that works from anywhere
+            object.__setattr__(self, "teacher", os.path.abspath(self.teacher))
 
 
 class Teacher(nn.Module):

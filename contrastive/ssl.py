@@ -34,6 +34,7 @@ from spare3d_bench.inputs import to_float
 from spare3d_bench.methods import DATA_KINDS, Method, StepOutput
 from spare3d_bench.models import TASKS, TaskModel, TaskSpec
 from spare3d_bench.options import option
+from spare3d_bench.probe import knn_predict
 
 from .augment import AugmentOptions, LineAugment
 
@@ -89,19 +90,6 @@ class ProjectionHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
-
-
-def knn_predict(queries: torch.Tensor, bank: torch.Tensor, labels: torch.Tensor, classes: int, k: int = 20,
-                temperature: float = 0.07) -> torch.Tensor:
-    """Weighted kNN (Wu et al. 2018, as solo-learn's monitor): each query's `k` most
-    cosine-similar bank rows vote for their label with weight exp(similarity / T); the
-    class with the most weight wins. queries (Q, D), bank (N, D), labels (N,) in
-    [0, classes) -> (Q,) predicted labels."""
-    q, b = F.normalize(queries.float(), dim=1), F.normalize(bank.float(), dim=1)
-    sims, idx = (q @ b.T).topk(min(k, len(b)), dim=1)
-    votes = torch.zeros(len(q), classes, device=q.device)
-    votes.scatter_add_(1, labels[idx], (sims / temperature).exp())
-    return votes.argmax(1)
 
 
 @dataclass(frozen=True)

@@ -620,11 +620,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_verify(sub)
     _add_status(sub)
-    from .cli_train import add_attention, add_demo, add_evaluate, add_pretrain, add_train
+    from .cli_train import add_attention, add_demo, add_evaluate, add_pretrain, add_probe, add_train
 
     add_train(sub)
     add_pretrain(sub)
     add_evaluate(sub)
+    add_probe(sub)
     add_attention(sub)
     add_demo(sub)
     return parser

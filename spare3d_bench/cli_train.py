@@ -73,6 +73,8 @@ def _add_training_options(p, lr_help: str, lr_default: float | None) -> None:
         "under a quarter of the free GPU memory) (default auto)",
     )
     p.add_argument("--seed", type=int, default=0, metavar="N", help="default 0")
+    p.add_argument("--sync-bn", action="store_true",
+                   help="under torchrun on CUDA: batch-norm statistics over all processes' shares of the batch")
     p.add_argument("--weights", metavar="FILE", help="local ImageNet state dict for the backbone (default none; nothing is downloaded)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -119,7 +121,7 @@ def _config_from_args(args: argparse.Namespace, task: str, model: str, arch: dic
         clip=args.clip, channels=args.channels, resolution=args.resolution, shift=args.shift, device=args.device,
         compile=args.compile, seed=args.seed, workers=args.loader_threads, weights=args.weights,
         data_on_device=args.data_on_device, method=method, arch=arch, options=options or {},
-        init=getattr(args, "init", None),
+        init=getattr(args, "init", None), sync_bn=args.sync_bn,
     )  # fmt: skip
 
 
@@ -132,8 +134,11 @@ def _fit(args: argparse.Namespace, command: str, config) -> int:
     except (ValueError, RuntimeError) as e:
         return _usage(command, str(e))
     history = trainer.fit()
+    if trainer.rank:  # under torchrun, rank 0 speaks for all
+        return EXIT_OK
     last = history[-1] if history else {}
-    summary = ", ".join(f"{k} {last[k]:.4f}" for k in ("train_loss", "val_accuracy") if k in last)
+    metric = trainer.method.metric
+    summary = ", ".join(f"{k} {last[k]:.4f}" for k in dict.fromkeys(("train_loss", "val_accuracy", metric)) if k in last)
     print(f"{args.out}: {plural(trainer.epoch, 'epoch')} on {trainer.device.type}" + (f" ({summary})" if summary else ""))
     return EXIT_OK
 
@@ -272,6 +277,52 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"{e.task} {e.model} on {e.data}: accuracy {100 * e.accuracy:.1f}% "
         f"(95% CI {100 * lo:.1f}-{100 * hi:.1f}, {e.correct}/{e.questions}), chance {100 * e.chance:.0f}%",
     )
+    return EXIT_OK
+
+
+def add_probe(sub) -> None:
+    p = sub.add_parser(
+        "probe",
+        help="what a pretrained drawing encoder's frozen features know: kNN and linear probes",
+        description=(
+            "Encode every drawing of DATA/train and DATA/<split> with RUN's pretrained encoder (a SimCLR, MoCo, "
+            "CLSA or DisCo run; or, with --random MODEL, that encoder at random initialisation, the baseline) "
+            "and score what its frozen features tell: on pose data, the pose of each isometric by kNN and by "
+            "a linear classifier; on I2P, T2I or P2I questions, the answers by a linear classifier (fitted on "
+            "the train split with scikit-learn). Prints each accuracy with its 95%% Wilson interval and "
+            "chance; writes RUN/probe/<name>.json."
+        ),
+    )
+    p.add_argument("run", nargs="?", metavar="RUN", help="run folder made by spare3d pretrain (or --random)")
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder with a train split (required)")
+    p.add_argument("--split", type=_file_name, default="test", metavar="NAME",
+                   help="split to score, a plain name (default test; val when there is no test split)")
+    p.add_argument("--random", metavar="NAME", help="probe the encoder NAME (e.g. resnet18-embed) at random initialisation instead of a run (default: none, RUN is probed)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of --random and of the linear fits (default 0)")
+    p.add_argument("--name", type=_file_name, metavar="NAME", help="name of the result file in RUN/probe (default <data folder>-<split>)")
+    p.add_argument("--device", type=_device_name, default="auto", metavar="DEV",
+                   help="auto (CUDA if present), cpu, cuda or cuda:N (default auto)")
+    p.set_defaults(handler=cmd_probe)
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    if (args.run is None) == (args.random is None):
+        return _usage("probe", "give a RUN or --random MODEL (one of them)")
+    from pathlib import Path
+
+    from .probe import probe
+
+    split = args.split
+    if split == "test" and not (Path(args.data) / "test").is_dir() and (Path(args.data) / "val").is_dir():
+        split = "val"
+    try:
+        results = probe(args.run, args.data, split, args.device, args.random, args.seed, args.name)
+    except (ValueError, RuntimeError) as err:
+        return _usage("probe", str(err))
+    for r in results:
+        lo, hi = r.ci95
+        print(f"{r.task} by {r.protocol} probe of {r.encoder} on {r.data}: accuracy {100 * r.accuracy:.1f}% "
+              f"(95% CI {100 * lo:.1f}-{100 * hi:.1f}, {r.correct}/{r.n}), chance {100 * r.chance:.1f}%")
     return EXIT_OK
 
 

@@ -12,8 +12,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("kornia")
 
-from contrastive.ssl import EmbeddingModel, knn_predict, momentum_update  # noqa: E402
+from contrastive.ssl import EmbeddingModel, momentum_update  # noqa: E402
 from spare3d_bench.data import drawing_pool, open_split  # noqa: E402
+from spare3d_bench.probe import knn_predict  # noqa: E402
 from spare3d_bench.train import TrainConfig, Trainer, load_checkpoint  # noqa: E402
 
 from .conftest import same_state, spare3d  # noqa: E402
@@ -169,3 +170,19 @@ def test_an_encoder_model_answers_no_question():
     model = EmbeddingModel("resnet18", TaskSpec("t2i"))
     with pytest.raises(ValueError, match="answers no question by itself"):
         model(torch.zeros(1, 3, 3, 32, 32), torch.zeros(1, 4, 3, 32, 32), torch.zeros(1))
+
+
+def test_lars_neither_decays_nor_adapts_batch_norm_weights_and_biases(poses_data, tmp_path):
+    from timm.optim import Lars
+
+    config = TrainConfig(task="poses", model="resnet18-embed", data=str(poses_data), method="simclr", epochs=1,
+                         batch_size=16, lr=0.075, optimizer="lars", weight_decay=1e-6, device="cpu")
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    assert isinstance(trainer.optimizer, Lars)
+    decay, plain = trainer.optimizer.param_groups
+    assert decay["weight_decay"] == 1e-6 and decay["always_adapt"] and all(p.dim() > 1 for p in decay["params"])
+    assert plain["weight_decay"] == 0 and not plain["always_adapt"] and all(p.dim() == 1 for p in plain["params"])
+    bn = trainer.method.model.encoder.bn1
+    assert any(p is bn.weight for p in plain["params"]) and any(p is bn.bias for p in plain["params"])
+    # timm's rule: a group without weight decay and without always_adapt takes plain SGD steps (no trust ratio)
+    assert len(decay["params"]) + len(plain["params"]) == len([p for p in trainer.method.parameters() if p.requires_grad])
