@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# SimCLR, MoCo v2, CLSA and DisCo pretrained on the same drawings, then probed on the same
+# validation drawings beside randomly initialised encoders: one prepared script.
+#
+#   benchmarks/ssl_gpu.sh prepare ARCHIVE [SCALE]   # where OpenCascade is: make the pose data
+#   benchmarks/ssl_gpu.sh run ARCHIVE OUT [SCALE]   # pretrain, probe, report
+#
+# Scales:
+#   gpu (default)  one H100/H200 with a 16-core host that has torch but may lack OpenCascade,
+#                  under 10 minutes: pose data of 2,500 models (27,500 drawings), 3 primitives,
+#                  128 px, shipped as a .tar.xz under the 64 MiB a GPU call carries; ResNet-18
+#                  encoders (DisCo: a MobileNet-v3 student of the MoCo run), batch 256.
+#   cpu            the 2-core CPU protocol of docs/pretraining.md: 400 models at 64 px, 4 epochs.
+#   tiny           seconds on a CPU, to check the script (the test suite runs it).
+# METHODS (environment; default "simclr moco clsa disco") picks the methods; disco needs moco.
+# `run` needs only this checkout (PYTHONPATH, no install) and python3 with torch, torchvision,
+# numpy, tqdm, pyyaml, kornia, timm and scikit-learn; it writes OUT/results.md and
+# OUT/results.json (kNN and linear pose accuracy of each encoder, with 95% intervals).
+set -euo pipefail
+METHODS="${METHODS:-simclr moco clsa disco}"
+# Pose-preserving augmentation: no rotation, crops that keep most of the drawing.
+AUG=(--crop 0.9 --rotate 0)
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+PYTHON="${PYTHON:-python3}"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+spare3d() { "$PYTHON" -m spare3d_bench.cli "$@"; }
+
+scale() {
+    case "$1" in
+        gpu) MODELS=2500 SIZE=128 EPOCHS=30 BATCH=256 QUEUE=8192 DEVICE=auto STUDENT=mobilenet_v3_large ;;
+        cpu) MODELS=400 SIZE=64 EPOCHS=4 BATCH=64 QUEUE=4096 DEVICE=cpu STUDENT=mobilenet_v3_large ;;
+        tiny) MODELS=12 SIZE=32 EPOCHS=1 BATCH=16 QUEUE=64 DEVICE=cpu STUDENT=resnet18 ;;
+        *) echo "unknown scale '$1' (gpu, cpu or tiny)" >&2; exit 2 ;;
+    esac
+}
+
+prepare() {
+    local archive="$1"
+    WORK="$(mktemp -d)"
+    trap 'rm -rf "$WORK"' EXIT
+    spare3d generate poses --csg "$MODELS" --primitives 3 --size "$SIZE" --layout packed --split 0.8,0.2,0 --seed 3 \
+        --workers "$(nproc)" --out "$WORK/poses" --quiet
+    tar -C "$WORK" --exclude=.spare3d -cJf "$archive" poses
+    ls -l "$archive"
+}
+
+run() {
+    local archive="$1" out="$2"
+    mkdir -p "$out/data" "$out/runs"
+    tar -C "$out/data" -xJf "$archive"
+    local data="$out/data/poses" runs="$out/runs" rows="$out/rows.tsv"
+    local common=(--data "$data" --epochs "$EPOCHS" --batch-size "$BATCH" --device "$DEVICE" --quiet)
+    local adam=(--optimizer adamw --lr 1e-3 --weight-decay 1e-4 --warmup 0.5)
+    : > "$rows"
+    timed() {  # timed NAME COMMAND...: run COMMAND and note its wall time
+        local name="$1" t0; shift
+        t0=$(date +%s%N)
+        "$@"
+        printf '%s\t%s\n' "$name" $(( ($(date +%s%N) - t0) / 1000000 )) >> "$rows"
+    }
+    local m
+    for m in $METHODS; do
+        case "$m" in
+            simclr) timed simclr spare3d pretrain --method simclr --out "$runs/simclr" --weight-decay 1e-6 --warmup 0.5 \
+                        "${AUG[@]}" "${common[@]}" ;;
+            moco|clsa) timed "$m" spare3d pretrain --method "$m" --queue "$QUEUE" --out "$runs/$m" "${adam[@]}" \
+                           "${AUG[@]}" "${common[@]}" ;;
+            disco) timed disco spare3d pretrain --method disco --model "$STUDENT-embed" --teacher "$runs/moco" \
+                       --queue "$QUEUE" --out "$runs/disco" "${adam[@]}" "${AUG[@]}" "${common[@]}" ;;
+            *) echo "unknown method '$m' in METHODS" >&2; exit 2 ;;
+        esac
+        spare3d probe "$runs/$m" --data "$data" --device "$DEVICE" --name probe
+    done
+    "$PYTHON" - "$out" "$STUDENT" "$DEVICE" $METHODS <<'EOF'
+import json, sys
+from pathlib import Path
+
+from spare3d_bench.probe import probe
+
+out, student, device, methods = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+seconds = dict(line.split("\t") for line in (out / "rows.tsv").read_text().splitlines())
+data = out / "data" / "poses"
+results = {m: json.loads((out / "runs" / m / "probe" / "probe.json").read_text()) for m in methods}
+for m in ("resnet18", student):
+    results[f"random {m}"] = [r.__dict__ for r in probe(None, data, "val", device, f"{m}-embed")]  # the baseline
+table = ["| encoder | pose kNN | 95% CI | pose linear | 95% CI | drawings | pretraining s |", "|---|---|---|---|---|---|---|"]
+for name, rows in results.items():
+    knn, lin = (next(r for r in rows if r["protocol"] == p) for p in ("kNN", "linear"))
+    cells = [f"{100 * r['accuracy']:.1f}% | {100 * r['ci95'][0]:.1f}-{100 * r['ci95'][1]:.1f}%" for r in (knn, lin)]
+    secs = f"{int(seconds[name]) / 1000:.0f}" if name in seconds else "-"
+    table.append(f"| {name} | {cells[0]} | {cells[1]} | {knn['n']} | {secs} |")
+(out / "results.md").write_text("\n".join(table) + "\n")
+(out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+print("\n".join(table))
+EOF
+}
+
+case "${1:-}" in
+    prepare) [ $# -ge 2 ] || { echo "usage: $0 prepare ARCHIVE [SCALE]" >&2; exit 2; }
+             scale "${3:-gpu}"; prepare "$2" ;;
+    run) [ $# -ge 3 ] || { echo "usage: $0 run ARCHIVE OUT [SCALE]" >&2; exit 2; }
+         scale "${4:-gpu}"; run "$2" "$3" ;;
+    *) echo "usage: $0 prepare ARCHIVE [SCALE] | run ARCHIVE OUT [SCALE]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,45 @@
+"""The pretraining throughput benchmark and the prepared GPU script run first time: both are
+exercised here on tiny data on the CPU (the GPU figures come from an H100/H200)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("kornia")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_throughput_benchmark_prints_views_per_second_of_the_bare_and_real_loops():
+    res = subprocess.run([sys.executable, "benchmarks/ssl_throughput.py", "--synthetic", "4", "--resolution", "32",
+                          "--steps", "2", "--batch", "8", "--method", "moco", "--option", "queue=32", "--device", "cpu"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert res.returncode == 0, res.stderr[-1500:]
+    lines = res.stdout.strip().splitlines()
+    assert lines[1].startswith("bare  :") and "views/s" in lines[1]
+    assert lines[2].startswith("host  :") and "% of bare" in lines[2]
+
+
+@pytest.mark.skipif(shutil.which("tar") is None or shutil.which("xz") is None, reason="needs tar and xz")
+def test_the_gpu_script_pretrains_probes_and_tabulates_at_the_tiny_scale(tmp_path):
+    """MoCo and a DisCo student of it (the teacher path), probed beside random encoders."""
+    script = ROOT / "benchmarks" / "ssl_gpu.sh"
+    env = {**os.environ, "PYTHON": sys.executable, "METHODS": "moco disco"}
+    res = subprocess.run(["bash", str(script), "prepare", str(tmp_path / "data.tar.xz"), "tiny"], capture_output=True,
+                         text=True, env=env, timeout=900)
+    assert res.returncode == 0, res.stderr[-1500:]
+    res = subprocess.run(["bash", str(script), "run", str(tmp_path / "data.tar.xz"), str(tmp_path / "out"), "tiny"],
+                         capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-1500:]
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert list(results) == ["moco", "disco", "random resnet18"]
+    assert all({r["protocol"] for r in rows} == {"kNN", "linear"} for rows in results.values())
+    assert len({r["data"] for rows in results.values() for r in rows}) == 1  # the same validation drawings
+    assert (tmp_path / "out" / "results.md").read_text().count("\n") == 5
