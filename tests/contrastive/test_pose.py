@@ -80,9 +80,9 @@ def test_the_pretext_trains_on_pose_data_and_answers_i2p_and_p2i_directly(poses_
 
 def test_a_killed_and_resumed_pose_pretext_ends_with_the_same_weights(poses_data, tmp_path):
     command = ["pretrain", "--method", "pose", "--model", "resnet18-pose", "--arch", "hidden=32", "--data", str(poses_data),
-               "--epochs", "3", "--batch-size", "3", "--lr", "1e-3", "--shift", "0.05", "--device", "cpu"]
+               "--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--shift", "0.05", "--device", "cpu"]
     whole, resumed = kill_and_resume(tmp_path, command)
-    assert whole["epoch"] == resumed["epoch"] == 3 and same_state(whole, resumed)
+    assert whole["epoch"] == resumed["epoch"] == 2 and same_state(whole, resumed)
 
 
 def test_pose_data_of_the_wrong_kind_is_refused(pairs_data, tmp_path):
