@@ -14,64 +14,41 @@ seed is the same whichever worker makes it and in whatever order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from renderers import occ
 from renderers.errors import RenderError
 
-PRIMITIVES = ("box", "cylinder", "cone", "sphere")
-VARIANTS = ("compound", "fused")
-OPERATIONS = ("cut", "union", "intersection")
+from .csg_spec import (  # noqa: F401 - the engine-free parts, importable from here as before
+    OPERATIONS,
+    PRIMITIVES,
+    VARIANTS,
+    CSGRecipe,
+    GenerationError,
+    PrimitiveSpec,
+    draw_primitive,
+    rng_for,
+)
 
-
-class GenerationError(RuntimeError):
-    """A model or a modification could not be made within the allowed number of tries."""
-
-
-def rng_for(seed: int, stream: str, index: int) -> np.random.Generator:
-    """The random generator of one unit of work: independent of every other unit."""
-    words = [int(seed), int.from_bytes(stream.encode()[:8].ljust(8, b"\0"), "little"), int(index)]
-    return np.random.default_rng(np.random.SeedSequence(words))
-
-
-@dataclass(frozen=True)
-class CSGRecipe:
-    """How many primitives, and whether they stay a compound or are fused."""
-
-    primitives: int = 28
-    variant: str = "compound"
-
-    def __post_init__(self) -> None:
-        if not 2 <= self.primitives <= 200:
-            raise ValueError(f"primitives must be 2..200, got {self.primitives}")
-        if self.variant not in VARIANTS:
-            raise ValueError(f"unknown variant {self.variant!r} (use {', '.join(VARIANTS)})")
+def occ_primitive(spec: PrimitiveSpec) -> occ.Shape:
+    """The primitive as an OpenCascade solid."""
+    if spec.kind == "box":
+        shape = occ.box(*spec.size)
+    elif spec.kind == "cylinder":
+        r, h, sweep = spec.size
+        shape = occ.cylinder(r, h, angle_deg=sweep)
+    elif spec.kind == "cone":
+        r1, r2, h, sweep = spec.size
+        shape = occ.cone(r1, r2, h, angle_deg=sweep)
+    else:
+        shape = occ.sphere(spec.size[0])
+    axis = tuple(float(i == spec.axis) for i in range(3))
+    return occ.transformed(shape, translate=spec.move, rotate=(axis, spec.angle) if spec.angle else None)
 
 
 def random_primitive(rng: np.random.Generator) -> occ.Shape:
     """One SPARE3D-CSG primitive, rotated and placed on the grid."""
-    kind = PRIMITIVES[int(rng.integers(4))]
-    if kind == "box":
-        dx, dy, dz = (int(v) for v in rng.integers(5, 51, size=3))
-        shape = occ.box(dx, dy, dz)
-    elif kind == "cylinder":
-        r, h, sweep = int(rng.integers(1, 26)), int(rng.integers(1, 51)), int(rng.integers(1, 361))
-        shape = occ.cylinder(r, h, angle_deg=sweep)
-    elif kind == "cone":
-        r1 = int(rng.integers(5, 26))
-        r2 = int(rng.integers(10, 51))
-        h, sweep = int(rng.integers(1, 51)), int(rng.integers(1, 361))
-        if r2 == r1:  # OCCT needs two radii; equal radii would be a cylinder
-            r2 += 1
-        shape = occ.cone(r1, r2, h, angle_deg=sweep)
-    else:
-        shape = occ.sphere(int(rng.integers(5, 26)))
-    axis = ((1, 0, 0), (0, 1, 0), (0, 0, 1))[int(rng.integers(3))]
-    angle = 90.0 * int(rng.integers(4))
-    move = tuple(float(v) for v in rng.integers(0, 11, size=3))
-    return occ.transformed(shape, translate=move, rotate=(axis, angle) if angle else None)
+    return occ_primitive(draw_primitive(rng))
 
 
 def csg_model(seed: int, index: int, recipe: CSGRecipe = CSGRecipe(), tries: int = 10) -> occ.Shape:

@@ -1,0 +1,106 @@
+"""SPARE3D-CSG models as triangle meshes, without OpenCascade (manifold3d).
+
+The same seeded primitives as `csg.py` (`csg_spec.draw_primitive`: the parameters every
+engine shares), built as watertight meshes by manifold3d, the robust mesh-boolean library that
+trimesh itself uses, and combined with its booleans. Curved primitives are tessellated
+from a chordal tolerance: a circle of radius r gets the fewest segments whose chords stay
+within `tolerance` of it, so silhouettes land where the exact surfaces would.
+
+A model is a list of solids: overlapping primitives as SPARE3D's generator leaves them
+(`variant="compound"`), or one solid (`"fused"`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .csg_spec import CSGRecipe, GenerationError, PrimitiveSpec, draw_primitive, rng_for
+
+#: Chordal tolerance of curved primitives, in model units (SPARE3D-CSG models span 10-100).
+TOLERANCE = 0.01
+
+
+def _manifold():
+    try:
+        import manifold3d
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError("the mesh engine needs manifold3d: pip install manifold3d", name="manifold3d") from None
+    return manifold3d
+
+
+def segments(radius: float, tolerance: float = TOLERANCE, sweep: float = 360.0) -> int:
+    """Segments of a full circle whose chords stay within `tolerance` of a circle of
+    `radius` (at least 8; a multiple of 4 so that the axes' extremes are vertices)."""
+    if radius <= tolerance:
+        return 8
+    per_chord = 2 * math.acos(1 - tolerance / radius)
+    n = max(8, math.ceil(2 * math.pi / per_chord))
+    return n + (-n) % 4
+
+
+def mesh_primitive(spec: PrimitiveSpec, tolerance: float = TOLERANCE):
+    """The primitive as a manifold3d `Manifold`, posed as `occ_primitive` poses it."""
+    m3d = _manifold()
+    if spec.kind == "box":
+        solid = m3d.Manifold.cube(tuple(spec.size))
+    elif spec.kind == "sphere":
+        r = spec.size[0]
+        solid = m3d.Manifold.sphere(r, segments(r, tolerance))
+    else:  # revolve the profile in (radius, height) about +z, from +x towards +y
+        if spec.kind == "cylinder":
+            r, h, sweep = spec.size
+            profile = [(0.0, 0.0), (r, 0.0), (r, h), (0.0, h)]
+        else:
+            r1, r2, h, sweep = spec.size
+            profile = [(0.0, 0.0), (r1, 0.0), (r2, h), (0.0, h)]
+        n = segments(max(p[0] for p in profile), tolerance)
+        section = m3d.CrossSection([np.asarray(profile, dtype=np.float64)])
+        solid = section.revolve(n, float(sweep)) if sweep < 360 else section.revolve(n)
+    if spec.angle:
+        rotation = [0.0, 0.0, 0.0]
+        rotation[spec.axis] = spec.angle
+        solid = solid.rotate(tuple(rotation))
+    return solid.translate(tuple(spec.move))
+
+
+def mesh_csg_model(seed: int, index: int, recipe: CSGRecipe = CSGRecipe(), tries: int = 10,
+                   tolerance: float = TOLERANCE) -> list:
+    """Model `index` of `seed` as meshes: the same primitive draws as `csg.csg_model`, one
+    cut by another; a list of `Manifold` solids (compound) or one (fused)."""
+    rng = rng_for(seed, "model", index)
+    for _ in range(tries):
+        specs = [draw_primitive(rng) for _ in range(recipe.primitives)]
+        i, j = (int(v) for v in rng.choice(recipe.primitives, size=2, replace=False))
+        prims = [mesh_primitive(s, tolerance) for s in specs]
+        cut = prims[i] - prims[j]
+        if cut.is_empty():  # the tool swallowed the primitive: draw again, as the OCCT engine does
+            continue
+        prims[i] = cut
+        if recipe.variant == "compound":
+            return prims
+        return [_manifold().Manifold.batch_boolean(prims, _manifold().OpType.Add)]
+    raise GenerationError(f"model {index} of seed {seed}: no valid model in {tries} tries")
+
+
+def triangles(solids: list) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices (V, 3) float64, faces (F, 3) int64) of the solids together, as the mesh
+    line renderer reads them."""
+    verts, faces, base = [], [], 0
+    for s in solids:
+        mesh = s.to_mesh64() if hasattr(s, "to_mesh64") else s.to_mesh()
+        v = np.asarray(mesh.vert_properties, dtype=np.float64)[:, :3]
+        f = np.asarray(mesh.tri_verts, dtype=np.int64)
+        verts.append(v)
+        faces.append(f + base)
+        base += len(v)
+    if not verts:
+        return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
+    return np.concatenate(verts), np.concatenate(faces)
+
+
+def bounds(solids: list) -> np.ndarray:
+    """(2, 3) bounds of the solids together."""
+    boxes = np.asarray([s.bounding_box() for s in solids], dtype=np.float64)
+    return np.stack([boxes[:, :3].min(0), boxes[:, 3:].max(0)])

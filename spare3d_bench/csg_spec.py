@@ -1,0 +1,74 @@
+"""The engine-free half of SPARE3D-CSG: the recipe, the seeded generators and the primitive
+parameters every engine builds from (`csg.py` with OpenCascade, `csg_mesh.py` with
+manifold3d). Imports neither."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+PRIMITIVES = ("box", "cylinder", "cone", "sphere")
+VARIANTS = ("compound", "fused")
+OPERATIONS = ("cut", "union", "intersection")
+
+
+class GenerationError(RuntimeError):
+    """A model or a modification could not be made within the allowed number of tries."""
+
+
+def rng_for(seed: int, stream: str, index: int) -> np.random.Generator:
+    """The random generator of one unit of work: independent of every other unit."""
+    words = [int(seed), int.from_bytes(stream.encode()[:8].ljust(8, b"\0"), "little"), int(index)]
+    return np.random.default_rng(np.random.SeedSequence(words))
+
+
+@dataclass(frozen=True)
+class CSGRecipe:
+    """How many primitives, and whether they stay a compound or are fused."""
+
+    primitives: int = 28
+    variant: str = "compound"
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.primitives <= 200:
+            raise ValueError(f"primitives must be 2..200, got {self.primitives}")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"unknown variant {self.variant!r} (use {', '.join(VARIANTS)})")
+
+
+@dataclass(frozen=True)
+class PrimitiveSpec:
+    """One primitive's parameters, engine-free: `kind` and its `size` (box: dx, dy, dz;
+    cylinder: r, h, sweep degrees; cone: r1, r2, h, sweep; sphere: r), then a rotation by
+    `angle` degrees about principal `axis` (0 x, 1 y, 2 z) through the origin, then a
+    translation by `move`. Cylinders and cones stand on z = 0 along +z, their sweep starting
+    at +x towards +y; boxes span [0, size]; spheres sit on the origin."""
+
+    kind: str
+    size: tuple[float, ...]
+    axis: int
+    angle: float
+    move: tuple[float, float, float]
+
+
+def draw_primitive(rng: np.random.Generator) -> PrimitiveSpec:
+    """The parameters of one SPARE3D-CSG primitive (the draws every engine shares)."""
+    kind = PRIMITIVES[int(rng.integers(4))]
+    if kind == "box":
+        size = tuple(float(v) for v in rng.integers(5, 51, size=3))
+    elif kind == "cylinder":
+        size = (float(rng.integers(1, 26)), float(rng.integers(1, 51)), float(rng.integers(1, 361)))
+    elif kind == "cone":
+        r1 = int(rng.integers(5, 26))
+        r2 = int(rng.integers(10, 51))
+        h, sweep = int(rng.integers(1, 51)), int(rng.integers(1, 361))
+        if r2 == r1:  # OCCT needs two radii; equal radii would be a cylinder
+            r2 += 1
+        size = (float(r1), float(r2), float(h), float(sweep))
+    else:
+        size = (float(rng.integers(5, 26)),)
+    axis = int(rng.integers(3))
+    angle = 90.0 * int(rng.integers(4))
+    move = tuple(float(v) for v in rng.integers(0, 11, size=3))
+    return PrimitiveSpec(kind, size, axis, angle, move)
