@@ -109,10 +109,10 @@ def test_the_ntxent_variant_is_one_option_away(pairs_data, tmp_path):
     assert np.isfinite(nt.fit()[-1]["train_loss"])
 
 
-@pytest.mark.parametrize("loss", ["bce", "ntxent"])
-def test_a_killed_and_resumed_pretraining_ends_with_the_same_weights(pairs_data, tmp_path, loss):
+def test_a_killed_and_resumed_pretraining_ends_with_the_same_weights(pairs_data, tmp_path):
+    # One loss is enough: the loss holds no state; what a checkpoint must carry is the same for both.
     command = ["pretrain", "--method", "view-comparison", "--model", "resnet18-compare", "--arch", "hidden=32",
-               "--loss", loss, "--data", str(pairs_data), "--epochs", "2", "--batch-size", "3", "--lr", "1e-3",
+               "--loss", "ntxent", "--data", str(pairs_data), "--epochs", "2", "--batch-size", "3", "--lr", "1e-3",
                "--shift", "0.05", "--device", "cpu"]
     whole, resumed = kill_and_resume(tmp_path, command)
     assert whole["epoch"] == resumed["epoch"] == 2 and same_state(whole, resumed)
