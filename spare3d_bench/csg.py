@@ -26,7 +26,9 @@ from .csg_spec import (  # noqa: F401 - the engine-free parts, importable from h
     CSGRecipe,
     GenerationError,
     PrimitiveSpec,
+    ToolSpec,
     draw_primitive,
+    draw_tool,
     rng_for,
 )
 
@@ -73,29 +75,25 @@ def csg_model(seed: int, index: int, recipe: CSGRecipe = CSGRecipe(), tries: int
     raise GenerationError(f"model {index} of seed {seed}: no valid model in {tries} tries")
 
 
-def similar_tool(shape: occ.Shape, rng: np.random.Generator) -> occ.Shape:
-    """The similar-object rule's random primitive, sized and placed from the model's box.
-
-    A = (X + Y + Z) / 5 from the box extents; centre uniform in the middle half of the box
-    on each axis; box sides U(0.5A, A); sphere R U(0.25A, 0.5A); cone base R U(0.25A, 0.5A)
-    and height U(0.5A, A) along +Z; cylinder likewise.
-    """
-    lo, hi = occ.tight_box(shape)
-    ext = hi - lo
-    a = float(ext.sum()) / 5.0
-    center = lo + ext * rng.uniform(0.25, 0.75, size=3)
-    kind = PRIMITIVES[int(rng.integers(4))]
-    if kind == "box":
-        sides = rng.uniform(0.5 * a, a, size=3)
-        return occ.box(*sides, origin=tuple(center - sides / 2))
-    if kind == "sphere":
-        return occ.sphere(float(rng.uniform(0.25 * a, 0.5 * a)), tuple(center))
-    r = float(rng.uniform(0.25 * a, 0.5 * a))
-    h = float(rng.uniform(0.5 * a, a))
-    base = (center[0], center[1], center[2] - h / 2)
-    if kind == "cone":
+def occ_tool(spec: ToolSpec) -> occ.Shape:
+    """The similar-object rule's primitive as an OpenCascade solid."""
+    if spec.kind == "box":
+        sides = np.asarray(spec.size)
+        return occ.box(*sides, origin=tuple(np.asarray(spec.center) - sides / 2))
+    if spec.kind == "sphere":
+        return occ.sphere(spec.size[0], tuple(spec.center))
+    r, h = spec.size
+    base = (spec.center[0], spec.center[1], spec.center[2] - h / 2)
+    if spec.kind == "cone":
         return occ.cone(r, 0.0, h, origin=base)
     return occ.cylinder(r, h, origin=base)
+
+
+def similar_tool(shape: occ.Shape, rng: np.random.Generator) -> occ.Shape:
+    """The similar-object rule's random primitive, sized and placed from the model's box
+    (`csg_spec.draw_tool`)."""
+    lo, hi = occ.tight_box(shape)
+    return occ_tool(draw_tool(lo, hi, rng))
 
 
 def apply_tool(shape: occ.Shape, tool: occ.Shape, operation: str = "cut") -> occ.Shape:

@@ -7,7 +7,9 @@ from a chordal tolerance: a circle of radius r gets the fewest segments whose ch
 within `tolerance` of it, so silhouettes land where the exact surfaces would.
 
 A model is a list of solids: overlapping primitives as SPARE3D's generator leaves them
-(`variant="compound"`), or one solid (`"fused"`).
+(`variant="compound"`), or one solid (`"fused"`). The similar-object rule draws its tool
+from the model's box (`csg_spec.draw_tool`, as the OpenCascade engine does) and cuts,
+unites or intersects as `csg.apply_tool` does.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import math
 
 import numpy as np
 
-from .csg_spec import CSGRecipe, GenerationError, PrimitiveSpec, draw_primitive, rng_for
+from .csg_spec import OPERATIONS, CSGRecipe, GenerationError, PrimitiveSpec, ToolSpec, draw_primitive, draw_tool, rng_for
 
 #: Chordal tolerance of curved primitives, in model units (SPARE3D-CSG models span 10-100).
 TOLERANCE = 0.01
@@ -48,21 +50,73 @@ def mesh_primitive(spec: PrimitiveSpec, tolerance: float = TOLERANCE):
     elif spec.kind == "sphere":
         r = spec.size[0]
         solid = m3d.Manifold.sphere(r, segments(r, tolerance))
-    else:  # revolve the profile in (radius, height) about +z, from +x towards +y
-        if spec.kind == "cylinder":
-            r, h, sweep = spec.size
-            profile = [(0.0, 0.0), (r, 0.0), (r, h), (0.0, h)]
-        else:
-            r1, r2, h, sweep = spec.size
-            profile = [(0.0, 0.0), (r1, 0.0), (r2, h), (0.0, h)]
-        n = segments(max(p[0] for p in profile), tolerance)
-        section = m3d.CrossSection([np.asarray(profile, dtype=np.float64)])
-        solid = section.revolve(n, float(sweep)) if sweep < 360 else section.revolve(n)
+    elif spec.kind == "cylinder":
+        r, h, sweep = spec.size
+        solid = _revolved([(0.0, 0.0), (r, 0.0), (r, h), (0.0, h)], sweep, tolerance)
+    else:
+        r1, r2, h, sweep = spec.size
+        solid = _revolved([(0.0, 0.0), (r1, 0.0), (r2, h), (0.0, h)], sweep, tolerance)
     if spec.angle:
         rotation = [0.0, 0.0, 0.0]
         rotation[spec.axis] = spec.angle
         solid = solid.rotate(tuple(rotation))
     return solid.translate(tuple(spec.move))
+
+
+def _revolved(profile: list[tuple[float, float]], sweep: float, tolerance: float):
+    """The (radius, height) profile revolved about +z, from +x towards +y."""
+    m3d = _manifold()
+    n = segments(max(p[0] for p in profile), tolerance)
+    section = m3d.CrossSection([np.asarray(profile, dtype=np.float64)])
+    return section.revolve(n, float(sweep)) if sweep < 360 else section.revolve(n)
+
+
+def mesh_tool(spec: ToolSpec, tolerance: float = TOLERANCE):
+    """The similar-object rule's primitive as a `Manifold`, placed as `csg.occ_tool` places it."""
+    m3d = _manifold()
+    center = np.asarray(spec.center, dtype=np.float64)
+    if spec.kind == "box":
+        sides = np.asarray(spec.size, dtype=np.float64)
+        return m3d.Manifold.cube(tuple(sides)).translate(tuple(center - sides / 2))
+    if spec.kind == "sphere":
+        r = spec.size[0]
+        return m3d.Manifold.sphere(r, segments(r, tolerance)).translate(tuple(center))
+    r, h = spec.size
+    tip = 0.0 if spec.kind == "cone" else r
+    profile = [(0.0, 0.0), (r, 0.0), (tip, h)] + ([(0.0, h)] if tip else [])
+    return _revolved(profile, 360.0, tolerance).translate((center[0], center[1], center[2] - h / 2))
+
+
+def similar_tool(solids: list, rng: np.random.Generator, tolerance: float = TOLERANCE):
+    """The similar-object rule's random primitive for a mesh model (see `csg.similar_tool`)."""
+    lo, hi = bounds(solids)
+    return mesh_tool(draw_tool(lo, hi, rng), tolerance)
+
+
+def apply_tool(solids: list, tool, operation: str = "cut") -> list:
+    """Cut, unite or intersect a mesh model with a tool, as `csg.apply_tool` does: a fused
+    model (one solid) takes the boolean whole; in a compound one only the solids whose
+    boxes meet the tool's take part (cut: the rest kept; intersection: the rest dropped),
+    and a union adds the tool as one more solid. Solids a boolean empties are dropped: an
+    empty list is an emptied model, for the caller to filter."""
+    if operation not in OPERATIONS:
+        raise ValueError(f"unknown operation {operation!r} (use {', '.join(OPERATIONS)})")
+    if len(solids) == 1:
+        whole = solids[0]
+        out = [whole - tool if operation == "cut" else whole + tool if operation == "union" else whole ^ tool]
+        return [s for s in out if not s.is_empty()]
+    if operation == "union":
+        return [*solids, tool]
+    t_lo, t_hi = bounds([tool])
+    out = []
+    for solid in solids:
+        lo, hi = bounds([solid])
+        touches = bool(np.all(lo <= t_hi) and np.all(t_lo <= hi))
+        if operation == "cut":
+            out.append(solid - tool if touches else solid)
+        elif touches:
+            out.append(solid ^ tool)
+    return [s for s in out if not s.is_empty()]
 
 
 def mesh_csg_model(seed: int, index: int, recipe: CSGRecipe = CSGRecipe(), tries: int = 10,

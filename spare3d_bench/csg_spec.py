@@ -72,3 +72,35 @@ def draw_primitive(rng: np.random.Generator) -> PrimitiveSpec:
     angle = 90.0 * int(rng.integers(4))
     move = tuple(float(v) for v in rng.integers(0, 11, size=3))
     return PrimitiveSpec(kind, size, axis, angle, move)
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """The similar-object rule's primitive: `kind`, `size` (box: three sides; sphere: R;
+    cone and cylinder: R, height along +z, the cone's tip up) and `center`."""
+
+    kind: str
+    size: tuple[float, ...]
+    center: tuple[float, float, float]
+
+
+def draw_tool(lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) -> ToolSpec:
+    """The similar-object rule's random primitive for a model whose box is (lo, hi).
+
+    A = (X + Y + Z) / 5 from the box extents; centre uniform in the middle half of the box
+    on each axis; box sides U(0.5A, A); sphere R U(0.25A, 0.5A); cone base R U(0.25A, 0.5A)
+    and height U(0.5A, A) along +Z; cylinder likewise.
+    """
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    ext = hi - lo
+    a = float(ext.sum()) / 5.0
+    center = lo + ext * rng.uniform(0.25, 0.75, size=3)
+    kind = PRIMITIVES[int(rng.integers(4))]
+    if kind == "box":
+        size = tuple(float(v) for v in rng.uniform(0.5 * a, a, size=3))
+    elif kind == "sphere":
+        size = (float(rng.uniform(0.25 * a, 0.5 * a)),)
+    else:
+        r = float(rng.uniform(0.25 * a, 0.5 * a))
+        size = (r, float(rng.uniform(0.5 * a, a)))
+    return ToolSpec(kind, size, tuple(float(v) for v in center))

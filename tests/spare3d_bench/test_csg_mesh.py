@@ -13,8 +13,17 @@ import pytest
 
 pytest.importorskip("manifold3d")
 
-from spare3d_bench.csg_mesh import bounds, mesh_csg_model, mesh_primitive, segments, triangles  # noqa: E402
-from spare3d_bench.csg_spec import CSGRecipe, PrimitiveSpec  # noqa: E402
+from spare3d_bench.csg_mesh import (  # noqa: E402
+    apply_tool,
+    bounds,
+    mesh_csg_model,
+    mesh_primitive,
+    mesh_tool,
+    segments,
+    similar_tool,
+    triangles,
+)
+from spare3d_bench.csg_spec import CSGRecipe, PrimitiveSpec, ToolSpec, draw_tool, rng_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = [
@@ -85,3 +94,48 @@ def test_the_mesh_engine_builds_models_with_opencascade_blocked():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr[-800:]
     assert int(r.stdout) > 1000  # 28 primitives
+
+
+TOOLS = [ToolSpec("box", (4.0, 5.0, 6.0), (10.0, 11.0, 12.0)), ToolSpec("sphere", (3.0,), (1.0, 2.0, 3.0)),
+         ToolSpec("cone", (3.0, 8.0), (0.0, 0.0, 0.0)), ToolSpec("cylinder", (3.0, 8.0), (5.0, 5.0, 5.0))]
+
+
+@pytest.mark.parametrize("spec", TOOLS, ids=lambda s: s.kind)
+def test_each_tool_is_placed_as_the_occt_engine_places_it(spec):
+    pytest.importorskip("OCP")
+    from renderers import occ
+    from spare3d_bench.csg import occ_tool
+
+    assert np.allclose(bounds([mesh_tool(spec)]), occ.tight_box(occ_tool(spec)), atol=1e-6)
+
+
+def test_cut_and_intersection_split_a_fused_model_between_them():
+    model = mesh_csg_model(2, 1, CSGRecipe(primitives=8, variant="fused"))
+    tool = similar_tool(model, rng_for(2, "tool", 1))
+    cut, common = apply_tool(model, tool, "cut"), apply_tool(model, tool, "intersection")
+    assert len(cut) == len(common) == 1
+    assert cut[0].volume() + common[0].volume() == pytest.approx(model[0].volume(), rel=1e-9)
+    assert 0 < common[0].volume() < model[0].volume()
+    union = apply_tool(model, tool, "union")
+    assert union[0].volume() == pytest.approx(model[0].volume() + tool.volume() - common[0].volume(), rel=1e-9)
+
+
+def test_a_compound_model_changes_only_the_solids_the_tool_meets():
+    far = PrimitiveSpec("box", (5.0, 5.0, 5.0), 0, 0.0, (100.0, 100.0, 100.0))
+    near = PrimitiveSpec("box", (10.0, 10.0, 10.0), 0, 0.0, (0.0, 0.0, 0.0))
+    model = [mesh_primitive(near), mesh_primitive(far)]
+    tool = mesh_tool(ToolSpec("box", (10.0, 10.0, 10.0), (10.0, 10.0, 10.0)))  # the corner cube [5, 15]^3
+    cut = apply_tool(model, tool, "cut")
+    assert [s.volume() for s in cut] == pytest.approx([1000 - 125, 125])
+    assert [s.volume() for s in apply_tool(model, tool, "intersection")] == pytest.approx([125])
+    assert len(apply_tool(model, tool, "union")) == 3
+    away = mesh_tool(ToolSpec("sphere", (2.0,), (50.0, 50.0, 50.0)))
+    assert apply_tool(model, away, "intersection") == []  # an emptied model: the caller filters it
+    with pytest.raises(ValueError, match="unknown operation 'xor'"):
+        apply_tool(model, tool, "xor")
+
+
+def test_the_tool_is_drawn_from_the_same_numbers_as_the_occt_engines():
+    lo, hi = np.array([0.0, 0.0, 0.0]), np.array([40.0, 30.0, 20.0])
+    a, b = draw_tool(lo, hi, rng_for(1, "tool", 0)), draw_tool(lo, hi, rng_for(1, "tool", 0))
+    assert a == b and all(lo[i] + 0.25 * (hi - lo)[i] <= a.center[i] <= lo[i] + 0.75 * (hi - lo)[i] for i in range(3))
