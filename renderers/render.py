@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cad import HLROptions, draw_file, draw_shape, load_mesh, tolerance_for
+from .hlr_options import HLROptions, tolerance_for
 from .drawing import DEFAULT_FACTOR, Drawing, Timings, frame
 from .raster import PixelLines, rasterize, to_pixel_lines
 from .styles import get_style
@@ -225,6 +225,8 @@ def render_model(source, out_dir: str | os.PathLike, options: RenderOptions, nam
     views = list(options.views)
     if options.mode == "shaded":
         return _render_shaded(source, out, options, report, t, head)
+    from .cad import draw_file, draw_shape  # OpenCascade, loaded when a model is drawn
+
     if is_path:
         drawings = draw_file(source, views, options.hlr, t, options.up)
     else:
@@ -254,6 +256,7 @@ def _write_manifest(out: Path, manifest: dict, options: RenderOptions) -> None:
 def _render_shaded(
     source, out: Path, options: RenderOptions, report: ModelReport, t: Timings, head: dict
 ) -> ModelReport:
+    from .cad import load_mesh
     from .shaded import render_shaded
 
     mesh = load_mesh(source, options.up, options.hlr.tolerance, t)
