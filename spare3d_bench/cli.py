@@ -255,7 +255,13 @@ def _add_generate(sub) -> None:
         metavar="N",
         help="questions to make (default one per model); question i uses model i mod the model count",
     )
-    p.add_argument("--save-models", action="store_true", help="also write each CSG model as OUT/models/<i>.step")
+    p.add_argument("--save-models", action="store_true",
+                   help="also write each CSG model as OUT/models/<i>.step (--engine mesh: <i>.stl)")
+    p.add_argument(
+        "--engine", default="occ", choices=("occ", "mesh"),
+        help="how CSG models are built and drawn: occ, OpenCascade solids and hidden-line removal; mesh, "
+        "manifold3d meshes and the mesh line renderer, several times faster and without OpenCascade (default occ)",
+    )
     p.add_argument(
         "--models",
         nargs="+",
@@ -328,8 +334,25 @@ def _filters(off: list[str]) -> tuple[str, ...]:
     return tuple(f for f in FILTERS if f not in off)
 
 
+def _check_engine(config) -> None:
+    """Refuse, before any work starts, an engine whose libraries are not installed here:
+    ModuleNotFoundError, which main turns into one line saying what to install."""
+    import importlib.util
+
+    if config.engine == "mesh":
+        needed = ["manifold3d", "trimesh", "embreex", "scipy"]
+    else:
+        from renderers.mesh_io import MESH_EXTENSIONS
+
+        cad = not config.sources or any(Path(f).suffix.lower() not in MESH_EXTENSIONS for f in config.sources)
+        needed = ["OCP"] if cad else []
+    for name in needed:
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(name=name)
+
+
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from spare3d_bench.csg import CSGRecipe
+    from spare3d_bench.csg_spec import CSGRecipe
     from spare3d_bench.generate import GenerateConfig, generate
     from spare3d_bench.tasks import TaskOptions
 
@@ -366,7 +389,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             sources,
             args.questions,
             args.save_models,
+            args.engine,
         )
+        _check_engine(config)
         os.makedirs(args.out, exist_ok=True)
     except ValueError as e:
         return _usage("generate", str(e))
@@ -636,7 +661,7 @@ DEFAULT_OUT = Path("datasets") / "output"
 
 RECIPE_KEYS = (
     "task", "csg", "primitives", "variant", "operation", "seed", "size", "split", "layout", "poses", "questions", "hlr",
-    "executor", "scheduler", "timeout", "retries",
+    "engine", "executor", "scheduler", "timeout", "retries",
 )
 
 
@@ -715,6 +740,9 @@ PIP_NAMES = {
     "torchvision": "'torchvision>=0.19'",
     "OCP": "cadquery-ocp-novtk",
     "trimesh": "trimesh embreex",
+    "embreex": "embreex",
+    "manifold3d": "manifold3d",
+    "scipy": "scipy",
     "pyrender": "pyrender",
     "cv2": "opencv-python-headless",
     "dask": "'spare3d-bench[dist]'",
@@ -742,7 +770,8 @@ def main(argv: list[str] | None = None) -> int:
         hint = PIP_NAMES.get(root)
         if hint is None:
             raise
-        print(f"spare3d {args.command}: error: needs {root}, which is not installed here (pip install {hint})",
+        other = "; or build CSG models with --engine mesh" if args.command == "generate" and root == "OCP" else ""
+        print(f"spare3d {args.command}: error: needs {root}, which is not installed here (pip install {hint}){other}",
               file=sys.stderr)
         return EXIT_FAILED
     except OSError as e:  # a path that is a file, a full disk, no permission: one line, not a traceback

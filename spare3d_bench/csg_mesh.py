@@ -18,10 +18,33 @@ import math
 
 import numpy as np
 
-from .csg_spec import OPERATIONS, CSGRecipe, GenerationError, PrimitiveSpec, ToolSpec, draw_primitive, draw_tool, rng_for
+from renderers.hlr_options import tolerance_for
+
+from .csg_spec import (
+    OPERATIONS,
+    CSGRecipe,
+    GenerationError,
+    PrimitiveSpec,
+    ToolSpec,
+    draw_primitive,
+    draw_tool,
+    model_extent,
+    rng_for,
+)
 
 #: Chordal tolerance of curved primitives, in model units (SPARE3D-CSG models span 10-100).
 TOLERANCE = 0.01
+
+#: Generation tessellates this many times coarser than the renderers' chordal tolerance of
+#: exact curves (`tolerance_for`), as OpenCascade's polygonal and mesh drawings do
+#: (renderers.occ.POLY_MESH_FACTOR): 0.1 px at 200 px, lines on the same pixels.
+MESH_FACTOR = 4.0
+
+
+def chordal_fraction(size: int) -> float:
+    """The chordal tolerance of generated meshes drawn `size` pixels wide, as a fraction of
+    the model's extent: the OpenCascade engine's polygonal tolerance at that size."""
+    return MESH_FACTOR * tolerance_for(size)
 
 
 def _manifold():
@@ -87,10 +110,11 @@ def mesh_tool(spec: ToolSpec, tolerance: float = TOLERANCE):
     return _revolved(profile, 360.0, tolerance).translate((center[0], center[1], center[2] - h / 2))
 
 
-def similar_tool(solids: list, rng: np.random.Generator, tolerance: float = TOLERANCE):
-    """The similar-object rule's random primitive for a mesh model (see `csg.similar_tool`)."""
+def similar_tool(solids: list, rng: np.random.Generator, tolerance: float = TOLERANCE, relative: bool = False):
+    """The similar-object rule's random primitive for a mesh model (see `csg.similar_tool`);
+    `relative`: `tolerance` is a fraction of the model's extent."""
     lo, hi = bounds(solids)
-    return mesh_tool(draw_tool(lo, hi, rng), tolerance)
+    return mesh_tool(draw_tool(lo, hi, rng), tolerance * float(np.max(hi - lo)) if relative else tolerance)
 
 
 def apply_tool(solids: list, tool, operation: str = "cut") -> list:
@@ -120,14 +144,17 @@ def apply_tool(solids: list, tool, operation: str = "cut") -> list:
 
 
 def mesh_csg_model(seed: int, index: int, recipe: CSGRecipe = CSGRecipe(), tries: int = 10,
-                   tolerance: float = TOLERANCE) -> list:
+                   tolerance: float = TOLERANCE, relative: bool = False) -> list:
     """Model `index` of `seed` as meshes: the same primitive draws as `csg.csg_model`, one
-    cut by another; a list of `Manifold` solids (compound) or one (fused)."""
+    cut by another; a list of `Manifold` solids (compound) or one (fused). `relative`:
+    `tolerance` is a fraction of the model's extent (`csg_spec.model_extent`, known from the
+    draws before anything is built), as the renderers' tolerance is."""
     rng = rng_for(seed, "model", index)
     for _ in range(tries):
         specs = [draw_primitive(rng) for _ in range(recipe.primitives)]
         i, j = (int(v) for v in rng.choice(recipe.primitives, size=2, replace=False))
-        prims = [mesh_primitive(s, tolerance) for s in specs]
+        chordal = tolerance * model_extent(specs) if relative else tolerance
+        prims = [mesh_primitive(s, chordal) for s in specs]
         cut = prims[i] - prims[j]
         if cut.is_empty():  # the tool swallowed the primitive: draw again, as the OCCT engine does
             continue
@@ -158,3 +185,12 @@ def bounds(solids: list) -> np.ndarray:
     """(2, 3) bounds of the solids together."""
     boxes = np.asarray([s.bounding_box() for s in solids], dtype=np.float64)
     return np.stack([boxes[:, :3].min(0), boxes[:, 3:].max(0)])
+
+
+def stl_bytes(solids: list) -> bytes:
+    """The solids together as a binary STL file (trimesh's writer: fixed header, same
+    bytes for the same model), for `generate --save-models` with the mesh engine."""
+    import trimesh
+
+    v, f = triangles(solids)
+    return trimesh.Trimesh(v, f, process=False).export(file_type="stl")

@@ -104,3 +104,33 @@ def draw_tool(lo: np.ndarray, hi: np.ndarray, rng: np.random.Generator) -> ToolS
         r = float(rng.uniform(0.25 * a, 0.5 * a))
         size = (r, float(rng.uniform(0.5 * a, a)))
     return ToolSpec(kind, size, tuple(float(v) for v in center))
+
+
+def primitive_box(spec: PrimitiveSpec) -> np.ndarray:
+    """(2, 3) box holding the posed primitive: exact for boxes and spheres, the full turn's
+    box for partial cylinders and cones. Known before any engine builds it, so an engine can
+    size its tessellation from the whole model's extent, as the renderers do."""
+    if spec.kind == "box":
+        lo, hi = np.zeros(3), np.asarray(spec.size, dtype=np.float64)
+    elif spec.kind == "sphere":
+        r = spec.size[0]
+        lo, hi = np.full(3, -r), np.full(3, r)
+    else:
+        r, h = (spec.size[0], spec.size[1]) if spec.kind == "cylinder" else (max(spec.size[:2]), spec.size[2])
+        lo, hi = np.array([-r, -r, 0.0]), np.array([r, r, h])
+    corners = np.stack(np.meshgrid(*zip(lo, hi), indexing="ij"), axis=-1).reshape(-1, 3)
+    if spec.angle:
+        a = np.radians(spec.angle)
+        c, s = round(float(np.cos(a))), round(float(np.sin(a)))  # multiples of 90 degrees: exact
+        i, j = (spec.axis + 1) % 3, (spec.axis + 2) % 3  # right-handed about the axis
+        turned = corners.copy()
+        turned[:, i], turned[:, j] = c * corners[:, i] - s * corners[:, j], s * corners[:, i] + c * corners[:, j]
+        corners = turned
+    corners = corners + np.asarray(spec.move)
+    return np.stack([corners.min(axis=0), corners.max(axis=0)])
+
+
+def model_extent(specs: list[PrimitiveSpec]) -> float:
+    """The longest edge of the box holding all the primitives (`primitive_box`)."""
+    boxes = np.stack([primitive_box(s) for s in specs])
+    return float(np.max(boxes[:, 1].max(axis=0) - boxes[:, 0].min(axis=0)))

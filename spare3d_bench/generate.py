@@ -34,7 +34,7 @@ from renderers.executors import make_executor
 from renderers.writers import atomic_write
 
 from . import __version__
-from .csg import CSGRecipe, GenerationError, csg_model
+from .csg_spec import CSGRecipe, GenerationError
 from .packed import PackedWriter
 from .pipeline import STATE_DIR, Interrupted, JobMismatch, Journal, RunStats, UnitFailed, run_units
 from .spare3d_layout import write_answers, write_question
@@ -55,6 +55,9 @@ SPLITS = ("train", "val", "test")
 #: Tasks whose similar objects come from booleans: CAD models only, no meshes.
 BOOLEAN_TASKS = ("t2i", "pairs")
 LAYOUTS = ("spare3d", "packed")
+#: How CSG models are built and drawn: OpenCascade solids and its hidden-line removal, or
+#: manifold3d meshes and the mesh line renderer (csg_mesh; no OpenCascade needed).
+ENGINES = ("occ", "mesh")
 CARD = "dataset.json"
 REPORT = "report.json"
 
@@ -73,6 +76,7 @@ class GenerateConfig:
     sources: tuple[str, ...] = ()
     questions: int | None = None
     save_models: bool = False
+    engine: str = "occ"
 
     def __post_init__(self) -> None:
         if self.task not in BUILDERS:
@@ -85,6 +89,14 @@ class GenerateConfig:
             raise ValueError(f"questions must be at least 1, got {self.questions}")
         if self.save_models and self.sources:
             raise ValueError("--save-models is for generated CSG models")
+        if self.engine not in ENGINES:
+            raise ValueError(f"unknown engine {self.engine!r} (use {', '.join(ENGINES)})")
+        if self.engine == "mesh" and self.options.hlr not in ("auto", "mesh"):
+            raise ValueError(f"--hlr {self.options.hlr} is OpenCascade's; the mesh engine draws its models with the "
+                             f"mesh line renderer (leave --hlr at auto)")
+        if self.engine == "mesh" and self.sources:
+            raise ValueError("--engine mesh builds generated CSG models; your files are drawn as they are "
+                             "(meshes with the mesh line renderer, CAD files with OpenCascade)")
         if self.task in BOOLEAN_TASKS:
             from renderers.mesh_io import MESH_EXTENSIONS
 
@@ -147,9 +159,18 @@ def recorded_source(path: str) -> str:
 
 
 def load_model(config: GenerateConfig, index: int):
-    """Model `index`: a CSG model, or the index-th user file (CAD as an OCCT shape, a mesh
-    as a renderers Mesh: meshes support the tasks that need no booleans)."""
+    """Model `index`: a CSG model of the config's engine (an OCCT shape, or a list of
+    manifold3d solids tessellated for the drawing size), or the index-th user file (CAD as
+    an OCCT shape, a mesh as a renderers Mesh: meshes support the tasks that need no
+    booleans)."""
+    if not config.sources and config.engine == "mesh":
+        from .csg_mesh import chordal_fraction, mesh_csg_model
+
+        return mesh_csg_model(config.seed, index, config.recipe, tolerance=chordal_fraction(config.options.size),
+                              relative=True)
     if not config.sources:
+        from .csg import csg_model
+
         return csg_model(config.seed, index, config.recipe)
     from renderers.cad import load_mesh
     from renderers.mesh_io import MESH_EXTENSIONS
@@ -219,6 +240,20 @@ def answer_slot(config: GenerateConfig, index: int) -> int:
     return index % config.models + index // config.models * step
 
 
+def save_model(model, folder: Path, index: int) -> None:
+    """Write CSG model `index` into `folder`: `<index>.step` from OpenCascade, `<index>.stl`
+    (binary, the solids together) from the mesh engine; atomically."""
+    folder.mkdir(exist_ok=True)
+    if isinstance(model, list):
+        from .csg_mesh import stl_bytes
+
+        atomic_write(folder / f"{index}.stl", stl_bytes(model))
+    else:
+        from renderers import occ
+
+        occ.write_step(model, folder / f"{index}.step")
+
+
 def build_unit(config: GenerateConfig, out: str, index: int) -> tuple[str, bytes | None]:
     """Worker side: build question `index` -> ("kept", encoded question) or
     ("filtered:<filter>", None); a model that cannot be made or read raises UnitFailed."""
@@ -227,10 +262,7 @@ def build_unit(config: GenerateConfig, out: str, index: int) -> tuple[str, bytes
         model_index = index % config.models
         model = load_model(config, model_index)
         if config.save_models and index < config.models:
-            from renderers import occ
-
-            (Path(out) / "models").mkdir(exist_ok=True)
-            occ.write_step(model, Path(out) / "models" / f"{model_index}.step")
+            save_model(model, Path(out) / "models", model_index)
         slot = {"slot": answer_slot(config, index)} if config.task in ANSWERED else {}
         q = BUILDERS[config.task](model, index, config.seed, Drawer(config.options), **slot)
     except Rejected as e:
@@ -447,6 +479,7 @@ def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
         "models": config.models,
         "questions_asked": config.n_questions,
         "recipe": asdict(config.recipe),
+        "engine": config.engine,
         "render": asdict(config.options),
         "split_fractions": list(config.split),
         "questions": {s: len(answers[s]) for s in SPLITS},
@@ -533,8 +566,8 @@ def _repair(config: GenerateConfig, out: Path, journal: Journal, damage: list[st
         parts = name.split("/")
         if name == CARD:
             continue
-        if parts[0] == "models" and len(parts) == 2 and parts[1].removesuffix(".step").isdigit():
-            rebuild.add(int(parts[1].removesuffix(".step")))
+        if parts[0] == "models" and len(parts) == 2 and Path(parts[1]).stem.isdigit():
+            rebuild.add(int(Path(parts[1]).stem))
         elif parts[0] in units and parts[1:] == ["answer.json"]:
             answer_files.add(parts[0])
         elif parts[0] in units and parts[1:] in (["images.u8"], ["manifest.json"]):

@@ -34,14 +34,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from renderers import occ
-from renderers.cad import HLROptions, draw_shape
+from renderers.errors import RenderError
+from renderers.hlr_options import HLROptions
 from renderers.mesh_io import Mesh
 from renderers.mesh_lines import draw_mesh
 from renderers.render import RenderOptions, image
 from renderers.views import PRESETS
 
-from .csg import apply_tool, rng_for, similar_tool
+from . import csg_mesh
+from .csg_spec import rng_for
 
 I2P_POSES = (1, 2, 5, 6)
 FILTERS = ("identical_candidates", "pose_ambiguous", "blank", "invisible_change", "near_duplicate")
@@ -138,9 +139,13 @@ class Drawer:
         if not names:
             return {}, set()
         views = [PRESETS[n] for n in names]
+        if is_mesh_model(shape):
+            shape = Mesh(*csg_mesh.triangles(shape))
         if isinstance(shape, Mesh):
-            drawings = draw_mesh(shape, views)
+            drawings = draw_mesh(shape, views, self.render.hlr.mesh)
         else:
+            from renderers.cad import draw_shape  # OpenCascade, loaded for OCCT models only
+
             tolerance = self.render.hlr.tolerance  # scaled to the image size
             hlr = HLROptions(self.options.hlr, tolerance=tolerance, force_poly=tuple(sorted(self.poly_views)))
             drawings = draw_shape(shape, views, hlr)
@@ -153,6 +158,36 @@ class Drawer:
             if ink < self.options.size // 4:  # a speck: parts far apart framed together, say
                 self.options.reject("blank", f"view {d.view.name} has only {ink} line pixels")
         return out, {d.view.name for d in drawings if d.algorithm == "poly"}
+
+
+def is_mesh_model(model) -> bool:
+    """Whether `model` comes from the mesh engine: a list of manifold3d solids
+    (`csg_mesh`), where the OpenCascade engine's models are OCCT shapes."""
+    return isinstance(model, list)
+
+
+def similar_tool(model, rng: np.random.Generator, size: int = 200):
+    """The similar-object rule's random primitive for a model of either engine; a mesh
+    engine's tool is tessellated as its models are for `size`-pixel drawings."""
+    if is_mesh_model(model):
+        return csg_mesh.similar_tool(model, rng, csg_mesh.chordal_fraction(size), relative=True)
+    from .csg import similar_tool as occ_similar_tool
+
+    return occ_similar_tool(model, rng)
+
+
+def apply_tool(model, tool, operation: str = "cut"):
+    """Cut, unite or intersect a model of either engine with a tool (`csg.apply_tool`,
+    `csg_mesh.apply_tool`); RenderError when the change leaves nothing (a mesh model
+    emptied by its intersection, say): a failed try, as a boolean OpenCascade refuses."""
+    if not is_mesh_model(model):
+        from .csg import apply_tool as occ_apply_tool
+
+        return occ_apply_tool(model, tool, operation)
+    changed = csg_mesh.apply_tool(model, tool, operation)
+    if not changed:
+        raise RenderError("<csg model>", f"the {operation} left nothing of the model")
+    return changed
 
 
 def _slot(index: int, slot: int | None) -> int:
@@ -201,7 +236,7 @@ def _reject_ambiguous(poses, imgs: dict[str, np.ndarray], drawer: Drawer) -> Non
                 drawer.options.reject("pose_ambiguous", f"poses {q} and {p} draw the same")
 
 
-def t2i(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | None = None) -> Question:
+def t2i(model, index: int, seed: int, drawer: Drawer, slot: int | None = None) -> Question:
     """Four similar objects (four different random modifications of one model); the
     views of one of them and the pose-2 isometric of each as the candidates."""
     rng = rng_for(seed, "t2i", index)
@@ -223,15 +258,15 @@ def t2i(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | Non
     return Question("t2i", index, views, [var["2"] for var in variants], answer, shapes=shapes)
 
 
-def _visible_variant(model, base, rng, drawer: Drawer) -> tuple[occ.Shape, dict[str, np.ndarray]]:
+def _visible_variant(model, base, rng, drawer: Drawer) -> tuple[object, dict[str, np.ndarray]]:
     """A similar object whose f, r, t or pose-2 drawing differs from the model's."""
     last = None
     for _ in range(drawer.options.tries):
-        tool = similar_tool(model, rng)
+        tool = similar_tool(model, rng, drawer.options.size)
         try:
             changed = apply_tool(model, tool, drawer.options.operation)
             imgs = drawer.images(changed, ["f", "r", "t", "2"])
-        except (Rejected, occ.RenderError):
+        except (Rejected, RenderError):
             continue
         if any(not _same(imgs[v], base[v]) for v in base):
             return changed, imgs
@@ -242,7 +277,7 @@ def _visible_variant(model, base, rng, drawer: Drawer) -> tuple[occ.Shape, dict[
     return last
 
 
-def i2p(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | None = None) -> Question:
+def i2p(model, index: int, seed: int, drawer: Drawer, slot: int | None = None) -> Question:
     """The three views and one isometric; the answer is which of poses 1, 2, 5, 6 it shows
     (extended: which of poses 1..20, label = pose - 1)."""
     candidates = I2P_POSES if drawer.options.poses == 8 else tuple(range(1, 21))
@@ -253,7 +288,7 @@ def i2p(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | Non
     return Question("i2p", index, {v: imgs[v] for v in "frt"}, [shown], answer, pose=candidates[answer], shapes=[model])
 
 
-def p2i(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | None = None) -> Question:
+def p2i(model, index: int, seed: int, drawer: Drawer, slot: int | None = None) -> Question:
     """The three views and a pose k; four isometrics of the model from k and three other
     poses; the answer is the candidate seen from k."""
     rng = rng_for(seed, "p2i", index)
@@ -269,7 +304,7 @@ def p2i(model: occ.Shape, index: int, seed: int, drawer: Drawer, slot: int | Non
     )
 
 
-def pairs(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
+def pairs(model, index: int, seed: int, drawer: Drawer) -> Question:
     """Self-supervised pair data: two similar objects (two different random changes of the
     model), f/r/t and the pose-2 isometric of each. The four pairings (views of i,
     isometric of j) for (i, j) = (0,0), (0,1), (1,0), (1,1) are labelled 1, 0, 0, 1."""
@@ -283,7 +318,7 @@ def pairs(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
     return Question("pairs", index, views, [a["2"], b["2"]], -1, shapes=[s0, s1])
 
 
-def poses(model: occ.Shape, index: int, seed: int, drawer: Drawer) -> Question:
+def poses(model, index: int, seed: int, drawer: Drawer) -> Question:
     """Pose-pretext data: f/r/t and the isometric from each of poses 1..8 (or 1..20)."""
     count = drawer.options.poses
     names = [str(p) for p in range(1, count + 1)]

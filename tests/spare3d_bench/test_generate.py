@@ -219,9 +219,9 @@ def test_packed_split_with_a_truncated_image_file_is_refused(tmp_path):
 
 
 def test_near_duplicate_models_are_dropped_and_filters_switch_off(monkeypatch, tmp_path):
-    import spare3d_bench.generate as gen
+    import spare3d_bench.csg
 
-    monkeypatch.setattr(gen, "csg_model", lambda seed, index, recipe: csg_model(seed, 0, recipe))  # every model alike
+    monkeypatch.setattr(spare3d_bench.csg, "csg_model", lambda seed, index, recipe: csg_model(seed, 0, recipe))  # every model alike
     cfg = GenerateConfig("p2i", 4, seed=1, recipe=SMALL, options=OPTS, split=(1, 0, 0))
     card = generate(cfg, tmp_path / "a", progress=False)
     assert card["questions"]["train"] == 1 and card["filtered"]["near_duplicate"] == 3
