@@ -7,7 +7,12 @@ similar-object cut that only touches the solids the tool can reach over cutting 
 compound. Targets (issue 4): everything outside OCCT under 10% of the time; T2I on
 28-primitive models at least 3x faster than with whole-compound cuts.
 
-    python benchmarks/generate.py [--questions 8]
+Then the engines (issue 21), 28 primitives, the faster of two runs each: `--engine mesh`
+against the default (OpenCascade, `--hlr auto`) and OpenCascade with `--hlr mesh`, one
+process, and the mesh engine's speed-up with 2 processes. Targets: at least 5x the default,
+3x `--hlr mesh`, and 1.8x with 2 processes. `--engines-only` runs just that part.
+
+    python benchmarks/generate.py [--questions 8] [--engines-only]
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from renderers import occ  # noqa: E402
 from spare3d_bench import csg, tasks  # noqa: E402
-from spare3d_bench import generate as gen  # noqa: E402
 from spare3d_bench.generate import GenerateConfig, generate  # noqa: E402
 from spare3d_bench.tasks import TaskOptions  # noqa: E402
 
@@ -48,10 +52,11 @@ def timed(module, name: str, bucket: str) -> None:
 
 
 def run(
-    primitives: int, questions: int, workers: int, out: Path, hlr: str = "auto", executor: str = "local"
+    primitives: int, questions: int, workers: int, out: Path, hlr: str = "auto", executor: str = "local",
+    engine: str = "occ",
 ) -> tuple[float, dict]:
     cfg = GenerateConfig(
-        "t2i", questions, seed=0, recipe=csg.CSGRecipe(primitives), options=TaskOptions(size=200, hlr=hlr)
+        "t2i", questions, seed=0, recipe=csg.CSGRecipe(primitives), options=TaskOptions(size=200, hlr=hlr), engine=engine
     )
     t0 = time.perf_counter()
     card = generate(cfg, out, workers=workers, progress=False, executor=executor)
@@ -61,10 +66,15 @@ def run(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--questions", type=int, default=8)
+    ap.add_argument("--engines-only", action="store_true", help="only compare the engines")
+    ap.add_argument("--primitives", type=int, default=28, help="primitives per model in the engine comparison")
     args = ap.parse_args()
     n = args.questions
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        engines(n, tmp, args.primitives)
+        if args.engines_only:
+            return
         for k in (8, 28):
             t1, card = run(k, n, 1, tmp / f"a{k}")
             t2, _ = run(k, n, 2, tmp / f"b{k}")
@@ -73,7 +83,7 @@ def main() -> None:
                   f" {kept}/{n} kept, filtered {sum(card['filtered'].values())}")
         # time split: the serial executor builds questions in this process, where the
         # wrappers add up their time (a forked worker's sums would be lost)
-        timed(gen, "csg_model", "boolean")
+        timed(csg, "csg_model", "boolean")
         timed(tasks, "apply_tool", "boolean")
         timed(occ, "hlr_exact", "hlr")
         timed(occ, "hlr_poly", "hlr")
@@ -94,6 +104,21 @@ def main() -> None:
         for h in ("auto", "mesh"):
             print(f"28 primitives, --hlr {h}: local cuts {n / local[h]:.2f} questions/s, whole-compound cuts"
                   f" {n / whole[h]:.2f}: {whole[h] / local[h]:.1f}x (target >= 3x)")
+
+
+def engines(n: int, tmp: Path, primitives: int = 28) -> None:
+    """T2I questions/s by engine (the faster of two runs each)."""
+    def best(name: str, workers: int = 1, **kw) -> float:
+        return n / min(run(primitives, n, workers, tmp / f"engine-{name}-{r}", **kw)[0] for r in range(2))
+
+    occ_auto, occ_mesh = best("occ-auto"), best("occ-mesh", hlr="mesh")
+    mesh1, mesh2 = best("mesh-1", engine="mesh"), best("mesh-2", workers=2, engine="mesh")
+    print(f"| T2I, {primitives} primitives, 200 px, {n} questions | questions/s | mesh engine's speed-up |")
+    print("|---|---|---|")
+    print(f"| OpenCascade, --hlr auto (default), 1 process | {occ_auto:.2f} | {mesh1 / occ_auto:.1f}x (target >= 5x) |")
+    print(f"| OpenCascade, --hlr mesh, 1 process | {occ_mesh:.2f} | {mesh1 / occ_mesh:.1f}x (target >= 3x) |")
+    print(f"| --engine mesh, 1 process | {mesh1:.2f} | |")
+    print(f"| --engine mesh, 2 processes | {mesh2:.2f} | {mesh2 / mesh1:.2f}x one process (target >= 1.8x) |")
 
 
 if __name__ == "__main__":
