@@ -52,8 +52,28 @@ def write_pairs(root: Path, split: str, images: np.ndarray) -> None:
     w.close()
 
 
-def spare3d(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "spare3d_bench.cli", *args], capture_output=True, text=True, cwd=ROOT, **kw)
+def spare3d(*args: str) -> subprocess.CompletedProcess:
+    """`spare3d ARGS` run in this process (torch is imported once, not per command): its
+    exit status and what it printed, as from subprocess.run. `kill_and_resume` starts the
+    run it kills as a real process."""
+    import contextlib
+    import io
+    import os
+
+    from spare3d_bench.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as e:  # argparse's refusals
+                code = e.code if isinstance(e.code, int) else 1
+    finally:
+        os.chdir(cwd)
+    return subprocess.CompletedProcess(["spare3d", *args], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +95,7 @@ def kill_and_resume(tmp_path: Path, command: list[str]) -> tuple[dict, dict]:
 
     from spare3d_bench.train import load_checkpoint
 
-    whole = spare3d(*command, "--out", str(tmp_path / "whole"), "--quiet", timeout=600)
+    whole = spare3d(*command, "--out", str(tmp_path / "whole"), "--quiet")
     assert whole.returncode == 0, whole.stderr[-800:]
     run = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "spare3d_bench.cli", *command, "--out", str(run), "--quiet"], cwd=ROOT,
@@ -87,7 +107,7 @@ def kill_and_resume(tmp_path: Path, command: list[str]) -> tuple[dict, dict]:
     proc.wait()
     epochs = int(command[command.index("--epochs") + 1])
     assert load_checkpoint(run / "last.pt")["epoch"] < epochs, "killed too late to test resuming"
-    resumed = spare3d(*command, "--out", str(run), "--quiet", "--resume", timeout=600)
+    resumed = spare3d(*command, "--out", str(run), "--quiet", "--resume")
     assert resumed.returncode == 0, resumed.stderr[-800:]
     return load_checkpoint(tmp_path / "whole" / "last.pt"), load_checkpoint(run / "last.pt")
 
