@@ -63,6 +63,14 @@ def test_same_command_same_bytes_for_any_worker_count_and_a_retried_fault(tmp_pa
     assert _tree(tmp_path / "d")["train/0/0_f.png"] != a["train/0/0_f.png"]
 
 
+def test_the_serial_and_dask_executors_build_the_same_mesh_dataset(tmp_path):
+    pytest.importorskip("distributed")
+    cfg = _config("pairs", 4)
+    generate(cfg, tmp_path / "serial", progress=False, executor="serial")
+    generate(cfg, tmp_path / "dask", workers=2, progress=False, executor="dask")
+    assert _tree(tmp_path / "serial") == _tree(tmp_path / "dask")
+
+
 def test_the_two_engines_draw_the_same_questions_from_the_same_seed(tmp_path):
     pytest.importorskip("OCP")
     from renderers.compare import line_f1, line_masks
