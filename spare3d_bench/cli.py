@@ -653,6 +653,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_probe(sub)
     add_attention(sub)
     add_demo(sub)
+    from .harness.cli import add_bench, add_results
+
+    add_bench(sub)
+    add_results(sub)
     return parser
 
 

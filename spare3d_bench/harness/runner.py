@@ -1,0 +1,183 @@
+"""Running a suite's stages, in order, on this machine.
+
+Each stage runs through the `spare3d` command's own code (`cli.main`, in this process:
+the same checks, the same resumable jobs) with its output kept in ROOT/logs/<key>.log.
+A stage's work goes to ROOT/<kind>/<key> (an evaluation to its run's eval/<key>.json),
+and ROOT/stages/<key>.json is written, atomically, once it has finished: a stage with
+that file is never run again, and a stage without it resumes (generation from its
+journal, training with --resume). A failed stage is recorded with its one-line error,
+the stages that need it are skipped, and the others carry on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from renderers.writers import atomic_write
+
+from .. import __version__
+from . import results
+from .suite import Run, Stage, Suite, argv
+
+DB_NAME = "results.sqlite"
+
+
+@dataclass
+class Outcome:
+    """What a bench did: stages run, found done, failed (key -> error) and skipped."""
+
+    ran: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Bench:
+    """A suite bound to a stage store (ROOT) and the machine settings it runs with."""
+
+    def __init__(self, suite: Suite, root: str | os.PathLike, device: str = "auto", workers: int = 1) -> None:
+        self.suite, self.root, self.device, self.workers = suite, Path(root).absolute(), device, workers
+
+    def folder(self, stage: Stage) -> Path:
+        """Where a stage's work lives (an evaluation: its run's eval folder)."""
+        if stage.kind == "evaluate":
+            trained = stage.inputs[0]
+            return self.root / trained.partition("-")[0] / trained
+        return self.root / stage.kind / stage.key
+
+    def done(self, stage: Stage) -> bool:
+        return (self.root / "stages" / f"{stage.key}.json").is_file()
+
+    def plan(self) -> list[tuple[Stage, bool]]:
+        """Every stage of the suite, each before those that read it, and whether it is done."""
+        return [(s, self.done(s)) for s in self.suite.stages()]
+
+    def run(self, progress: bool = True) -> Outcome:
+        """Run every stage not yet done, then store every finished run's results."""
+        from tqdm import tqdm
+
+        t0 = time.perf_counter()
+        out = Outcome()
+        plan = self.plan()
+        by_key = {s.key: s for s, _ in plan}
+        bar = tqdm(plan, desc=f"{self.suite.name} ({self.suite.scale})", unit="stage", disable=not progress)
+        for stage, done in bar:
+            if done:
+                out.cached.append(stage.key)
+                continue
+            blocker = next((k for k in stage.inputs if k in out.failed or k in out.skipped), None)
+            if blocker is not None:
+                out.skipped.append(stage.key)
+                continue
+            bar.set_postfix_str(stage.key)
+            error = self._execute(stage, by_key)
+            if error is None:
+                out.ran.append(stage.key)
+            else:
+                out.failed[stage.key] = error
+        self._record(out)
+        out.seconds = time.perf_counter() - t0
+        return out
+
+    def _execute(self, stage: Stage, by_key: dict[str, Stage]) -> str | None:
+        """Run one stage; its one-line error, or None once its done file is written."""
+        folder = self.folder(stage)
+        command = self._command(stage, folder, by_key)
+        log = self.root / "logs" / f"{stage.key}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        text_out, text_err = io.StringIO(), io.StringIO()
+        t0 = time.perf_counter()
+        from ..cli import main
+
+        with contextlib.redirect_stdout(text_out), contextlib.redirect_stderr(text_err):
+            try:
+                code = main(command)
+            except SystemExit as e:  # argparse's refusals
+                code = e.code if isinstance(e.code, int) else 1
+            except Exception as e:  # noqa: BLE001 - a failed stage is recorded, the suite carries on
+                code, text_err = 1, io.StringIO(f"{type(e).__name__}: {e}")
+        seconds = time.perf_counter() - t0
+        log.write_text(f"$ spare3d {' '.join(command)}\n{text_out.getvalue()}{text_err.getvalue()}")
+        if code != 0:
+            lines = [line for line in text_err.getvalue().splitlines() if line.strip()]
+            return " ".join((lines[-1] if lines else f"spare3d {command[0]} exited with {code}").split())
+        record = {"kind": stage.kind, "settings": stage.settings, "inputs": list(stage.inputs), "seconds": round(seconds, 3),
+                  "device": self.device, "command": command}
+        (self.root / "stages").mkdir(exist_ok=True)
+        atomic_write(self.root / "stages" / f"{stage.key}.json", (json.dumps(record, indent=1, default=str) + "\n").encode())
+        return None
+
+    def _command(self, stage: Stage, folder: Path, by_key: dict[str, Stage]) -> list[str]:
+        """The `spare3d` command line of a stage."""
+        if stage.kind == "generate":
+            settings = dict(stage.settings)
+            task = settings.pop("task")
+            return ["generate", task, *argv(settings), "--out", str(folder), "--quiet", "--workers", str(self.workers)]
+        if stage.kind == "evaluate":
+            data = self.root / "generate" / stage.inputs[1]
+            return ["evaluate", str(folder), "--data", str(data), "--split", stage.settings["split"], "--name", stage.key,
+                    "--device", self.device]
+        data = self.root / "generate" / stage.inputs[0]
+        command = [stage.kind, *argv(stage.settings), "--data", str(data), "--out", str(folder), "--quiet",
+                   "--device", self.device]
+        if stage.kind == "train" and len(stage.inputs) > 1:
+            command += ["--init", str(self.root / "pretrain" / stage.inputs[1])]
+        if (folder / "last.pt").exists():
+            command.append("--resume")  # killed part-way: continue the run
+        elif folder.exists():
+            shutil.rmtree(folder)  # killed before its first checkpoint: nothing to keep
+        return command
+
+    def _record(self, out: Outcome) -> None:
+        """Store every run's results (finished runs) or failure in ROOT/results.sqlite."""
+        db = results.connect(self.root / DB_NAME)
+        try:
+            commit = git_commit()
+            for run in self.suite.runs:
+                key = (self.suite.name, self.suite.scale, run.experiment, f"{run.label}/seed={run.seed}")
+                failed = next((s for s in run.stages if s.key in out.failed), None)
+                if failed is not None:
+                    results.record_failure(db, key, failed.key, out.failed[failed.key])
+                elif all(self.done(s) for s in run.stages):
+                    results.record_run(db, key, *self._metrics(run, commit))
+        finally:
+            db.close()
+
+    def _metrics(self, run: Run, commit: str | None) -> tuple[dict, dict, dict]:
+        """A finished run's metrics, the row details, and its answers by question."""
+        evaluation = run.evaluation
+        folder = self.folder(evaluation) / "eval"
+        card = json.loads((folder / f"{evaluation.key}.json").read_text())
+        answers = {}
+        for line in (folder / f"{evaluation.key}.predictions.jsonl").read_text().splitlines():
+            item = json.loads(line)
+            answers[str(item["id"])] = item["answer"] == item["prediction"]
+        low, high = card["ci95"]
+        metrics = {"accuracy": card["accuracy"], "ci_low": low, "ci_high": high, "correct": card["correct"],
+                   "questions": card["questions"], "chance": card["chance"], "loss": card["loss"]}
+        stages = [s.key for s in run.stages]
+        seconds = sum(json.loads((self.root / "stages" / f"{s.key}.json").read_text())["seconds"] for s in run.stages)
+        trained = next((s for s in reversed(run.stages) if s.kind in ("train", "pretrain")), None)
+        info = {"factors": run.factors, "seed": run.seed, "task": card["task"], "model": card["model"],
+                "method": trained.settings.get("method", "supervised") if trained else None, "stages": stages,
+                "version": __version__, "git_commit": commit, "device": self.device, "seconds": round(seconds, 3)}
+        return metrics, info, answers
+
+
+def git_commit() -> str | None:
+    """The checkout's commit, when the package runs from a git checkout."""
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                           cwd=Path(__file__).resolve().parents[2])
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout.strip() or None if r.returncode == 0 else None

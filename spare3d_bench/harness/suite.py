@@ -1,0 +1,299 @@
+"""Suites: a YAML file of datasets, training settings and the factors to sweep, expanded
+into runs and their stages.
+
+A suite has a `name`, optional `description`, `seeds` (training seeds, default [0]), a
+`base` with the settings every run starts from, `scales` (per scale, dotted overrides of
+the base, and `seeds`), and `experiments`. A run's settings have three sections:
+
+* `data`: the evaluated dataset, as a `spare3d generate` recipe (task, csg, primitives,
+  size, layout, poses, engine, ...);
+* `pretrain` (optional): `spare3d pretrain` flags (method, model, epochs, ...) and its own
+  `data` recipe;
+* `train` (optional when there is a pretrain: the pretrained network is then evaluated
+  directly): `spare3d train` flags (model, epochs, batch_size, lr, arch, ...); with a
+  pretrain, it starts from the pretrained run (`--init`).
+
+An experiment sets dotted keys over the base (`set`), then sweeps a `grid` (every
+combination of the listed values) or lists explicit `runs` (each a mapping of dotted
+keys); every run is repeated per seed. Flags are written as in the CLI with `_` for `-`
+(`batch_size`); `true` is a bare flag; a mapping is `NAME=VALUE` pairs (`arch`).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .. import __version__
+
+SCALES = ("tiny", "cpu", "gpu", "paper")
+SECTIONS = ("data", "pretrain", "train")
+SUITE_KEYS = ("name", "description", "seeds", "base", "scales", "experiments")
+EXPERIMENT_KEYS = ("description", "set", "grid", "runs")
+#: Settings that decide where or how fast a stage runs, not what it computes: left out of
+#: the stage hashes (a CPU run and a GPU run of one setting share their stage).
+NOT_HASHED = ("device", "workers", "loader_threads", "quiet", "executor", "scheduler", "timeout", "retries")
+BUILTIN = Path(__file__).parent / "suites"
+
+
+class SuiteError(ValueError):
+    """A suite that cannot be run: one line naming the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One unit of stored work: `kind` (generate, pretrain, train, evaluate), its settings
+    (flags without the paths of its inputs) and the keys of the stages it reads."""
+
+    kind: str
+    settings: dict
+    inputs: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """Content hash of the stage: kind, settings (less NOT_HASHED), inputs' keys and
+        the package version. Equal keys mean the same work."""
+        settings = {k: v for k, v in self.settings.items() if k not in NOT_HASHED}
+        text = json.dumps({"kind": self.kind, "settings": settings, "inputs": list(self.inputs), "version": __version__},
+                          sort_keys=True, default=str)
+        return f"{self.kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of an experiment: its label (the factor values), seed and stages in the
+    order they must happen (the last evaluates)."""
+
+    experiment: str
+    label: str
+    factors: dict
+    seed: int
+    settings: dict
+    stages: tuple[Stage, ...] = field(repr=False)
+
+    @property
+    def evaluation(self) -> Stage:
+        return self.stages[-1]
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    scale: str
+    runs: tuple[Run, ...]
+    source: str
+
+    def stages(self) -> list[Stage]:
+        """Every distinct stage, each before the stages that read it."""
+        seen: dict[str, Stage] = {}
+        for run in self.runs:
+            for stage in run.stages:
+                seen.setdefault(stage.key, stage)
+        return list(seen.values())
+
+
+def builtin_suites() -> dict[str, Path]:
+    """The suites shipped with the package, by name."""
+    return {p.stem: p for p in sorted(BUILTIN.glob("*.yaml"))}
+
+
+def load_suite(source: str, scale: str = "tiny") -> Suite:
+    """A suite file (or the name of a built-in suite) expanded at `scale`; SuiteError says
+    in one line what is wrong."""
+    path = Path(source)
+    if not path.exists() and source in builtin_suites():
+        path = builtin_suites()[source]
+    if scale not in SCALES:
+        raise SuiteError(f"unknown scale {scale!r} (use {', '.join(SCALES)})")
+    try:
+        text = path.read_bytes().decode("utf-8")
+        spec = yaml.safe_load(text)
+    except FileNotFoundError:
+        known = ", ".join(builtin_suites())
+        raise SuiteError(f"{source}: no such suite file or built-in suite (built-in: {known})") from None
+    except OSError as e:
+        raise SuiteError(f"{source}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise SuiteError(f"{source}: not a YAML text file (byte {e.start} is not UTF-8)") from None
+    except yaml.YAMLError as e:
+        raise SuiteError(f"{source}: not valid YAML ({' '.join(str(e).split())[:200]})") from None
+    return expand(spec, scale, str(path))
+
+
+def expand(spec, scale: str, source: str = "<suite>") -> Suite:
+    """The runs of a parsed suite at `scale`."""
+    def fail(message: str) -> SuiteError:
+        return SuiteError(f"{source}: {message}")
+
+    if not isinstance(spec, dict):
+        raise fail("expected a mapping with name, base and experiments")
+    unknown = sorted(set(spec) - set(SUITE_KEYS))
+    if unknown:
+        raise fail(f"unknown key {unknown[0]!r} (known: {', '.join(SUITE_KEYS)})")
+    name = spec.get("name")
+    if not isinstance(name, str) or not name:
+        raise fail("needs a name")
+    base = spec.get("base") or {}
+    if not isinstance(base, dict) or set(base) - set(SECTIONS):
+        raise fail(f"base must map {', '.join(SECTIONS)} to settings")
+    base = copy.deepcopy(base)
+    seeds = spec.get("seeds", [0])
+    overrides = (spec.get("scales") or {}).get(scale) or {}
+    if not isinstance(overrides, dict):
+        raise fail(f"scales.{scale} must be a mapping of dotted keys")
+    for key, value in overrides.items():
+        if key == "seeds":
+            seeds = value
+        else:
+            _set(base, key, value, fail, f"scales.{scale}")
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise fail("seeds must be a non-empty list of non-negative integers")
+    experiments = spec.get("experiments")
+    if not isinstance(experiments, dict) or not experiments:
+        raise fail("needs experiments: a mapping of experiment names to their settings")
+    runs = []
+    for exp_name, exp in experiments.items():
+        exp = exp or {}
+        if not isinstance(exp, dict):
+            raise fail(f"experiment {exp_name}: expected a mapping")
+        bad = sorted(set(exp) - set(EXPERIMENT_KEYS))
+        if bad:
+            raise fail(f"experiment {exp_name}: unknown key {bad[0]!r} (known: {', '.join(EXPERIMENT_KEYS)})")
+        settings = copy.deepcopy(base)
+        for key, value in (exp.get("set") or {}).items():
+            _set(settings, key, value, fail, f"experiment {exp_name}")
+        for factors in _points(exp, exp_name, fail):
+            point = copy.deepcopy(settings)
+            for key, value in factors.items():
+                _set(point, key, value, fail, f"experiment {exp_name}")
+            label = ",".join(f"{k}={_text(v)}" for k, v in factors.items()) or "base"
+            for seed in seeds:
+                runs.append(_run(exp_name, label, factors, seed, point, fail))
+    return Suite(name, str(spec.get("description", "")), scale, tuple(runs), source)
+
+
+def _points(exp: dict, name: str, fail) -> list[dict]:
+    """The factor values of each run of an experiment."""
+    if "grid" in exp and "runs" in exp:
+        raise fail(f"experiment {name}: give a grid or runs, not both")
+    if "grid" in exp:
+        grid = exp["grid"]
+        if not isinstance(grid, dict) or not grid or not all(isinstance(v, list) for v in grid.values()):
+            raise fail(f"experiment {name}: grid must map dotted keys to lists of values")
+        if any(not v for v in grid.values()):
+            empty = next(k for k, v in grid.items() if not v)
+            raise fail(f"experiment {name}: a grid of zero runs ({empty} has no values)")
+        keys = list(grid)
+        return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
+    if "runs" in exp:
+        if not isinstance(exp["runs"], list) or not exp["runs"] or not all(isinstance(r, dict) for r in exp["runs"]):
+            raise fail(f"experiment {name}: runs must be a non-empty list of mappings of dotted keys")
+        return [dict(r) for r in exp["runs"]]
+    return [{}]
+
+
+def _set(settings: dict, key: str, value, fail, where: str) -> None:
+    """Set a dotted key (`train.lr`, `pretrain.data.csg`); None removes it (`train: null`:
+    evaluate the pretrained network directly)."""
+    parts = str(key).split(".")
+    if parts[0] not in SECTIONS:
+        raise fail(f"{where}: unknown factor {key!r} (keys start with {', '.join(SECTIONS)})")
+    node = settings
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise fail(f"{where}: {key!r}: {part} is a value, not a section")
+        node = child
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = copy.deepcopy(value)
+
+
+def _text(value) -> str:
+    return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
+
+
+def _run(experiment: str, label: str, factors: dict, seed: int, settings: dict, fail) -> Run:
+    """A run's stages: generate its data (and its pretraining data), pretrain, train,
+    evaluate on the data's test split."""
+    from ..methods import method_names
+
+    where = f"experiment {experiment} ({label})"
+    data = settings.get("data")
+    if not isinstance(data, dict) or "task" not in data:
+        raise fail(f"{where}: data needs a task (a spare3d generate recipe)")
+    stages = [generated := Stage("generate", _recipe(data, fail, where))]
+    evaluated = None
+    pretrain = settings.get("pretrain")
+    if pretrain is not None:
+        if not isinstance(pretrain, dict) or not isinstance(pretrain.get("data"), dict) or "method" not in pretrain:
+            raise fail(f"{where}: pretrain needs a method and its own data recipe")
+        if pretrain["method"] not in method_names():
+            raise fail(f"{where}: unknown method {pretrain['method']!r} (known: {', '.join(method_names())})")
+        source = Stage("generate", _recipe(pretrain["data"], fail, where))
+        flags = {k: v for k, v in pretrain.items() if k != "data"}
+        evaluated = Stage("pretrain", {**_flags(flags, fail, where), "seed": seed}, (source.key,))
+        stages += [source, evaluated]
+    train = settings.get("train")
+    if train is not None:
+        if not isinstance(train, dict) or "model" not in train:
+            raise fail(f"{where}: train needs a model")
+        if "method" in train:
+            raise fail(f"{where}: train runs the supervised method; put pretraining methods under pretrain")
+        inputs = (generated.key,) + ((evaluated.key,) if evaluated else ())
+        evaluated = Stage("train", {**_flags(train, fail, where), "seed": seed}, inputs)
+        stages.append(evaluated)
+    if evaluated is None:
+        raise fail(f"{where}: nothing to evaluate: give train, pretrain or both")
+    stages.append(Stage("evaluate", {"split": "test"}, (evaluated.key, generated.key)))
+    return Run(experiment, label, factors, seed, settings, tuple(stages))
+
+
+def _recipe(data: dict, fail, where: str) -> dict:
+    """A generate recipe checked against the recipe keys."""
+    from ..cli import RECIPE_KEYS
+
+    bad = sorted(set(data) - set(RECIPE_KEYS))
+    if bad:
+        raise fail(f"{where}: unknown data setting {bad[0]!r} (known: {', '.join(RECIPE_KEYS)})")
+    if "csg" not in data:
+        raise fail(f"{where}: data needs csg (the number of models)")
+    return {k: data[k] for k in sorted(data)}
+
+
+def _flags(settings: dict, fail, where: str) -> dict:
+    for key in ("data", "out", "init", "resume"):
+        if key in settings:
+            raise fail(f"{where}: {key} is set by the harness")
+    return {k: settings[k] for k in sorted(settings)}
+
+
+def argv(settings: dict) -> list[str]:
+    """Flags of a stage's settings: `batch_size: 4` -> --batch-size 4; true -> a bare flag;
+    a mapping -> NAME=VALUE pairs; a list -> the flag repeated."""
+    out: list[str] = []
+    for key, value in settings.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            out.append(flag)
+        elif value is False or value is None:
+            continue
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                out += [flag, f"{k}={v}"]
+        elif isinstance(value, list) and key != "split":
+            for v in value:
+                out += [flag, str(v)]
+        else:
+            out += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+    return out

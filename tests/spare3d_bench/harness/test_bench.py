@@ -1,0 +1,171 @@
+"""`spare3d bench`: suites parsed with one-line errors, stages hashed by what decides them,
+cached, failures isolated, a killed suite resumed to the same rows, results exported."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("torch")
+pytest.importorskip("OCP")
+
+from spare3d_bench.harness import results  # noqa: E402
+from spare3d_bench.harness.runner import Bench  # noqa: E402
+from spare3d_bench.harness.suite import SuiteError, builtin_suites, expand, load_suite  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[3]
+TINY = {
+    "name": "tiny-check",
+    "seeds": [0],
+    "base": {
+        "data": {"task": "i2p", "csg": 12, "primitives": 3, "size": 32, "layout": "packed", "seed": 3,
+                 "split": [0.5, 0.25, 0.25]},
+        "train": {"model": "resnet18-early", "epochs": 1, "batch_size": 4, "lr": 0.001},
+    },
+    "experiments": {
+        "fusion": {"grid": {"train.model": ["resnet18-early", "resnet18-late"]}},  # late fusion does T2I only: fails
+    },
+}
+
+
+def _suite(tmp_path: Path, spec: dict, name: str = "suite.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def spare3d(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "spare3d_bench.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          **kw)
+
+
+def _metrics(db_path: Path) -> list[tuple]:
+    """The rows that must not depend on interruptions (times and machine left out)."""
+    db = sqlite3.connect(db_path)
+    try:
+        return db.execute("SELECT suite, scale, experiment, run, metric, value, factors, seed, stages FROM results "
+                          "ORDER BY experiment, run, metric").fetchall()
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"experiments": {"x": {"grid": {"model.depth": [1]}}}}, "unknown factor 'model.depth'"),
+    ({"experiments": {"x": {"grid": {"train.lr": []}}}}, "a grid of zero runs (train.lr has no values)"),
+    ({"experiments": {"x": {"set": {"pretrain.method": "nosuch", "pretrain.data": {"task": "pairs", "csg": 4}}}}},
+     "unknown method 'nosuch'"),
+    ({"experiments": {"x": {"set": {"data.colour": "red"}}}}, "unknown data setting 'colour'"),
+    ({"experiment": {}}, "unknown key 'experiment'"),
+    ({"seeds": []}, "seeds must be a non-empty list"),
+    ({"experiments": {"x": {"set": {"train": None}}}}, "nothing to evaluate"),
+])
+def test_a_bad_suite_is_one_line_naming_the_file(tmp_path, edit, message):
+    spec = {**json.loads(json.dumps(TINY)), **edit}
+    path = _suite(tmp_path, spec)
+    with pytest.raises(SuiteError) as e:
+        load_suite(str(path))
+    assert str(e.value).startswith(f"{path}: ") and message in str(e.value) and "\n" not in str(e.value)
+    r = spare3d("bench", str(path), "--dry-run")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"spare3d bench: error: {e.value}"]
+
+
+def test_stage_hashes_change_with_what_decides_the_work_and_nothing_else():
+    spec = json.loads(json.dumps(TINY))
+    spec["experiments"] = {"e": {}}
+    base = expand(spec, "tiny").runs[0].stages
+    gen, train, ev = (s.key for s in base)
+    # an irrelevant edit: description, another experiment, the device and loader threads
+    other = {**spec, "description": "new words", "experiments": {"e": {}, "f": {"set": {"train.lr": 0.01}}}}
+    other["base"]["train"] = {**spec["base"]["train"], "device": "cuda", "loader_threads": 4}
+    assert [s.key for s in expand(other, "tiny").runs[0].stages] == [gen, train, ev]
+    # a training setting: the training run and its evaluation, not the data
+    lr = json.loads(json.dumps(spec))
+    lr["base"]["train"]["lr"] = 0.002
+    keys = [s.key for s in expand(lr, "tiny").runs[0].stages]
+    assert keys[0] == gen and keys[1] != train and keys[2] != ev
+    # a data setting: everything downstream of it
+    data = json.loads(json.dumps(spec))
+    data["base"]["data"]["primitives"] = 4
+    keys = [s.key for s in expand(data, "tiny").runs[0].stages]
+    assert all(a != b for a, b in zip(keys, [gen, train, ev]))
+    # two seeds share the data, not the training
+    seeds = {**spec, "seeds": [0, 1]}
+    a, b = expand(seeds, "tiny").runs
+    assert a.stages[0].key == b.stages[0].key and a.stages[1].key != b.stages[1].key
+
+
+def test_built_in_suites_expand_at_every_scale():
+    assert "paper-spare3d" in builtin_suites()
+    runs = {scale: load_suite("paper-spare3d", scale).runs for scale in ("tiny", "cpu", "gpu", "paper")}
+    assert len(runs["tiny"]) == 12 and len(runs["paper"]) == 36  # three seeds
+    assert {r.settings["data"]["task"] for r in runs["tiny"]} == {"t2i", "i2p", "p2i"}
+    r = spare3d("bench", "--list")
+    assert r.returncode == 0 and r.stdout.startswith("paper-spare3d: SPARE3D's supervised baselines")
+
+
+def test_a_suite_runs_caches_isolates_a_failure_and_exports(tmp_path):
+    spec = json.loads(json.dumps(TINY))
+    spec["experiments"]["seeds"] = {"grid": {"train.lr": [0.001, 0.002]}}
+    path = _suite(tmp_path, spec)
+    bench = Bench(load_suite(str(path)), tmp_path / "root", device="cpu")
+    out = bench.run(progress=False)
+    # fusion: early (shared with seeds lr=0.001) and late; seeds: lr 0.002; one dataset
+    assert len(out.ran) == 1 + 2 * 2 + 0 and len(out.failed) == 1 and len(out.skipped) == 1
+    [(key, error)] = out.failed.items()
+    assert key.startswith("train-") and error == "spare3d train: error: resnet18-late does not do i2p (the late fusion does t2i)"
+    db = results.connect(tmp_path / "root" / "results.sqlite")
+    failures = db.execute("SELECT experiment, run, error FROM failures").fetchall()
+    assert failures == [("fusion", "train.model=resnet18-late/seed=0", error)]
+    runs = {r["run"] for r in results.rows(db) if r["metric"] == "accuracy"}
+    assert runs == {"train.model=resnet18-early/seed=0", "train.lr=0.001/seed=0", "train.lr=0.002/seed=0"}
+    row = next(r for r in results.rows(db) if r["metric"] == "questions")
+    assert row["value"] == 3 and row["task"] == "i2p" and row["method"] == "supervised" and row["version"]
+    answered = results.answers(db, "tiny-check", "tiny", "seeds", "train.lr=0.001/seed=0")
+    accuracy = next(r["value"] for r in results.rows(db) if r["run"] == "train.lr=0.001/seed=0" and r["metric"] == "accuracy")
+    assert len(answered) == 3 and sum(answered.values()) / 3 == pytest.approx(accuracy)
+    db.close()
+    # a second bench does no work; the failed stage is tried again and fails again
+    again = Bench(load_suite(str(path)), tmp_path / "root", device="cpu").run(progress=False)
+    assert again.ran == [] and list(again.failed) == [key] and len(again.cached) == 5
+    # export
+    r = spare3d("results", "export", str(tmp_path / "root" / "results.sqlite"), "--json")
+    assert r.returncode == 0 and len(json.loads(r.stdout)) == 3 * 7
+    r = spare3d("results", "export", str(tmp_path / "root" / "results.sqlite"), "--csv", "--out", str(tmp_path / "r.csv"))
+    assert r.returncode == 0 and (tmp_path / "r.csv").read_text().splitlines()[0].startswith("suite,scale,experiment,run")
+    (tmp_path / "garbage.sqlite").write_bytes(b"not a database at all" * 100)
+    r = spare3d("results", "export", str(tmp_path / "garbage.sqlite"))
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "not a results database" in r.stderr
+
+
+def test_a_suite_killed_anywhere_resumes_to_the_rows_of_an_uninterrupted_run(tmp_path):
+    spec = json.loads(json.dumps(TINY))
+    spec["experiments"] = {"lr": {"grid": {"train.lr": [0.001, 0.002]}}}
+    spec["base"]["train"]["epochs"] = 2
+    path = _suite(tmp_path, spec)
+    whole = spare3d("bench", str(path), "--root", str(tmp_path / "whole"), "--device", "cpu", "--quiet", timeout=600)
+    assert whole.returncode == 0, whole.stderr[-800:]
+    killed = tmp_path / "killed"
+    # killed while generating (its job folder exists), then while training (a first epoch is checkpointed)
+    for moment in ("generate/*/.spare3d", "train/*/last.pt"):
+        proc = subprocess.Popen([sys.executable, "-m", "spare3d_bench.cli", "bench", str(path), "--root", str(killed),
+                                 "--device", "cpu", "--quiet"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while proc.poll() is None and time.time() < deadline and not list(killed.glob(moment)):
+            time.sleep(0.01)
+        assert proc.poll() is None, "finished before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not list(killed.glob("stages/evaluate-*"))
+    resumed = spare3d("bench", str(path), "--root", str(killed), "--device", "cpu", "--quiet", timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-800:]
+    assert _metrics(killed / "results.sqlite") == _metrics(tmp_path / "whole" / "results.sqlite")
+    assert len(_metrics(tmp_path / "whole" / "results.sqlite")) == 2 * 7
