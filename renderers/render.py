@@ -18,7 +18,7 @@ import numpy as np
 from .hlr_options import HLROptions, tolerance_for
 from .drawing import DEFAULT_FACTOR, Drawing, Timings, frame
 from .raster import PixelLines, rasterize, to_pixel_lines
-from .styles import get_style
+from .styles import Style, get_style
 from .views import View
 from .writers import FORMATS, atomic_write, npy_bytes, png_bytes, svg_text
 
@@ -42,6 +42,7 @@ class RenderOptions:
     mode: str = "lines"
     material: str = "grey"
     maps: tuple[str, ...] = ()
+    line_width: float = 1.0  # times the style's widths and dashes
 
     def __post_init__(self) -> None:
         from .shaded import MAPS, MATERIALS
@@ -67,6 +68,8 @@ class RenderOptions:
         if self.hlr.tolerance is None:  # frozen: set once, here, from the size
             object.__setattr__(self, "hlr", replace(self.hlr, tolerance=tolerance_for(self.size)))
         get_style(self.style)
+        if not (isinstance(self.line_width, (int, float)) and 0.25 <= self.line_width <= 8):
+            raise ValueError(f"line width must be from 0.25 to 8 (times the style's), got {self.line_width!r}")
         if self.framing not in DEFAULT_FACTOR:
             raise ValueError(f"unknown framing {self.framing!r} (use {', '.join(DEFAULT_FACTOR)})")
         if self.frame_factor is not None and not (0.1 <= self.frame_factor <= 100):
@@ -87,6 +90,8 @@ class RenderOptions:
         """The options that change the files, as plain JSON values (render.json records
         them beside their hash)."""
         d = asdict(self)
+        if self.line_width == 1.0:  # the style's own widths: the hash renders made before the option had
+            del d["line_width"]
         d["views"] = [[v.name, list(v.direction), list(v.xdir)] for v in self.views]
         d["hlr"] = {
             "mode": self.hlr.mode,
@@ -96,6 +101,10 @@ class RenderOptions:
             "force_poly": list(self.hlr.force_poly),
         }
         return json.loads(json.dumps(d))  # tuples as lists: what reading render.json gives back
+
+    def line_style(self) -> Style:
+        """The style the lines are drawn in: the named style, widened by `line_width`."""
+        return get_style(self.style).widened(float(self.line_width))
 
     def files(self) -> list[str]:
         """Output file names: one per view and format, plus depth/normal maps (.npy float32,
@@ -131,7 +140,7 @@ def pixel_lines(drawing: Drawing, options: RenderOptions) -> PixelLines:
 
 def image(drawing: Drawing, options: RenderOptions) -> np.ndarray:
     """The uint8 image of one drawing: (H, W, 3) RGB, or (H, W) when grayscale."""
-    return rasterize(pixel_lines(drawing, options), get_style(options.style), options.grayscale)
+    return rasterize(pixel_lines(drawing, options), options.line_style(), options.grayscale)
 
 
 def source_stamp(source: str | os.PathLike) -> list[int] | None:
@@ -190,7 +199,7 @@ def remove_outputs(out_dir: Path) -> None:
 
 def write_drawings(drawings: list[Drawing], out_dir: Path, options: RenderOptions, timings: dict[str, float]) -> None:
     """Write every drawing in every format; adds 'rasterise' and 'write' (encode + save) seconds."""
-    style = get_style(options.style)
+    style = options.line_style()
     out_dir.mkdir(parents=True, exist_ok=True)
     for d in drawings:
         t0 = time.perf_counter()

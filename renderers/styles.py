@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 #: Image side at which the widths and dash lengths below hold; they scale with the side.
 REFERENCE_SIZE = 200
@@ -32,20 +32,27 @@ class Style:
     hidden_color: RGB
     hidden_dash: tuple[float, float] | None = None
     background: RGB = (255, 255, 255)
+    width_factor: float = 1.0  # times the widths drawn at any size, floors included
 
     def scaled(self, size: int) -> tuple[float, float | None, tuple[float, float] | None]:
         """(visible width, hidden width, dash) in pixels for an image of side `size`: the
         widths at 200 px times size / 200, but never thinner than MIN_VISIBLE_WIDTH and
-        MIN_HIDDEN_WIDTH (dashes stretch with the hidden stroke). Pixels, so at any one
-        size a part drawn at any scale gives the same image."""
+        MIN_HIDDEN_WIDTH (dashes stretch with the hidden stroke), then times `width_factor`.
+        Pixels, so at any one size a part drawn at any scale gives the same image."""
         k = size / REFERENCE_SIZE
-        vw = max(self.visible_width * k, MIN_VISIBLE_WIDTH)
+        vw = max(self.visible_width * k, MIN_VISIBLE_WIDTH) * self.width_factor
         if self.hidden_width is None:
             return vw, None, None
-        hw = max(self.hidden_width * k, MIN_HIDDEN_WIDTH)
+        hw = max(self.hidden_width * k, MIN_HIDDEN_WIDTH) * self.width_factor
         stretch = hw / self.hidden_width
         dash = None if self.hidden_dash is None else (self.hidden_dash[0] * stretch, self.hidden_dash[1] * stretch)
         return vw, hw, dash
+
+
+    def widened(self, factor: float) -> "Style":
+        """The style with every width it draws, and the dashes, times `factor` (line-width
+        experiments): after the floors, so that it changes small drawings too."""
+        return self if factor == 1.0 else replace(self, width_factor=self.width_factor * factor)
 
 
 STYLES: dict[str, Style] = {

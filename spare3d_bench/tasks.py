@@ -39,6 +39,7 @@ from renderers.hlr_options import HLROptions
 from renderers.mesh_io import Mesh
 from renderers.mesh_lines import draw_mesh
 from renderers.render import RenderOptions, image
+from renderers.styles import get_style
 from renderers.views import PRESETS
 
 from . import csg_mesh
@@ -75,10 +76,14 @@ class TaskOptions:
     hlr: str = "auto"
     filters: tuple[str, ...] = FILTERS
     poses: int = 8
+    line_width: float = 1.0  # times the style's widths
 
     def __post_init__(self) -> None:
         if self.poses not in (8, 20):
             raise ValueError(f"poses must be 8 (SPARE3D) or 20 (extended), got {self.poses}")
+        get_style(self.style)
+        if not 0.25 <= self.line_width <= 8:
+            raise ValueError(f"line width must be from 0.25 to 8 (times the style's), got {self.line_width!r}")
         bad = [f for f in self.filters if f not in FILTERS]
         if bad:
             raise ValueError(f"unknown filter {bad[0]!r} (known: {', '.join(FILTERS)})")
@@ -119,7 +124,7 @@ class Drawer:
 
     def __init__(self, options: TaskOptions) -> None:
         self.options = options
-        self.render = RenderOptions((PRESETS["f"],), size=options.size, style=options.style)
+        self.render = RenderOptions((PRESETS["f"],), size=options.size, style=options.style, line_width=options.line_width)
         self.poly_views: set[str] = set()
         self._drawn: list[tuple[object, dict[str, np.ndarray]]] = []
 

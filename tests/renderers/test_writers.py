@@ -63,3 +63,23 @@ def test_dashes_follow_the_pattern():
     lengths = [np.linalg.norm(np.diff(p, axis=0), axis=1).sum() for p in pieces]
     assert lengths == pytest.approx([4.0, 4.0, 4.0])  # starts at 0, 7, 14 of a 20-long path
     assert np.allclose(pieces[1][[0, -1]], [[7.0, 0.0], [10.0, 1.0]]) and len(pieces[1]) == 3
+
+
+def test_line_width_multiplies_the_styles_widths_and_dashes():
+    from renderers.render import RenderOptions
+    from renderers.views import PRESETS
+
+    for size in (64, 200):
+        line = Polylines.from_list([np.array([[0.1, 0.5], [0.9, 0.5]]) * size])  # at 64 px the widths are at their floors: the factor applies after them
+        ink = []
+        for factor in (1.0, 2.0):
+            img = rasterize(PixelLines(size, line, Polylines.empty()), STYLES["spare3d"].widened(factor))
+            ink.append((255 - img[:, size // 2, 1].astype(float)).sum() / 255)  # ink across the line: its width
+        assert ink[0] == pytest.approx(1.25, abs=0.05) and ink[1] == pytest.approx(2 * ink[0], rel=0.12)
+    assert STYLES["dashed"].widened(2.0).scaled(200) == (2.5, 1.5, (8.0, 6.0))
+    assert STYLES["visible-only"].widened(3.0).scaled(64) == (3.75, None, None)
+    default, wide = (RenderOptions((PRESETS["f"],), line_width=w) for w in (1.0, 2.0))
+    assert "line_width" not in default.settings() and wide.settings()["line_width"] == 2.0  # old renders keep their hash
+    assert default.fingerprint() != wide.fingerprint()
+    with pytest.raises(ValueError, match="line width must be from 0.25 to 8"):
+        RenderOptions((PRESETS["f"],), line_width=0.1)

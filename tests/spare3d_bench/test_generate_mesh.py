@@ -143,3 +143,21 @@ def test_generation_runs_with_opencascade_blocked_and_asking_for_it_is_one_line(
     assert errors == ["spare3d generate: error: needs OCP, which is not installed here (pip install cadquery-ocp-novtk); "
                       "or build CSG models with --engine mesh"]
     assert not (tmp_path / "b").exists()
+
+
+def test_style_and_line_width_reach_the_drawings_and_the_card(tmp_path):
+    import cv2
+
+    cards, images = [], []
+    for name, options in (("a", TaskOptions(size=64)), ("b", TaskOptions(size=64, style="visible-only")),
+                          ("c", TaskOptions(size=64, line_width=2.0))):
+        cards.append(generate(_config("i2p", 2, split=(1, 0, 0), options=options), tmp_path / name, progress=False))
+        images.append(cv2.imread(str(tmp_path / name / "train" / "0" / "0_f.png"))[:, :, ::-1])
+    assert [(c["render"]["style"], c["render"]["line_width"]) for c in cards] == [
+        ("spare3d", 1.0), ("visible-only", 1.0), ("spare3d", 2.0)]
+    red = [int(((im[:, :, 0] > 200) & (im[:, :, 1] < 150)).sum()) for im in images]  # hidden lines
+    black = [int((im.max(axis=2) < 100).sum()) for im in images]  # visible lines
+    assert red[0] > 0 and red[1] == 0 and black[1] == black[0]
+    assert black[2] > 1.5 * black[0]  # twice the width
+    with pytest.raises(ValueError, match="unknown style 'bold'"):
+        TaskOptions(style="bold")
