@@ -58,6 +58,9 @@ def _add_training_options(p, lr_help: str, lr_default: float | None) -> None:
                    help="resize drawings to this side on the device, 16-1024 (default: as stored)")
     p.add_argument("--shift", type=_number(0, 0.5, high_open=True), default=0.0, metavar="X",
                    help="augmentation: random shift of each question, a fraction of the side in [0, 0.5) (default 0)")
+    p.add_argument("--blank-views", default="", metavar="LIST",
+                   help="views the model sees as blank paper, one or two of f, r, t (e.g. f or f,r), in training and "
+                        "evaluation: view-subset experiments (default none)")
     p.add_argument("--device", type=_device_name, default="auto", metavar="DEV",
                    help="auto (CUDA if present), cpu, cuda or cuda:N (default auto)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
@@ -118,7 +121,8 @@ def _config_from_args(args: argparse.Namespace, task: str, model: str, arch: dic
     return TrainConfig(
         task=task, model=model, data=args.data, epochs=epochs, batch_size=args.batch_size, lr=lr or args.lr,
         optimizer=args.optimizer or optimizer, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
-        clip=args.clip, channels=args.channels, resolution=args.resolution, shift=args.shift, device=args.device,
+        clip=args.clip, channels=args.channels, resolution=args.resolution, shift=args.shift,
+        blank_views=args.blank_views.replace(",", ""), device=args.device,
         compile=args.compile, seed=args.seed, workers=args.loader_threads, weights=args.weights,
         data_on_device=args.data_on_device, method=method, arch=arch, options=options or {},
         init=getattr(args, "init", None), sync_bn=args.sync_bn,

@@ -17,14 +17,36 @@ import torch.nn.functional as F
 _LUMA = (0.299, 0.587, 0.114)
 
 
+VIEWS = "frt"
+
+
 @dataclass(frozen=True)
 class InputOptions:
     """How drawings become tensors: channels (1 grayscale, 3 RGB), side in pixels (None:
-    as stored), and the largest random shift, as a fraction of the side (0: none)."""
+    as stored), the largest random shift, as a fraction of the side (0: none), and the
+    views (letters of f, r, t) the model sees as blank paper, in training and evaluation
+    alike (view-subset experiments)."""
 
     channels: int = 3
     resolution: int | None = None
     shift: float = 0.0
+    blank_views: str = ""
+
+    def __post_init__(self) -> None:
+        letters = self.blank_views.replace(",", "")
+        if any(v not in VIEWS for v in letters) or len(set(letters)) != len(letters) or len(letters) > 2:
+            raise ValueError(f"blank views must be one or two of f, r, t, got {self.blank_views!r}")
+
+
+def blank(views: torch.Tensor, names: str) -> torch.Tensor:
+    """(B, N, C, H, W) views in f, r, t order (repeated for pair data) with the named
+    views white."""
+    keep = [i for i in range(views.shape[1]) if VIEWS[i % 3] not in names]
+    if len(keep) == views.shape[1]:
+        return views
+    out = torch.ones_like(views)
+    out[:, keep] = views[:, keep]
+    return out
 
 
 def to_float(images: torch.Tensor, options: InputOptions) -> torch.Tensor:
@@ -64,6 +86,8 @@ def prepare(batch: dict, options: InputOptions, device: torch.device, generator:
     non_blocking = device.type == "cuda"
     views = to_float(batch["views"].to(device, non_blocking=non_blocking), options)
     candidates = to_float(batch["candidates"].to(device, non_blocking=non_blocking), options)
+    if options.blank_views:
+        views = blank(views, options.blank_views)
     if generator is not None and options.shift > 0:
         views, candidates = shift_questions([views, candidates], options.shift, generator)
     pose = batch["pose"].to(device, non_blocking=non_blocking)

@@ -71,6 +71,7 @@ class TrainConfig:
     channels: int = 3
     resolution: int | None = None  # None: the stored drawings' size
     shift: float = 0.0  # question-wise random translation, fraction of the side
+    blank_views: str = ""  # views of f, r, t the model sees as blank paper (view-subset experiments)
     device: str = "auto"
     compile: bool = False
     seed: int = 0
@@ -104,6 +105,7 @@ class TrainConfig:
         if self.resolution is not None and not 16 <= self.resolution <= 1024:
             raise ValueError(f"resolution must be 16-1024 pixels, got {self.resolution}")
         pick_device(self.device, check_available=False)
+        self.inputs  # noqa: B018 - InputOptions checks the channels, shift and blank views
 
     @property
     def batch(self) -> int:
@@ -111,7 +113,7 @@ class TrainConfig:
 
     @property
     def inputs(self) -> InputOptions:
-        return InputOptions(self.channels, self.resolution, self.shift)
+        return InputOptions(self.channels, self.resolution, self.shift, self.blank_views)
 
     @staticmethod
     def from_dict(d: dict) -> "TrainConfig":

@@ -239,6 +239,23 @@ def test_shift_moves_every_drawing_of_a_question_alike():
     assert half.shape == (2, 7, 3, 16, 16)
 
 
+def test_blank_views_show_the_model_white_paper_in_place_of_the_named_views():
+    from spare3d_bench.inputs import InputOptions, prepare
+
+    img = np.zeros((2, 3, 8, 8, 3), np.uint8)  # black drawings: what is white was blanked
+    batch = {"views": torch.from_numpy(img), "candidates": torch.from_numpy(np.zeros((2, 4, 8, 8, 3), np.uint8)),
+             "pose": torch.zeros(2), "answer": torch.zeros(2)}
+    views, candidates, _, _ = prepare(batch, InputOptions(blank_views="fr"), torch.device("cpu"))
+    assert [float(views[:, i].min()) for i in range(3)] == [1.0, 1.0, 0.0] and float(candidates.max()) == 0.0
+    pairs = {**batch, "views": torch.from_numpy(np.zeros((2, 6, 8, 8, 3), np.uint8))}  # 0_f 0_r 0_t 1_f 1_r 1_t
+    views = prepare(pairs, InputOptions(blank_views="t"), torch.device("cpu"))[0]
+    assert [float(views[:, i].min()) for i in range(6)] == [0.0, 0.0, 1.0, 0.0, 0.0, 1.0]
+    for bad in ("x", "ff", "frt"):
+        with pytest.raises(ValueError, match="blank views must be one or two of f, r, t"):
+            TrainConfig(task="t2i", model="resnet18-early", data="d", blank_views=bad)
+    assert TrainConfig(task="t2i", model="resnet18-early", data="d", blank_views="f").inputs.blank_views == "f"
+
+
 def test_evaluating_on_poses_the_run_never_had_is_refused(tmp_path):
     """An 8-pose P2I run on 20-pose questions: refused in words (it was a one_hot error)."""
     from spare3d_bench.csg import CSGRecipe
