@@ -147,6 +147,8 @@ def _add_render(sub) -> None:
         help="spare3d: visible black, hidden thin red under them; dashed: hidden dashed grey; "
         "visible-only: no hidden lines (default spare3d)",
     )
+    p.add_argument("--line-width", type=_number(0.25, 8), default=1.0, metavar="X",
+                   help="line widths (and dashes) times the style's, 0.25-8 (default 1)")
     p.add_argument("--grayscale", action="store_true", help="write one-channel images instead of RGB")
     p.add_argument(
         "--mode",
@@ -286,6 +288,12 @@ def _add_generate(sub) -> None:
         help="hidden-line removal for the drawings, as in spare3d render (default auto: exact where affordable)",
     )
     p.add_argument(
+        "--style", default="spare3d", choices=("spare3d", "dashed", "visible-only"),
+        help="hidden lines: spare3d, thin red under the visible; dashed, dashed grey; visible-only, none (default spare3d)",
+    )
+    p.add_argument("--line-width", type=_number(0.25, 8), default=1.0, metavar="X",
+                   help="line widths (and dashes) times the style's, 0.25-8 (default 1)")
+    p.add_argument(
         "--poses",
         type=int,
         default=8,
@@ -384,6 +392,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                 filters=_filters(args.no_filter),
                 poses=args.poses,
                 hlr=args.hlr,
+                style=args.style,
+                line_width=args.line_width,
             ),
             args.layout,
             sources,
@@ -570,6 +580,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
             formats=tuple(f.strip().lower() for f in args.format.split(",") if f.strip()),
             size=args.size,
             style=args.style,
+            line_width=args.line_width,
             grayscale=args.grayscale,
             framing=args.framing,
             frame_factor=args.frame_factor,
@@ -653,10 +664,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_probe(sub)
     add_attention(sub)
     add_demo(sub)
-    from .harness.cli import add_bench, add_results
+    from .harness.cli import add_bench, add_report, add_results
 
     add_bench(sub)
     add_results(sub)
+    add_report(sub)
     return parser
 
 
@@ -665,7 +677,7 @@ DEFAULT_OUT = Path("datasets") / "output"
 
 RECIPE_KEYS = (
     "task", "csg", "primitives", "variant", "operation", "seed", "size", "split", "layout", "poses", "questions", "hlr",
-    "engine", "executor", "scheduler", "timeout", "retries",
+    "style", "line_width", "engine", "executor", "scheduler", "timeout", "retries",
 )
 
 

@@ -46,6 +46,31 @@ def add_results(sub) -> None:
     p.set_defaults(handler=_cmd_results)
 
 
+def add_report(sub) -> None:
+    p = sub.add_parser(
+        "report", help="tables, figures and one HTML page of a spare3d bench results database",
+        description=("Write OUT/report.md (tables and PNG figures under OUT/figures) and OUT/report.html (the same, "
+                     "self-contained) from a results database: per experiment, accuracy over seeds with its 95% "
+                     "interval, chance, the published figure where the suite gives one, and an exact McNemar test "
+                     "against the experiment's best setting."),
+    )
+    p.add_argument("db", metavar="DB", help="results database (ROOT/results.sqlite)")
+    p.add_argument("--out", required=True, metavar="DIR", help="report folder (required)")
+    p.set_defaults(handler=_cmd_report)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+
+    try:
+        page = write_report(args.db, args.out)
+    except ValueError as e:
+        print(f"spare3d report: error: {e}", file=sys.stderr)
+        return 1
+    print(f"report: {Path(args.out) / 'report.md'} and {page}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .runner import DB_NAME, Bench
     from .suite import SuiteError, builtin_suites, load_suite

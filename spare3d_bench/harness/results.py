@@ -23,6 +23,10 @@ CREATE TABLE IF NOT EXISTS answers (
     correct INTEGER NOT NULL,
     PRIMARY KEY (suite, scale, experiment, run, question)
 );
+CREATE TABLE IF NOT EXISTS published (
+    suite TEXT NOT NULL, experiment TEXT NOT NULL, label TEXT NOT NULL, value REAL NOT NULL, source TEXT NOT NULL,
+    PRIMARY KEY (suite, experiment, label)
+);
 CREATE TABLE IF NOT EXISTS failures (
     suite TEXT NOT NULL, scale TEXT NOT NULL, experiment TEXT NOT NULL, run TEXT NOT NULL, stage TEXT NOT NULL,
     error TEXT NOT NULL,
@@ -63,6 +67,14 @@ def record_failure(db: sqlite3.Connection, key: tuple[str, str, str, str], stage
     with db:
         db.execute("DELETE FROM results WHERE suite=? AND scale=? AND experiment=? AND run=?", key)
         db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?)", (*key, stage, error))
+
+
+def record_published(db: sqlite3.Connection, suite: str, figures) -> None:
+    """Store a suite's published figures ((experiment, label, accuracy %, source)),
+    replacing its earlier ones."""
+    with db:
+        db.execute("DELETE FROM published WHERE suite=?", (suite,))
+        db.executemany("INSERT INTO published VALUES (?, ?, ?, ?, ?)", [(suite, *f) for f in figures])
 
 
 def rows(db: sqlite3.Connection) -> list[dict]:

@@ -106,6 +106,7 @@ class Bench:
             except Exception as e:  # noqa: BLE001 - a failed stage is recorded, the suite carries on
                 code, text_err = 1, io.StringIO(f"{type(e).__name__}: {e}")
         seconds = time.perf_counter() - t0
+        release_memory()
         log.write_text(f"$ spare3d {' '.join(command)}\n{text_out.getvalue()}{text_err.getvalue()}")
         if code != 0:
             lines = [line for line in text_err.getvalue().splitlines() if line.strip()]
@@ -142,6 +143,7 @@ class Bench:
         db = results.connect(self.root / DB_NAME)
         try:
             commit = git_commit()
+            results.record_published(db, self.suite.name, self.suite.published)
             for run in self.suite.runs:
                 key = (self.suite.name, self.suite.scale, run.experiment, f"{run.label}/seed={run.seed}")
                 failed = next((s for s in run.stages if s.key in out.failed), None)
@@ -171,6 +173,19 @@ class Bench:
                 "method": trained.settings.get("method", "supervised") if trained else None, "stages": stages,
                 "version": __version__, "git_commit": commit, "device": self.device, "seconds": round(seconds, 3)}
         return metrics, info, answers
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed memory back to the system (glibc keeps freed arenas):
+    stages run one after another in one process, and should peak no higher than one."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def git_commit() -> str | None:

@@ -17,6 +17,10 @@ An experiment sets dotted keys over the base (`set`), then sweeps a `grid` (ever
 combination of the listed values) or lists explicit `runs` (each a mapping of dotted
 keys); every run is repeated per seed. Flags are written as in the CLI with `_` for `-`
 (`batch_size`); `true` is a bare flag; a mapping is `NAME=VALUE` pairs (`arch`).
+`published` maps a run label to the figure a paper reports for it (`accuracy` in %,
+`source`), which reports print beside the measured one. An experiment's own `scales`
+replace its `set`, `grid` or `runs` at a scale (factor values that must shrink with it,
+such as data sizes).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from .. import __version__
 SCALES = ("tiny", "cpu", "gpu", "paper")
 SECTIONS = ("data", "pretrain", "train")
 SUITE_KEYS = ("name", "description", "seeds", "base", "scales", "experiments")
-EXPERIMENT_KEYS = ("description", "set", "grid", "runs")
+EXPERIMENT_KEYS = ("description", "set", "grid", "runs", "published", "scales")
 #: Settings that decide where or how fast a stage runs, not what it computes: left out of
 #: the stage hashes (a CPU run and a GPU run of one setting share their stage).
 NOT_HASHED = ("device", "workers", "loader_threads", "quiet", "executor", "scheduler", "timeout", "retries")
@@ -89,6 +93,7 @@ class Suite:
     scale: str
     runs: tuple[Run, ...]
     source: str
+    published: tuple[tuple[str, str, float, str], ...] = ()  # (experiment, label, accuracy %, source)
 
     def stages(self) -> list[Stage]:
         """Every distinct stage, each before the stages that read it."""
@@ -158,7 +163,7 @@ def expand(spec, scale: str, source: str = "<suite>") -> Suite:
     experiments = spec.get("experiments")
     if not isinstance(experiments, dict) or not experiments:
         raise fail("needs experiments: a mapping of experiment names to their settings")
-    runs = []
+    runs, published = [], []
     for exp_name, exp in experiments.items():
         exp = exp or {}
         if not isinstance(exp, dict):
@@ -166,6 +171,12 @@ def expand(spec, scale: str, source: str = "<suite>") -> Suite:
         bad = sorted(set(exp) - set(EXPERIMENT_KEYS))
         if bad:
             raise fail(f"experiment {exp_name}: unknown key {bad[0]!r} (known: {', '.join(EXPERIMENT_KEYS)})")
+        at_scale = (exp.get("scales") or {}).get(scale) or {}
+        if not isinstance(at_scale, dict) or set(at_scale) - {"set", "grid", "runs"}:
+            raise fail(f"experiment {exp_name}: scales.{scale} may replace set, grid or runs")
+        exp = {**{k: v for k, v in exp.items() if k != "scales" and not (k in ("grid", "runs") and
+                                                                        ({"grid", "runs"} & set(at_scale)))},
+               **at_scale}
         settings = copy.deepcopy(base)
         for key, value in (exp.get("set") or {}).items():
             _set(settings, key, value, fail, f"experiment {exp_name}")
@@ -176,7 +187,24 @@ def expand(spec, scale: str, source: str = "<suite>") -> Suite:
             label = ",".join(f"{k}={_text(v)}" for k, v in factors.items()) or "base"
             for seed in seeds:
                 runs.append(_run(exp_name, label, factors, seed, point, fail))
-    return Suite(name, str(spec.get("description", "")), scale, tuple(runs), source)
+        published += _published(exp, exp_name, {r.label for r in runs if r.experiment == exp_name}, fail)
+    return Suite(name, str(spec.get("description", "")), scale, tuple(runs), source, tuple(published))
+
+
+def _published(exp: dict, name: str, labels: set[str], fail) -> list[tuple[str, str, float, str]]:
+    """An experiment's published figures, each for one of its run labels."""
+    figures = exp.get("published") or {}
+    if not isinstance(figures, dict):
+        raise fail(f"experiment {name}: published must map run labels to {{accuracy, source}}")
+    out = []
+    for label, entry in figures.items():
+        if label not in labels:
+            raise fail(f"experiment {name}: published figure for {label!r}, which is not one of its runs "
+                       f"({', '.join(sorted(labels))})")
+        if not isinstance(entry, dict) or not isinstance(entry.get("accuracy"), (int, float)) or "source" not in entry:
+            raise fail(f"experiment {name}: published {label}: give accuracy (%) and source")
+        out.append((name, label, float(entry["accuracy"]), str(entry["source"])))
+    return out
 
 
 def _points(exp: dict, name: str, fail) -> list[dict]:

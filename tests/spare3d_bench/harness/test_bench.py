@@ -67,6 +67,8 @@ def _metrics(db_path: Path) -> list[tuple]:
     ({"experiment": {}}, "unknown key 'experiment'"),
     ({"seeds": []}, "seeds must be a non-empty list"),
     ({"experiments": {"x": {"set": {"train": None}}}}, "nothing to evaluate"),
+    ({"experiments": {"x": {"published": {"train.model=nope": {"accuracy": 50, "source": "a paper"}}}}},
+     "published figure for 'train.model=nope', which is not one of its runs (base)"),
 ])
 def test_a_bad_suite_is_one_line_naming_the_file(tmp_path, edit, message):
     spec = {**json.loads(json.dumps(TINY)), **edit}
@@ -103,13 +105,27 @@ def test_stage_hashes_change_with_what_decides_the_work_and_nothing_else():
     assert a.stages[0].key == b.stages[0].key and a.stages[1].key != b.stages[1].key
 
 
+def test_an_experiments_own_scales_replace_its_grid():
+    spec = json.loads(json.dumps(TINY))
+    spec["experiments"] = {"size": {"grid": {"data.csg": [1000, 5000]}, "scales": {"tiny": {"grid": {"data.csg": [8, 12]}}}}}
+    assert [r.label for r in expand(spec, "tiny").runs] == ["data.csg=8", "data.csg=12"]
+    assert [r.label for r in expand(spec, "cpu").runs] == ["data.csg=1000", "data.csg=5000"]
+    spec["experiments"]["size"]["scales"]["cpu"] = {"seeds": [1]}
+    with pytest.raises(SuiteError, match="scales.cpu may replace set, grid or runs"):
+        expand(spec, "cpu")
+
+
 def test_built_in_suites_expand_at_every_scale():
-    assert "paper-spare3d" in builtin_suites()
+    assert {"paper-spare3d", "input-data"} <= set(builtin_suites())
+    inputs = load_suite("input-data", "tiny")
+    assert {r.experiment for r in inputs.runs} == {"complexity", "data-size", "resolution", "line-width", "style", "views",
+                                                   "poses"}
     runs = {scale: load_suite("paper-spare3d", scale).runs for scale in ("tiny", "cpu", "gpu", "paper")}
     assert len(runs["tiny"]) == 12 and len(runs["paper"]) == 36  # three seeds
     assert {r.settings["data"]["task"] for r in runs["tiny"]} == {"t2i", "i2p", "p2i"}
     r = spare3d("bench", "--list")
-    assert r.returncode == 0 and r.stdout.startswith("paper-spare3d: SPARE3D's supervised baselines")
+    assert r.returncode == 0 and "\npaper-spare3d: SPARE3D's supervised baselines" in r.stdout
+    assert r.stdout.startswith("input-data: How the input data changes I2P accuracy")
 
 
 def test_a_suite_runs_caches_isolates_a_failure_and_exports(tmp_path):
