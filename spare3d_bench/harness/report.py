@@ -90,6 +90,12 @@ def _table(rows: list[Setting]) -> tuple[list[str], list[list[str]]]:
     return head, body
 
 
+def _whiskers(rows: list[Setting]) -> list[list[float]]:
+    """Interval whiskers below and above each accuracy, in %: never negative (a Wilson
+    bound rounds a hair past an accuracy of 0 or 1)."""
+    return [[max(0.0, 100 * (s.accuracy - s.low)) for s in rows], [max(0.0, 100 * (s.high - s.accuracy)) for s in rows]]
+
+
 def figure(rows: list[Setting], title: str, path: Path) -> bool:
     """Accuracy against the experiment's one numeric factor (a line per task and model), or
     bars with interval whiskers; False when there is nothing to draw."""
@@ -111,14 +117,13 @@ def figure(rows: list[Setting], title: str, path: Path) -> bool:
             members.sort(key=lambda s: s.factors[keys[0]])
             x = [s.factors[keys[0]] for s in members]
             y = [100 * s.accuracy for s in members]
-            err = [[100 * (s.accuracy - s.low) for s in members], [100 * (s.high - s.accuracy) for s in members]]
+            err = _whiskers(members)
             ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{task} {model}")
         ax.set_xlabel(keys[0])
         ax.legend(fontsize=7)
     else:
         x = range(len(rows))
-        ax.bar(x, [100 * s.accuracy for s in rows], color="#7a9cc6",
-               yerr=[[100 * (s.accuracy - s.low) for s in rows], [100 * (s.high - s.accuracy) for s in rows]], capsize=3)
+        ax.bar(x, [100 * s.accuracy for s in rows], color="#7a9cc6", yerr=_whiskers(rows), capsize=3)
         ax.set_xticks(list(x), [s.label.replace(",", "\n") for s in rows], fontsize=6, rotation=30, ha="right")
         shown = [(i, s.published[0]) for i, s in zip(x, rows) if s.published]
         if shown:

@@ -91,3 +91,11 @@ def test_bad_databases_are_one_line(tmp_path):
         r = subprocess.run([sys.executable, "-m", "spare3d_bench.cli", "report", str(tmp_path / name), "--out",
                             str(tmp_path / "out")], capture_output=True, text=True, cwd=ROOT)
         assert r.returncode == 1 and r.stderr.count("\n") == 1 and message in r.stderr, r.stderr
+
+
+def test_a_figure_of_a_run_that_answered_nothing_right(tmp_path):
+    from spare3d_bench.harness.report import Setting, figure
+
+    low, high = wilson_interval(0, 7)
+    zero = Setting("data.csg=8", {"data.csg": 8}, "i2p", "resnet18-early", 0.0, max(low, 1e-17), high, 1, 7, 0.25, None, None)
+    assert figure([zero], "zero", tmp_path / "zero.png") and (tmp_path / "zero.png").stat().st_size > 0
