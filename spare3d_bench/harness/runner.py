@@ -82,6 +82,8 @@ class Bench:
             error = self._execute(stage, by_key)
             if error is None:
                 out.ran.append(stage.key)
+                if stage.kind == "evaluate":  # its runs' rows now, not only at the end: a report mid-way sees them
+                    self._record(out, evaluation=stage.key)
             else:
                 out.failed[stage.key] = error
         self._record(out)
@@ -138,13 +140,16 @@ class Bench:
             shutil.rmtree(folder)  # killed before its first checkpoint: nothing to keep
         return command
 
-    def _record(self, out: Outcome) -> None:
-        """Store every run's results (finished runs) or failure in ROOT/results.sqlite."""
+    def _record(self, out: Outcome, evaluation: str | None = None) -> None:
+        """Store every run's results (finished runs) or failure in ROOT/results.sqlite; with
+        `evaluation`, only the finished runs of that evaluation stage."""
         db = results.connect(self.root / DB_NAME)
         try:
             commit = git_commit()
             results.record_published(db, self.suite.name, self.suite.published)
             for run in self.suite.runs:
+                if evaluation is not None and run.evaluation.key != evaluation:
+                    continue
                 key = (self.suite.name, self.suite.scale, run.experiment, f"{run.label}/seed={run.seed}")
                 failed = next((s for s in run.stages if s.key in out.failed), None)
                 if failed is not None:

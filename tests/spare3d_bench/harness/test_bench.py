@@ -185,3 +185,24 @@ def test_a_suite_killed_anywhere_resumes_to_the_rows_of_an_uninterrupted_run(tmp
     assert resumed.returncode == 0, resumed.stderr[-800:]
     assert _metrics(killed / "results.sqlite") == _metrics(tmp_path / "whole" / "results.sqlite")
     assert len(_metrics(tmp_path / "whole" / "results.sqlite")) == 2 * 7
+
+
+def test_a_runs_rows_are_stored_as_soon_as_it_is_evaluated(tmp_path, monkeypatch):
+    spec = json.loads(json.dumps(TINY))
+    spec["experiments"] = {"lr": {"grid": {"train.lr": [0.001, 0.002]}}}
+    bench = Bench(load_suite(str(_suite(tmp_path, spec))), tmp_path / "root", device="cpu")
+    real, trained = Bench._execute, []
+
+    def stop_at_the_second_training(self, stage, by_key):
+        if stage.kind == "train":
+            trained.append(stage.key)
+            if len(trained) == 2:
+                raise KeyboardInterrupt  # Ctrl-C in the middle of the suite
+        return real(self, stage, by_key)
+
+    monkeypatch.setattr(Bench, "_execute", stop_at_the_second_training)
+    with pytest.raises(KeyboardInterrupt):
+        bench.run(progress=False)
+    db = results.connect(tmp_path / "root" / "results.sqlite")
+    assert {r["run"] for r in results.rows(db)} == {"train.lr=0.001/seed=0"}
+    db.close()
