@@ -18,6 +18,10 @@ DEFAULT_BUDGET = 10.0
 #: 200 px with SPARE3D framing, 0.15 px at 1000 px.
 DEFAULT_TOLERANCE = 2.5e-4
 
+#: Tessellations (the polygonal algorithm's, `--hlr mesh`'s, the mesh CSG engine's) are this
+#: many times coarser than the chordal tolerance of exact curves: 0.1 px at 200 px.
+POLY_MESH_FACTOR = 4.0
+
 
 def tolerance_for(size: int) -> float:
     """The default tolerance for drawings `size` pixels wide: DEFAULT_TOLERANCE up to 1000 px

@@ -67,6 +67,7 @@ from OCP.TopoDS import TopoDS, TopoDS_Compound, TopoDS_Iterator, TopoDS_Shape, T
 from .drawing import EdgeClass, Polylines, Timings, join_segments
 from .errors import RenderError
 from .files import checked_size, native_name
+from .hlr_options import POLY_MESH_FACTOR
 from .views import View
 
 Shape = TopoDS_Shape
@@ -632,9 +633,6 @@ def hlr_exact(shape: Shape, view: View, deflection: float, smooth: bool = False)
     algo.Update()
     algo.Hide()
     return _extract(HLRBRep_HLRToShape(algo), t0, 0.0, deflection, smooth, polygonal=False)
-
-
-POLY_MESH_FACTOR = 4.0
 
 
 def mesh(shape: Shape, deflection: float, angular: float = 0.25) -> float:

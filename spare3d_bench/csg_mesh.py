@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from renderers.hlr_options import tolerance_for
+from renderers.hlr_options import POLY_MESH_FACTOR, tolerance_for
 
 from .csg_spec import (
     OPERATIONS,
@@ -35,16 +35,11 @@ from .csg_spec import (
 #: Chordal tolerance of curved primitives, in model units (SPARE3D-CSG models span 10-100).
 TOLERANCE = 0.01
 
-#: Generation tessellates this many times coarser than the renderers' chordal tolerance of
-#: exact curves (`tolerance_for`), as OpenCascade's polygonal and mesh drawings do
-#: (renderers.occ.POLY_MESH_FACTOR): 0.1 px at 200 px, lines on the same pixels.
-MESH_FACTOR = 4.0
-
-
 def chordal_fraction(size: int) -> float:
     """The chordal tolerance of generated meshes drawn `size` pixels wide, as a fraction of
-    the model's extent: the OpenCascade engine's polygonal tolerance at that size."""
-    return MESH_FACTOR * tolerance_for(size)
+    the model's extent: the OpenCascade engine's polygonal tolerance at that size
+    (`POLY_MESH_FACTOR` times its exact curves'), so lines land on the same pixels."""
+    return POLY_MESH_FACTOR * tolerance_for(size)
 
 
 def _manifold():
