@@ -18,7 +18,7 @@ import numpy as np
 from .hlr_options import HLROptions, tolerance_for
 from .drawing import DEFAULT_FACTOR, Drawing, Timings, frame
 from .raster import PixelLines, rasterize, to_pixel_lines
-from .styles import Style, get_style
+from .styles import Style, check_line_width, get_style
 from .views import View
 from .writers import FORMATS, atomic_write, npy_bytes, png_bytes, svg_text
 
@@ -68,8 +68,7 @@ class RenderOptions:
         if self.hlr.tolerance is None:  # frozen: set once, here, from the size
             object.__setattr__(self, "hlr", replace(self.hlr, tolerance=tolerance_for(self.size)))
         get_style(self.style)
-        if not (isinstance(self.line_width, (int, float)) and 0.25 <= self.line_width <= 8):
-            raise ValueError(f"line width must be from 0.25 to 8 (times the style's), got {self.line_width!r}")
+        check_line_width(self.line_width)
         if self.framing not in DEFAULT_FACTOR:
             raise ValueError(f"unknown framing {self.framing!r} (use {', '.join(DEFAULT_FACTOR)})")
         if self.frame_factor is not None and not (0.1 <= self.frame_factor <= 100):

@@ -12,6 +12,9 @@ REFERENCE_SIZE = 200
 MIN_VISIBLE_WIDTH = 1.25
 MIN_HIDDEN_WIDTH = 0.75
 
+#: The line-width factors accepted (`RenderOptions.line_width`, `generate --line-width`).
+LINE_WIDTHS = (0.25, 8.0)
+
 RGB = tuple[int, int, int]
 
 
@@ -70,6 +73,13 @@ def get_style(name: str) -> Style:
         return STYLES[name]
     except KeyError:
         raise ValueError(f"unknown style {name!r} (known: {', '.join(STYLES)})") from None
+
+
+def check_line_width(factor) -> None:
+    """ValueError unless `factor` is a number in LINE_WIDTHS."""
+    low, high = LINE_WIDTHS
+    if not (isinstance(factor, (int, float)) and low <= factor <= high):
+        raise ValueError(f"line width must be from {low:g} to {high:g} (times the style's), got {factor!r}")
 
 
 def gray(c: RGB) -> int:

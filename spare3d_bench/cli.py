@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from renderers.errors import plural
+from renderers.styles import LINE_WIDTHS, STYLES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -121,6 +122,12 @@ def _add_executor(p) -> None:
                    help="Dask scheduler address, e.g. tcp://HOST:8786 (default none: with --executor dask, a LocalCluster)")
 
 
+def _add_line_width(p) -> None:
+    low, high = LINE_WIDTHS
+    p.add_argument("--line-width", type=_number(low, high), default=1.0, metavar="X",
+                   help=f"line widths (and dashes) times the style's, {low:g}-{high:g} (default 1)")
+
+
 def _add_render(sub) -> None:
     p = sub.add_parser(
         "render",
@@ -143,12 +150,11 @@ def _add_render(sub) -> None:
     p.add_argument(
         "--style",
         default="spare3d",
-        choices=("spare3d", "dashed", "visible-only"),
+        choices=tuple(STYLES),
         help="spare3d: visible black, hidden thin red under them; dashed: hidden dashed grey; "
         "visible-only: no hidden lines (default spare3d)",
     )
-    p.add_argument("--line-width", type=_number(0.25, 8), default=1.0, metavar="X",
-                   help="line widths (and dashes) times the style's, 0.25-8 (default 1)")
+    _add_line_width(p)
     p.add_argument("--grayscale", action="store_true", help="write one-channel images instead of RGB")
     p.add_argument(
         "--mode",
@@ -288,11 +294,10 @@ def _add_generate(sub) -> None:
         help="hidden-line removal for the drawings, as in spare3d render (default auto: exact where affordable)",
     )
     p.add_argument(
-        "--style", default="spare3d", choices=("spare3d", "dashed", "visible-only"),
+        "--style", default="spare3d", choices=tuple(STYLES),
         help="hidden lines: spare3d, thin red under the visible; dashed, dashed grey; visible-only, none (default spare3d)",
     )
-    p.add_argument("--line-width", type=_number(0.25, 8), default=1.0, metavar="X",
-                   help="line widths (and dashes) times the style's, 0.25-8 (default 1)")
+    _add_line_width(p)
     p.add_argument(
         "--poses",
         type=int,

@@ -49,6 +49,7 @@ from .tasks import (
     Rejected,
     TaskOptions,
     fingerprint,
+    is_mesh_model,
 )
 
 SPLITS = ("train", "val", "test")
@@ -244,7 +245,7 @@ def save_model(model, folder: Path, index: int) -> None:
     """Write CSG model `index` into `folder`: `<index>.step` from OpenCascade, `<index>.stl`
     (binary, the solids together) from the mesh engine; atomically."""
     folder.mkdir(exist_ok=True)
-    if isinstance(model, list):
+    if is_mesh_model(model):
         from .csg_mesh import stl_bytes
 
         atomic_write(folder / f"{index}.stl", stl_bytes(model))

@@ -39,7 +39,7 @@ from renderers.hlr_options import HLROptions
 from renderers.mesh_io import Mesh
 from renderers.mesh_lines import draw_mesh
 from renderers.render import RenderOptions, image
-from renderers.styles import get_style
+from renderers.styles import check_line_width, get_style
 from renderers.views import PRESETS
 
 from . import csg_mesh
@@ -82,8 +82,7 @@ class TaskOptions:
         if self.poses not in (8, 20):
             raise ValueError(f"poses must be 8 (SPARE3D) or 20 (extended), got {self.poses}")
         get_style(self.style)
-        if not 0.25 <= self.line_width <= 8:
-            raise ValueError(f"line width must be from 0.25 to 8 (times the style's), got {self.line_width!r}")
+        check_line_width(self.line_width)
         bad = [f for f in self.filters if f not in FILTERS]
         if bad:
             raise ValueError(f"unknown filter {bad[0]!r} (known: {', '.join(FILTERS)})")
