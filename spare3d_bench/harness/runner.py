@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from renderers.writers import atomic_write
@@ -62,38 +63,43 @@ class Bench:
         return [(s, self.done(s)) for s in self.suite.stages()]
 
     def run(self, progress: bool = True) -> Outcome:
-        """Run every stage not yet done, then store every finished run's results."""
+        """Run every stage not yet done; each run's results are stored once its evaluation
+        is done (run now or before), so a report made mid-way sees them, and failed runs
+        at the end."""
         from tqdm import tqdm
 
         t0 = time.perf_counter()
         out = Outcome()
-        plan = self.plan()
-        by_key = {s.key: s for s, _ in plan}
-        bar = tqdm(plan, desc=f"{self.suite.name} ({self.suite.scale})", unit="stage", disable=not progress)
-        for stage, done in bar:
-            if done:
-                out.cached.append(stage.key)
-                continue
-            blocker = next((k for k in stage.inputs if k in out.failed or k in out.skipped), None)
-            if blocker is not None:
-                out.skipped.append(stage.key)
-                continue
-            bar.set_postfix_str(stage.key)
-            error = self._execute(stage, by_key)
-            if error is None:
-                out.ran.append(stage.key)
-                if stage.kind == "evaluate":  # its runs' rows now, not only at the end: a report mid-way sees them
-                    self._record(out, evaluation=stage.key)
-            else:
-                out.failed[stage.key] = error
-        self._record(out)
+        bar = tqdm(self.plan(), desc=f"{self.suite.name} ({self.suite.scale})", unit="stage", disable=not progress)
+        self.root.mkdir(parents=True, exist_ok=True)
+        db = results.connect(self.root / DB_NAME)
+        try:
+            results.record_published(db, self.suite.name, self.suite.published)
+            for stage, done in bar:
+                if done:
+                    out.cached.append(stage.key)
+                elif any(k in out.failed or k in out.skipped for k in stage.inputs):
+                    out.skipped.append(stage.key)
+                    continue
+                else:
+                    bar.set_postfix_str(stage.key)
+                    error = self._execute(stage)
+                    if error is not None:
+                        out.failed[stage.key] = error
+                        continue
+                    out.ran.append(stage.key)
+                if stage.kind == "evaluate":
+                    self._record_runs(db, stage.key)
+            self._record_failures(db, out)
+        finally:
+            db.close()
         out.seconds = time.perf_counter() - t0
         return out
 
-    def _execute(self, stage: Stage, by_key: dict[str, Stage]) -> str | None:
+    def _execute(self, stage: Stage) -> str | None:
         """Run one stage; its one-line error, or None once its done file is written."""
         folder = self.folder(stage)
-        command = self._command(stage, folder, by_key)
+        command = self._command(stage, folder)
         log = self.root / "logs" / f"{stage.key}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         text_out, text_err = io.StringIO(), io.StringIO()
@@ -119,7 +125,7 @@ class Bench:
         atomic_write(self.root / "stages" / f"{stage.key}.json", (json.dumps(record, indent=1, default=str) + "\n").encode())
         return None
 
-    def _command(self, stage: Stage, folder: Path, by_key: dict[str, Stage]) -> list[str]:
+    def _command(self, stage: Stage, folder: Path) -> list[str]:
         """The `spare3d` command line of a stage."""
         if stage.kind == "generate":
             settings = dict(stage.settings)
@@ -140,26 +146,28 @@ class Bench:
             shutil.rmtree(folder)  # killed before its first checkpoint: nothing to keep
         return command
 
-    def _record(self, out: Outcome, evaluation: str | None = None) -> None:
-        """Store every run's results (finished runs) or failure in ROOT/results.sqlite; with
-        `evaluation`, only the finished runs of that evaluation stage."""
-        db = results.connect(self.root / DB_NAME)
-        try:
-            commit = git_commit()
-            results.record_published(db, self.suite.name, self.suite.published)
-            for run in self.suite.runs:
-                if evaluation is not None and run.evaluation.key != evaluation:
-                    continue
-                key = (self.suite.name, self.suite.scale, run.experiment, f"{run.label}/seed={run.seed}")
-                failed = next((s for s in run.stages if s.key in out.failed), None)
-                if failed is not None:
-                    results.record_failure(db, key, failed.key, out.failed[failed.key])
-                elif all(self.done(s) for s in run.stages):
-                    results.record_run(db, key, *self._metrics(run, commit))
-        finally:
-            db.close()
+    def _record_runs(self, db, evaluation: str) -> None:
+        """Store the results of the finished runs that `evaluation` evaluates."""
+        for run in self.suite.runs:
+            if run.evaluation.key == evaluation and all(self.done(s) for s in run.stages):
+                results.record_run(db, self._key(run), *self._metrics(run))
 
-    def _metrics(self, run: Run, commit: str | None) -> tuple[dict, dict, dict]:
+    def _record_failures(self, db, out: Outcome) -> None:
+        """Store each run with a failed stage, with that stage's error."""
+        for run in self.suite.runs:
+            failed = next((s for s in run.stages if s.key in out.failed), None)
+            if failed is not None:
+                results.record_failure(db, self._key(run), failed.key, out.failed[failed.key])
+
+    def _key(self, run: Run) -> tuple[str, str, str, str]:
+        return self.suite.name, self.suite.scale, run.experiment, f"{run.label}/seed={run.seed}"
+
+    @cached_property
+    def commit(self) -> str | None:
+        """The checkout's commit (asked of git once per bench)."""
+        return git_commit()
+
+    def _metrics(self, run: Run) -> tuple[dict, dict, dict]:
         """A finished run's metrics, the row details, and its answers by question."""
         evaluation = run.evaluation
         folder = self.folder(evaluation) / "eval"
@@ -176,7 +184,7 @@ class Bench:
         trained = next((s for s in reversed(run.stages) if s.kind in ("train", "pretrain")), None)
         info = {"factors": run.factors, "seed": run.seed, "task": card["task"], "model": card["model"],
                 "method": trained.settings.get("method", "supervised") if trained else None, "stages": stages,
-                "version": __version__, "git_commit": commit, "device": self.device, "seconds": round(seconds, 3)}
+                "version": __version__, "git_commit": self.commit, "device": self.device, "seconds": round(seconds, 3)}
         return metrics, info, answers
 
 

@@ -30,6 +30,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -59,10 +60,11 @@ class Stage:
     settings: dict
     inputs: tuple[str, ...] = ()
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Content hash of the stage: kind, settings (less NOT_HASHED), inputs' keys and
-        the package version. Equal keys mean the same work."""
+        the package version. Equal keys mean the same work. Computed once: the runner asks
+        for it at every turn."""
         settings = {k: v for k, v in self.settings.items() if k not in NOT_HASHED}
         text = json.dumps({"kind": self.kind, "settings": settings, "inputs": list(self.inputs), "version": __version__},
                           sort_keys=True, default=str)

@@ -193,12 +193,12 @@ def test_a_runs_rows_are_stored_as_soon_as_it_is_evaluated(tmp_path, monkeypatch
     bench = Bench(load_suite(str(_suite(tmp_path, spec))), tmp_path / "root", device="cpu")
     real, trained = Bench._execute, []
 
-    def stop_at_the_second_training(self, stage, by_key):
+    def stop_at_the_second_training(self, stage):
         if stage.kind == "train":
             trained.append(stage.key)
             if len(trained) == 2:
                 raise KeyboardInterrupt  # Ctrl-C in the middle of the suite
-        return real(self, stage, by_key)
+        return real(self, stage)
 
     monkeypatch.setattr(Bench, "_execute", stop_at_the_second_training)
     with pytest.raises(KeyboardInterrupt):
