@@ -147,8 +147,8 @@ def write_report(db_path: str | Path, out: str | Path) -> Path:
     db_path, out = Path(db_path), Path(out)
     if not db_path.is_file():
         raise ValueError(f"{db_path}: no such results database")
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:
-        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
         groups = db.execute("SELECT suite, scale, experiment, MIN(rowid) FROM results GROUP BY suite, scale, experiment "
                             "ORDER BY suite, scale, MIN(rowid)").fetchall()
         failures = db.execute("SELECT suite, scale, experiment, run, stage, error FROM failures "
@@ -157,8 +157,7 @@ def write_report(db_path: str | Path, out: str | Path) -> Path:
     except sqlite3.DatabaseError as e:
         raise ValueError(f"{db_path}: not a results database ({e})") from None
     finally:
-        if "db" in locals():
-            db.close()
+        db.close()
     if not sections and not failures:
         raise ValueError(f"{db_path}: no results yet (run spare3d bench first)")
     md = ["# Results", "", f"From `{db_path.name}`: accuracy on each run's test questions, the mean over seeds with its "

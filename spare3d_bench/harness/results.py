@@ -95,11 +95,13 @@ def export(path: str | Path, fmt: str) -> str:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such results database")
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         table = rows(db)
     except sqlite3.DatabaseError as e:
         raise ValueError(f"{path}: not a results database ({e})") from None
+    finally:
+        db.close()
     if fmt == "json":
         return json.dumps(table, indent=1) + "\n"
     out = io.StringIO()
