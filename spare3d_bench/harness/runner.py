@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import time
+import traceback
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -102,22 +103,12 @@ class Bench:
         command = self._command(stage, folder)
         log = self.root / "logs" / f"{stage.key}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        text_out, text_err = io.StringIO(), io.StringIO()
         t0 = time.perf_counter()
-        from ..cli import main
-
-        with contextlib.redirect_stdout(text_out), contextlib.redirect_stderr(text_err):
-            try:
-                code = main(command)
-            except SystemExit as e:  # argparse's refusals
-                code = e.code if isinstance(e.code, int) else 1
-            except Exception as e:  # noqa: BLE001 - a failed stage is recorded, the suite carries on
-                code, text_err = 1, io.StringIO(f"{type(e).__name__}: {e}")
+        code, printed, errors = run_command(command)
         seconds = time.perf_counter() - t0
-        release_memory()
-        log.write_text(f"$ spare3d {' '.join(command)}\n{text_out.getvalue()}{text_err.getvalue()}")
+        log.write_text(f"$ spare3d {' '.join(command)}\n{printed}{errors}")
         if code != 0:
-            lines = [line for line in text_err.getvalue().splitlines() if line.strip()]
+            lines = [line for line in errors.splitlines() if line.strip()]
             return " ".join((lines[-1] if lines else f"spare3d {command[0]} exited with {code}").split())
         record = {"kind": stage.kind, "settings": stage.settings, "inputs": list(stage.inputs), "seconds": round(seconds, 3),
                   "device": self.device, "command": command}
@@ -186,6 +177,26 @@ class Bench:
                 "method": trained.settings.get("method", "supervised") if trained else None, "stages": stages,
                 "version": __version__, "git_commit": self.commit, "device": self.device, "seconds": round(seconds, 3)}
         return metrics, info, answers
+
+
+def run_command(argv: list[str]) -> tuple[int, str, str]:
+    """`spare3d ARGV` in this process (its imports paid once for many commands): the exit
+    status and what it printed to stdout and stderr. argparse's refusals give their status;
+    an exception gives 1 and its traceback, whose last line names it. Freed memory goes back
+    to the system afterwards."""
+    from ..cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(argv))
+        except SystemExit as e:  # argparse's refusals
+            code = e.code if isinstance(e.code, int) else 1
+        except Exception:  # noqa: BLE001 - the caller records the failure and carries on
+            code = 1
+            err.write(traceback.format_exc())
+    release_memory()
+    return code, out.getvalue(), err.getvalue()
 
 
 def release_memory() -> None:
