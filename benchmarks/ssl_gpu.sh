@@ -9,13 +9,14 @@
 #   gpu (default)  one H100/H200 with a 16-core host that has torch but may lack OpenCascade,
 #                  under 10 minutes: pose data of 2,500 models (27,500 drawings), 3 primitives,
 #                  128 px, shipped as a .tar.xz under the 64 MiB a GPU call carries; ResNet-18
-#                  encoders (DisCo: a MobileNet-v3 student of the MoCo run), batch 256.
+#                  encoders (DisCo: a MobileNet-v3 student of the MoCo run), batch 256, 15 epochs.
 #   cpu            the 2-core CPU protocol of docs/pretraining.md: 400 models at 64 px, 4 epochs.
 #   tiny           seconds on a CPU, to check the script (the test suite runs it).
 # METHODS (environment; default "simclr moco clsa disco") picks the methods; disco needs moco.
 # `run` needs only this checkout (PYTHONPATH, no install) and python3 with torch, torchvision,
 # numpy, tqdm, pyyaml, kornia, timm and scikit-learn; it writes OUT/results.md and
-# OUT/results.json (kNN and linear pose accuracy of each encoder, with 95% intervals).
+# OUT/results.json (kNN and linear pose accuracy of each encoder, with 95% intervals),
+# rewritten after each method so that a run cut short keeps the rows it finished.
 set -euo pipefail
 METHODS="${METHODS:-simclr moco clsa disco}"
 # Pose-preserving augmentation: no rotation, crops that keep most of the drawing.
@@ -27,7 +28,7 @@ spare3d() { "$PYTHON" -m spare3d_bench.cli "$@"; }
 
 scale() {
     case "$1" in
-        gpu) MODELS=2500 SIZE=128 EPOCHS=30 BATCH=256 QUEUE=8192 DEVICE=auto STUDENT=mobilenet_v3_large ;;
+        gpu) MODELS=2500 SIZE=128 EPOCHS=15 BATCH=256 QUEUE=8192 DEVICE=auto STUDENT=mobilenet_v3_large ;;
         cpu) MODELS=400 SIZE=64 EPOCHS=4 BATCH=64 QUEUE=4096 DEVICE=cpu STUDENT=mobilenet_v3_large ;;
         tiny) MODELS=12 SIZE=32 EPOCHS=1 BATCH=16 QUEUE=64 DEVICE=cpu STUDENT=resnet18 ;;
         *) echo "unknown scale '$1' (gpu, cpu or tiny)" >&2; exit 2 ;;
@@ -58,7 +59,10 @@ run() {
         "$@"
         printf '%s\t%s\n' "$name" $(( ($(date +%s%N) - t0) / 1000000 )) >> "$rows"
     }
-    local m
+    # The randomly initialised encoders first, then the table after each method: a run cut
+    # short (a time limit) keeps every finished row.
+    "$PYTHON" "$ROOT/benchmarks/ssl_gpu_table.py" baseline "$out" "$DEVICE" resnet18 "$STUDENT"
+    local m done=()
     for m in $METHODS; do
         case "$m" in
             simclr) timed simclr spare3d pretrain --method simclr --out "$runs/simclr" --weight-decay 1e-6 --warmup 0.5 \
@@ -70,29 +74,9 @@ run() {
             *) echo "unknown method '$m' in METHODS" >&2; exit 2 ;;
         esac
         spare3d probe "$runs/$m" --data "$data" --device "$DEVICE" --name probe
+        done+=("$m")
+        "$PYTHON" "$ROOT/benchmarks/ssl_gpu_table.py" table "$out" "${done[@]}"
     done
-    "$PYTHON" - "$out" "$STUDENT" "$DEVICE" $METHODS <<'EOF'
-import json, sys
-from pathlib import Path
-
-from spare3d_bench.probe import probe
-
-out, student, device, methods = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
-seconds = dict(line.split("\t") for line in (out / "rows.tsv").read_text().splitlines())
-data = out / "data" / "poses"
-results = {m: json.loads((out / "runs" / m / "probe" / "probe.json").read_text()) for m in methods}
-for m in ("resnet18", student):
-    results[f"random {m}"] = [r.__dict__ for r in probe(None, data, "val", device, f"{m}-embed")]  # the baseline
-table = ["| encoder | pose kNN | 95% CI | pose linear | 95% CI | drawings | pretraining s |", "|---|---|---|---|---|---|---|"]
-for name, rows in results.items():
-    knn, lin = (next(r for r in rows if r["protocol"] == p) for p in ("kNN", "linear"))
-    cells = [f"{100 * r['accuracy']:.1f}% | {100 * r['ci95'][0]:.1f}-{100 * r['ci95'][1]:.1f}%" for r in (knn, lin)]
-    secs = f"{int(seconds[name]) / 1000:.0f}" if name in seconds else "-"
-    table.append(f"| {name} | {cells[0]} | {cells[1]} | {knn['n']} | {secs} |")
-(out / "results.md").write_text("\n".join(table) + "\n")
-(out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-print("\n".join(table))
-EOF
 }
 
 case "${1:-}" in

@@ -34,6 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from spare3d_bench.data import infer_task  # noqa: E402
 from spare3d_bench.train import TrainConfig, Trainer  # noqa: E402
 from view_comparison import _bare_step, _timed, synthetic_pairs  # noqa: E402
 
@@ -43,12 +44,13 @@ def bench(args: argparse.Namespace, data: str) -> tuple[dict[str, float], int]:
     device = torch.device(args.device)
     modes = ("device", "host") if device.type == "cuda" else ("host",)
     options = dict(a.split("=", 1) for a in args.option)
+    task = infer_task(data, ("t2i", "i2p", "p2i", "pairs", "poses"))  # any task's drawings make the pool
     results: dict[str, float] = {}
     views = 0
     for mode in modes:
         with tempfile.TemporaryDirectory() as out:
             config = TrainConfig(
-                task="pairs", model=args.model, data=data, epochs=1000, batch_size=args.batch, lr=0.1,
+                task=task, model=args.model, data=data, epochs=1000, batch_size=args.batch, lr=0.1,
                 optimizer="lars" if args.method == "simclr" else "sgd", resolution=args.resolution,
                 compile=args.compile, device=args.device, data_on_device="yes" if mode == "device" else "no",
                 method=args.method, options=options,
