@@ -7,10 +7,16 @@ crop, rotation or shift uncovers is paper, and the result is turned back into bl
 on white, clamped to [0, 1].
 
 What it uses: kornia.augmentation for the per-sample geometric and photometric operations
-(random resized crop, affine, blur, noise, erasing, the strong set): it samples a
-parameter per sample and applies them as one batched kernel. Written here, because
-neither kornia nor torchvision has them: stroke-width jitter (grey dilation or a line-preserving
-erosion of the ink by a 3 x 3 max-pool, per sample).
+(affine, blur, noise, erasing, the strong set): it samples a parameter per sample and
+applies them as one batched kernel. Written here, because neither kornia nor torchvision
+has them: stroke-width jitter (grey dilation or a line-preserving erosion of the ink by a
+3 x 3 max-pool, per sample).
+
+Cost on a GPU is the number of calls, not the pixels: each kornia operation launches some
+hundreds of small kernels whatever the batch (an H200 ran the first version, a random
+resized crop then an affine, twice per step, at 40% of the bare loop's views/s). So the
+crop is the affine's zoom (one warp, not two), and a method augments all its views of a
+batch in one call (`LineAugment` on the batch repeated, then split).
 
 Colour jitter and grayscale, SimCLR's strongest augmentations on photographs, mean nothing
 on black lines: stroke-width jitter, stroke dropout (erasing patches of ink) and blur take
@@ -38,7 +44,8 @@ from spare3d_bench.options import option
 class AugmentOptions:
     """How a view of a drawing is drawn (each a flag of the pretraining methods)."""
 
-    crop: float = option(0.5, "augmentation: smallest area of the random resized crop (1: no crop)", range=(0.05, 1.0))
+    crop: float = option(0.5, "augmentation: smallest share of the drawing a view keeps: a zoom of up to 1/sqrt(crop) "
+                         "on each axis, drawn per axis (1: no zoom)", range=(0.05, 1.0))
     rotate: float = option(10.0, "augmentation: largest rotation, degrees", range=(0.0, 180.0))
     translate: float = option(0.05, "augmentation: largest shift, a share of the side", range=(0.0, 0.5))
     stroke: float = option(0.5, "augmentation: probability of stroke-width jitter (one pixel thicker or thinner)",
@@ -72,12 +79,12 @@ class LineAugment(nn.Module):
         super().__init__()
         o = self.options = options or AugmentOptions()
         ops: list[nn.Module] = []
-        if o.crop < 1:
-            ops.append(K.RandomResizedCrop((size, size), scale=(o.crop, 1.0), cropping_mode="resample", p=1.0))
         if o.flip:
             ops.append(K.RandomHorizontalFlip())
-        if o.rotate or o.translate:
-            ops.append(K.RandomAffine(o.rotate, translate=(o.translate, o.translate), padding_mode="zeros", p=1.0))
+        if o.crop < 1 or o.rotate or o.translate:  # crop, rotation and shift as one warp
+            zoom = (1.0, 1.0 / math.sqrt(o.crop)) * 2 if o.crop < 1 else None
+            ops.append(K.RandomAffine(o.rotate, translate=(o.translate, o.translate) if o.translate else None,
+                                      scale=zoom, padding_mode="zeros", p=1.0))
         self.geometric = K.AugmentationSequential(*ops) if ops else None
         late: list[nn.Module] = []
         if o.dropout:  # erased ink is paper

@@ -160,8 +160,10 @@ class DrawingMethod(Method):
         labels = batch["answer"].to(device)
         if generator is None:
             return (x, x, *[x] * self.n_strong, labels)
-        views = [self.weak(x, generator), self.weak(x, generator)]
-        views += [self.strong(x, generator) for _ in range(self.n_strong)]
+        # One call per kind of view, on the batch repeated: a call costs the same whatever the batch.
+        views = list(self.weak(x.repeat(2, 1, 1, 1), generator).chunk(2))
+        if self.n_strong:
+            views += self.strong(x.repeat(self.n_strong, 1, 1, 1), generator).chunk(self.n_strong)
         return (*views, labels)
 
     def loss(self, features: list[torch.Tensor], views: list[torch.Tensor]) -> torch.Tensor:

@@ -23,8 +23,9 @@ def test_the_throughput_benchmark_prints_views_per_second_of_the_bare_and_real_l
                          capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert res.returncode == 0, res.stderr[-1500:]
     lines = res.stdout.strip().splitlines()
-    assert lines[1].startswith("bare  :") and "views/s" in lines[1]
-    assert lines[2].startswith("host  :") and "% of bare" in lines[2]
+    assert lines[1].startswith("bare   :") and "views/s" in lines[1]
+    assert lines[2].startswith("host   :") and "% of bare" in lines[2]
+    assert lines[3].startswith("augment:") and "ms a step" in lines[3]
 
 
 @pytest.mark.skipif(shutil.which("tar") is None or shutil.which("xz") is None, reason="needs tar and xz")

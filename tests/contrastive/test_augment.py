@@ -69,3 +69,16 @@ def test_stroke_jitter_thickens_or_thins_each_sample_by_one_pixel():
     thick, thin = area > 1.5, (area > 0.45) & (area < 0.55)
     assert (thick | thin).all() and thick.any() and thin.any()
     assert torch.equal(jitter_strokes(ink, 0.0, torch.Generator().manual_seed(0)), ink)
+
+
+def test_the_crop_is_a_zoom_per_axis_that_keeps_at_least_crop_of_the_drawing():
+    """crop 0.25: each axis is magnified by 1 to 2 (1/sqrt(0.25)), drawn per sample and per
+    axis, so a centred square of side 16 becomes a rectangle 16-32 px on each side."""
+    x = torch.ones(64, 1, 64, 64)
+    x[:, :, 24:40, 24:40] = 0
+    opts = AugmentOptions(crop=0.25, rotate=0.0, translate=0.0, stroke=0.0, dropout=0.0, blur=0.0, noise=0.0)
+    ink = (LineAugment(64, opts)(x, torch.Generator().manual_seed(0)) < 0.5)[:, 0]
+    width = ink.any(dim=1).sum(dim=1).float()
+    height = ink.any(dim=2).sum(dim=1).float()
+    assert (width >= 15).all() and (width <= 33).all() and (height >= 15).all() and (height <= 33).all()
+    assert width.std() > 2 and height.std() > 2 and ((width - height).abs() > 2).any()  # per sample, per axis
