@@ -7,9 +7,10 @@
 #
 # Scales:
 #   gpu (default)  one H100/H200 with a 16-core host that has torch but may lack OpenCascade,
-#                  under 10 minutes: pose data of 2,500 models (27,500 drawings), 3 primitives,
-#                  128 px, shipped as a .tar.xz under the 64 MiB a GPU call carries; ResNet-18
-#                  encoders (DisCo: a MobileNet-v3 student of the MoCo run), batch 256, 15 epochs.
+#                  a 10-minute command of its own (docs/benchmarks.md has a first H200 run):
+#                  pose data of 2,500 models (27,500 drawings), 3 primitives, 128 px, shipped
+#                  as a .tar.xz (31 MB) under the 64 MiB a GPU call carries; ResNet-18 encoders
+#                  (DisCo: a MobileNet-v3 student of the MoCo run), batch 256, 15 epochs.
 #   cpu            the 2-core CPU protocol of docs/pretraining.md: 400 models at 64 px, 4 epochs.
 #   tiny           seconds on a CPU, to check the script (the test suite runs it).
 # METHODS (environment; default "simclr moco clsa disco") picks the methods; disco needs moco.
