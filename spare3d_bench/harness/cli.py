@@ -27,6 +27,8 @@ def add_bench(sub) -> None:
     p.add_argument("--root", metavar="DIR", help=f"stage store and results database (default {DEFAULT_ROOT})")
     p.add_argument("--device", default="auto", metavar="DEV", help="device of training and evaluation (default auto)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="generation processes (default 1)")
+    p.add_argument("--experiment", action="append", metavar="NAME",
+                   help="run only this experiment of the suite (repeat for several; default: all)")
     p.add_argument("--list", action="store_true", help="print the built-in suites and exit")
     p.add_argument("--dry-run", action="store_true", help="print the stages and which are done, and run nothing")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -89,6 +91,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 2
     try:
         suite = load_suite(args.suite, args.scale)
+        if args.experiment:
+            suite = suite.only(args.experiment)
     except SuiteError as e:
         print(f"spare3d bench: error: {e}", file=sys.stderr)
         return 2

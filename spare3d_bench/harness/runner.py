@@ -129,8 +129,9 @@ class Bench:
         data = self.root / "generate" / stage.inputs[0]
         command = [stage.kind, *argv(stage.settings), "--data", str(data), "--out", str(folder), "--quiet",
                    "--device", self.device]
-        if stage.kind == "train" and len(stage.inputs) > 1:
-            command += ["--init", str(self.root / "pretrain" / stage.inputs[1])]
+        if len(stage.inputs) > 1:  # a fine-tuning's pretrained run; a distillation's teacher
+            flag = "--init" if stage.kind == "train" else "--teacher"
+            command += [flag, str(self.root / "pretrain" / stage.inputs[1])]
         if (folder / "last.pt").exists():
             command.append("--resume")  # killed part-way: continue the run
         elif folder.exists():

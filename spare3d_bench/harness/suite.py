@@ -15,7 +15,10 @@ the base, and `seeds`), and `experiments`. A run's settings have three sections:
 
 An experiment sets dotted keys over the base (`set`), then sweeps a `grid` (every
 combination of the listed values) or lists explicit `runs` (each a mapping of dotted
-keys); every run is repeated per seed. Flags are written as in the CLI with `_` for `-`
+keys, and optionally a `label` naming it in reports; else the label is its factor
+values); every run is repeated per seed. A pretraining that needs a teacher (DisCo) names
+another run of its experiment, `pretrain.teacher: {run: LABEL}`: that run's pretraining is
+the teacher, one stage shared by both. Flags are written as in the CLI with `_` for `-`
 (`batch_size`); `true` is a bare flag; a mapping is `NAME=VALUE` pairs (`arch`).
 `published` maps a run label to the figure a paper reports for it (`accuracy` in %,
 `source`), which reports print beside the measured one. An experiment's own `scales`
@@ -26,6 +29,7 @@ such as data sizes).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -96,6 +100,16 @@ class Suite:
     runs: tuple[Run, ...]
     source: str
     published: tuple[tuple[str, str, float, str], ...] = ()  # (experiment, label, accuracy %, source)
+
+    def only(self, experiments: list[str]) -> "Suite":
+        """The suite cut to the runs (and published figures) of `experiments`; SuiteError
+        names an experiment the suite does not have."""
+        known = list(dict.fromkeys(r.experiment for r in self.runs))
+        unknown = [e for e in experiments if e not in known]
+        if unknown:
+            raise SuiteError(f"{self.source}: no experiment {unknown[0]!r} (it has {', '.join(known)})")
+        return dataclasses.replace(self, runs=tuple(r for r in self.runs if r.experiment in experiments),
+                                   published=tuple(p for p in self.published if p[0] in experiments))
 
     def stages(self) -> list[Stage]:
         """Every distinct stage, each before the stages that read it."""
@@ -173,6 +187,8 @@ def expand(spec, scale: str, source: str = "<suite>") -> Suite:
         bad = sorted(set(exp) - set(EXPERIMENT_KEYS))
         if bad:
             raise fail(f"experiment {exp_name}: unknown key {bad[0]!r} (known: {', '.join(EXPERIMENT_KEYS)})")
+        unscaled = {_label(dict(f)) for f in _points({k: v for k, v in exp.items() if k in ("grid", "runs")},
+                                                     exp_name, fail)}
         at_scale = (exp.get("scales") or {}).get(scale) or {}
         if not isinstance(at_scale, dict) or set(at_scale) - {"set", "grid", "runs"}:
             raise fail(f"experiment {exp_name}: scales.{scale} may replace set, grid or runs")
@@ -182,30 +198,49 @@ def expand(spec, scale: str, source: str = "<suite>") -> Suite:
         settings = copy.deepcopy(base)
         for key, value in (exp.get("set") or {}).items():
             _set(settings, key, value, fail, f"experiment {exp_name}")
+        points: dict[str, tuple[dict, dict]] = {}
         for factors in _points(exp, exp_name, fail):
+            given = factors.pop("label", None)
+            if given is not None and (not isinstance(given, str) or not given.strip()):
+                raise fail(f"experiment {exp_name}: a run's label must be a non-empty string")
             point = copy.deepcopy(settings)
             for key, value in factors.items():
                 _set(point, key, value, fail, f"experiment {exp_name}")
-            label = ",".join(f"{k}={_text(v)}" for k, v in factors.items()) or "base"
+            label = given or _label(factors)
+            if label in points:
+                raise fail(f"experiment {exp_name}: two runs labelled {label!r}")
+            points[label] = factors, point
+        for label, (factors, point) in points.items():
             for seed in seeds:
-                runs.append(_run(exp_name, label, factors, seed, point, fail))
-        published += _published(exp, exp_name, {r.label for r in runs if r.experiment == exp_name}, fail)
+                teacher = _teacher(point, points, exp_name, label, seed, fail)
+                runs.append(_run(exp_name, label, factors, seed, point, fail, teacher))
+        published += _published(exp, exp_name, set(points), unscaled, fail)
     return Suite(name, str(spec.get("description", "")), scale, tuple(runs), source, tuple(published))
 
 
-def _published(exp: dict, name: str, labels: set[str], fail) -> list[tuple[str, str, float, str]]:
-    """An experiment's published figures, each for one of its run labels."""
+def _label(factors: dict) -> str:
+    """A run's label: its `label`, else its factor values (`train.lr=0.001`), else base."""
+    if "label" in factors:
+        return str(factors["label"])
+    return ",".join(f"{k}={_text(v)}" for k, v in factors.items()) or "base"
+
+
+def _published(exp: dict, name: str, labels: set[str], unscaled: set[str], fail) -> list[tuple[str, str, float, str]]:
+    """An experiment's published figures for its runs at this scale (`labels`); a figure
+    must name a run at this scale or of the experiment's own grid or runs (`unscaled`:
+    a data size that a small scale replaces)."""
     figures = exp.get("published") or {}
     if not isinstance(figures, dict):
         raise fail(f"experiment {name}: published must map run labels to {{accuracy, source}}")
     out = []
     for label, entry in figures.items():
-        if label not in labels:
+        if label not in labels | unscaled:
             raise fail(f"experiment {name}: published figure for {label!r}, which is not one of its runs "
-                       f"({', '.join(sorted(labels))})")
+                       f"({', '.join(sorted(labels | unscaled))})")
         if not isinstance(entry, dict) or not isinstance(entry.get("accuracy"), (int, float)) or "source" not in entry:
             raise fail(f"experiment {name}: published {label}: give accuracy (%) and source")
-        out.append((name, label, float(entry["accuracy"]), str(entry["source"])))
+        if label in labels:
+            out.append((name, label, float(entry["accuracy"]), str(entry["source"])))
     return out
 
 
@@ -253,9 +288,28 @@ def _text(value) -> str:
     return json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
 
 
-def _run(experiment: str, label: str, factors: dict, seed: int, settings: dict, fail) -> Run:
-    """A run's stages: generate its data (and its pretraining data), pretrain, train,
-    evaluate on the data's test split."""
+def _teacher(point: dict, points: dict, experiment: str, label: str, seed: int, fail) -> tuple[Stage, ...]:
+    """The stages of the run whose pretraining is this run's teacher (`pretrain.teacher:
+    {run: LABEL}`), ending with that pretraining; none without a teacher run."""
+    teacher = (point.get("pretrain") or {}).get("teacher")
+    if not isinstance(teacher, dict):
+        return ()
+    name = teacher.get("run")
+    where = f"experiment {experiment} ({label})"
+    if set(teacher) != {"run"} or name not in points or name == label:
+        raise fail(f"{where}: pretrain.teacher: {{run: LABEL}} names another run of the experiment "
+                   f"({', '.join(sorted(set(points) - {label}))})")
+    source = points[name][1]
+    if not isinstance(source.get("pretrain"), dict) or isinstance(source["pretrain"].get("teacher"), dict):
+        raise fail(f"{where}: the teacher run {name!r} has no pretraining of its own to teach with")
+    stages = _run(experiment, name, points[name][0], seed, source, fail).stages
+    return tuple(s for s in stages if s.kind in ("generate", "pretrain"))[-2:]
+
+
+def _run(experiment: str, label: str, factors: dict, seed: int, settings: dict, fail,
+         teacher: tuple[Stage, ...] = ()) -> Run:
+    """A run's stages: generate its data (and its pretraining data; its teacher's stages),
+    pretrain, train, evaluate on the data's test split."""
     from ..methods import method_names
 
     where = f"experiment {experiment} ({label})"
@@ -271,13 +325,14 @@ def _run(experiment: str, label: str, factors: dict, seed: int, settings: dict, 
         if pretrain["method"] not in method_names():
             raise fail(f"{where}: unknown method {pretrain['method']!r} (known: {', '.join(method_names())})")
         source = Stage("generate", _recipe(pretrain["data"], fail, where))
-        flags = {k: v for k, v in pretrain.items() if k != "data"}
-        evaluated = Stage("pretrain", {**_flags(flags, fail, where), "seed": seed}, (source.key,))
-        stages += [source, evaluated]
+        flags = {k: v for k, v in pretrain.items() if k != "data" and not (k == "teacher" and teacher)}
+        inputs = (source.key,) + ((teacher[-1].key,) if teacher else ())
+        evaluated = Stage("pretrain", {**_flags(flags, fail, where), "seed": seed}, inputs)
+        stages += [*teacher, source, evaluated]
     train = settings.get("train")
     if train is not None:
-        if not isinstance(train, dict) or "model" not in train:
-            raise fail(f"{where}: train needs a model")
+        if not isinstance(train, dict) or ("model" not in train and pretrain is None):
+            raise fail(f"{where}: train needs a model (or a pretrain, whose network it fine-tunes)")
         if "method" in train:
             raise fail(f"{where}: train runs the supervised method; put pretraining methods under pretrain")
         inputs = (generated.key,) + ((evaluated.key,) if evaluated else ())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -105,6 +106,65 @@ def test_stage_hashes_change_with_what_decides_the_work_and_nothing_else():
     assert a.stages[0].key == b.stages[0].key and a.stages[1].key != b.stages[1].key
 
 
+POSES = {"task": "poses", "csg": 12, "primitives": 3, "size": 32, "layout": "packed", "seed": 4, "split": [0.75, 0.25, 0]}
+SSL = {"pretrain.model": "resnet18-embed", "pretrain.data": POSES, "pretrain.epochs": 1, "pretrain.batch_size": 4}
+
+
+def test_a_distillation_is_taught_by_the_pretraining_of_the_run_it_names(tmp_path):
+    spec = json.loads(json.dumps(TINY))
+    spec["experiments"] = {"ssl": {"set": SSL, "runs": [
+        {"label": "MoCo", "pretrain.method": "moco"},
+        {"label": "DisCo", "pretrain.method": "disco", "pretrain.teacher": {"run": "MoCo"}},
+        {"label": "DisCo again", "pretrain.method": "disco", "pretrain.teacher": {"run": "MoCo"}, "pretrain.lr": 0.01},
+    ]}}
+    moco, disco, again = expand(spec, "tiny").runs
+    [teacher] = [s for s in moco.stages if s.kind == "pretrain"]
+    student = [s for s in disco.stages if s.kind == "pretrain"][-1]
+    assert teacher in disco.stages and disco.stages.index(teacher) < disco.stages.index(student)
+    assert student.inputs[1] == teacher.key and "teacher" not in student.settings
+    assert [s for s in again.stages if s.kind == "pretrain"][0] == teacher  # one teacher, shared
+    # the runner hands the teacher's folder to the student, and a fine-tuning its pretrained run
+    bench = Bench(expand(spec, "tiny"), tmp_path / "root", device="cpu")
+    command = bench._command(student, bench.folder(student))
+    assert command[command.index("--teacher") + 1] == str(tmp_path / "root" / "pretrain" / teacher.key)
+    tune = [s for s in disco.stages if s.kind == "train"][0]
+    command = bench._command(tune, bench.folder(tune))
+    assert command[command.index("--init") + 1] == str(tmp_path / "root" / "pretrain" / student.key)
+
+
+@pytest.mark.parametrize("runs, message", [
+    ([{"label": "a", "pretrain.method": "disco", "pretrain.teacher": {"run": "nobody"}}],
+     "pretrain.teacher: {run: LABEL} names another run of the experiment"),
+    ([{"label": "a", "pretrain": None}, {"label": "b", "pretrain.method": "disco", "pretrain.teacher": {"run": "a"}}],
+     "the teacher run 'a' has no pretraining of its own"),
+    ([{"label": "a", "pretrain.method": "moco"}, {"label": "a", "pretrain.method": "simclr"}], "two runs labelled 'a'"),
+    ([{"label": "", "pretrain.method": "moco"}], "a run's label must be a non-empty string"),
+])
+def test_bad_labels_and_teachers_are_one_line(runs, message):
+    spec = json.loads(json.dumps(TINY))
+    spec["experiments"] = {"ssl": {"set": SSL, "runs": runs}}
+    with pytest.raises(SuiteError, match=re.escape(message)):
+        expand(spec, "tiny")
+
+
+def test_a_fine_tuning_takes_the_pretrained_network_when_it_names_no_model():
+    spec = json.loads(json.dumps(TINY))
+    spec["experiments"] = {"ssl": {"set": {**SSL, "pretrain.method": "moco", "train.model": None}}}
+    [run] = expand(spec, "tiny").runs
+    assert "model" not in run.stages[-2].settings and run.stages[-2].kind == "train"
+    spec["experiments"]["ssl"]["set"]["pretrain"] = None
+    with pytest.raises(SuiteError, match=re.escape("train needs a model (or a pretrain, whose network it fine-tunes)")):
+        expand(spec, "tiny")
+
+
+def test_a_published_figure_of_a_run_that_a_scale_replaces_is_left_out_there():
+    spec = json.loads(json.dumps(TINY))
+    spec["experiments"] = {"size": {"grid": {"data.csg": [1000, 5000]}, "scales": {"tiny": {"grid": {"data.csg": [8]}}},
+                                    "published": {"data.csg=5000": {"accuracy": 55.0, "source": "a paper"}}}}
+    assert expand(spec, "tiny").published == ()
+    assert expand(spec, "cpu").published == (("size", "data.csg=5000", 55.0, "a paper"),)
+
+
 def test_an_experiments_own_scales_replace_its_grid():
     spec = json.loads(json.dumps(TINY))
     spec["experiments"] = {"size": {"grid": {"data.csg": [1000, 5000]}, "scales": {"tiny": {"grid": {"data.csg": [8, 12]}}}}}
@@ -116,7 +176,17 @@ def test_an_experiments_own_scales_replace_its_grid():
 
 
 def test_built_in_suites_expand_at_every_scale():
-    assert {"paper-spare3d", "input-data"} <= set(builtin_suites())
+    assert {"paper-spare3d", "input-data", "paper-ssl"} <= set(builtin_suites())
+    ssl = {scale: load_suite("paper-ssl", scale) for scale in ("tiny", "cpu", "gpu", "paper")}
+    methods = [r.label for r in ssl["cpu"].runs if r.experiment in ("t2i-methods", "t2i-ssl")]
+    assert methods == ["supervised early fusion from scratch", "view comparison, direct", "view comparison, fine-tuned",
+                       "the same network from scratch", "SimCLR", "MoCo v2", "CLSA", "DisCo (student of the MoCo v2 run)"]
+    tests = {r.evaluation.inputs[1] for r in ssl["cpu"].runs if r.experiment in ("t2i-methods", "t2i-ssl")}
+    assert len(tests) == 1  # every T2I method on the same test questions
+    pose = {e: [s for s in r.stages if s.kind == "pretrain"] for r in ssl["cpu"].runs for e in ("i2p", "p2i")
+            if r.experiment == e and r.label == "pose pretext, direct"}
+    assert pose["i2p"] == pose["p2i"]  # one pose pretraining serves I2P and P2I
+    assert len(ssl["paper"].runs) == 3 * len({(r.experiment, r.label) for r in ssl["paper"].runs})  # three seeds
     inputs = load_suite("input-data", "tiny")
     assert {r.experiment for r in inputs.runs} == {"complexity", "data-size", "resolution", "line-width", "style", "views",
                                                    "poses"}
@@ -206,3 +276,14 @@ def test_a_runs_rows_are_stored_as_soon_as_it_is_evaluated(tmp_path, monkeypatch
     db = results.connect(tmp_path / "root" / "results.sqlite")
     assert {r["run"] for r in results.rows(db)} == {"train.lr=0.001/seed=0"}
     db.close()
+
+
+def test_bench_runs_only_the_experiments_named(tmp_path):
+    only = load_suite("paper-ssl", "tiny").only(["i2p", "p2i"])
+    assert {r.experiment for r in only.runs} == {"i2p", "p2i"} and {p[0] for p in only.published} == {"i2p", "p2i"}
+    assert sum(s.kind == "pretrain" for s in only.stages()) == 1  # the pose pretext, shared
+    r = spare3d("bench", "paper-ssl", "--experiment", "i2p", "--experiment", "p2i", "--dry-run", "--root", str(tmp_path))
+    assert r.returncode == 0 and r.stdout.endswith(f"6 runs, {len(only.stages())} stages: 0 done, "
+                                                   f"{len(only.stages())} to run\n")
+    r = spare3d("bench", "paper-ssl", "--experiment", "i2q", "--dry-run", "--root", str(tmp_path))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no experiment 'i2q' (it has t2i-methods" in r.stderr
