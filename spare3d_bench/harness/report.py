@@ -74,6 +74,50 @@ def settings(db: sqlite3.Connection, suite: str, scale: str, experiment: str) ->
     return out
 
 
+@dataclass(frozen=True)
+class ClaimResult:
+    """A suite's claim tested on the questions both runs answered (every seed both have)."""
+
+    text: str
+    better: str  # "experiment/label"
+    worse: str
+    better_accuracy: float
+    worse_accuracy: float
+    pairs: int
+    only_better: int  # questions the better run alone answered right
+    only_worse: int
+    p: float
+    verdict: str  # holds, reversed, not shown
+
+
+def claims(db: sqlite3.Connection, suite: str, scale: str) -> list[ClaimResult]:
+    """Each claim of the suite at this scale whose two runs have results: both accuracies on
+    their shared (seed, question) pairs and the exact McNemar test of those pairs; it holds
+    when the better run is ahead with p < 0.05, is reversed when it is behind with p < 0.05."""
+    out = []
+    for text, bexp, blabel, wexp, wlabel in db.execute(
+            "SELECT claim, better_experiment, better, worse_experiment, worse FROM claims WHERE suite=? AND scale=? "
+            "ORDER BY rowid", (suite, scale)).fetchall():
+        seeds = [run.rpartition("/seed=")[2] for (run,) in db.execute(
+            "SELECT DISTINCT run FROM results WHERE suite=? AND scale=? AND experiment=? AND run LIKE ? ESCAPE '!'",
+            (suite, scale, bexp, blabel.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "/seed=%"))]
+        a, b = [], []
+        for seed in seeds:
+            x = results.answers(db, suite, scale, bexp, f"{blabel}/seed={seed}")
+            y = results.answers(db, suite, scale, wexp, f"{wlabel}/seed={seed}")
+            shared = sorted(x.keys() & y.keys())
+            a += [x[q] for q in shared]
+            b += [y[q] for q in shared]
+        if not a:
+            continue
+        test = mcnemar_exact(a, b)
+        ahead = sum(a) - sum(b)
+        verdict = "holds" if test.p_value < 0.05 and ahead > 0 else "reversed" if test.p_value < 0.05 else "not shown"
+        out.append(ClaimResult(text, f"{bexp}/{blabel}", f"{wexp}/{wlabel}", sum(a) / len(a), sum(b) / len(b), len(a),
+                               test.only_a, test.only_b, test.p_value, verdict))
+    return out
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
@@ -154,6 +198,7 @@ def write_report(db_path: str | Path, out: str | Path) -> Path:
         failures = db.execute("SELECT suite, scale, experiment, run, stage, error FROM failures "
                               "ORDER BY suite, scale, experiment, run").fetchall()
         sections = [(suite, scale, exp, settings(db, suite, scale, exp)) for suite, scale, exp, _ in groups]
+        tested = {(suite, scale): claims(db, suite, scale) for suite, scale, _, _ in groups}
     except sqlite3.DatabaseError as e:
         raise ValueError(f"{db_path}: not a results database ({e})") from None
     finally:
@@ -182,6 +227,20 @@ def write_report(db_path: str | Path, out: str | Path) -> Path:
             data = base64.b64encode(png.read_bytes()).decode()
             page.append(f"<p><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'></p>")
         md.append("")
+    for (suite, scale), found in tested.items():
+        if not found:
+            continue
+        head = ["claim", "better", "worse", "accuracy %", "pairs", "discordant", "p (exact McNemar)", "verdict"]
+        body = [[c.text, c.better, c.worse, f"{_pct(c.better_accuracy)} vs {_pct(c.worse_accuracy)}", str(c.pairs),
+                 f"{c.only_better} : {c.only_worse}", f"{c.p:.2g}", c.verdict] for c in found]
+        title = f"{suite} ({scale}): claims"
+        md += [f"## {title}", "", "Each claim on the questions both runs answered (every seed both have); it holds "
+               "when the better run is ahead with p < 0.05.", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        md += ["| " + " | ".join(cells) + " |" for cells in body] + [""]
+        page += [f"<h2>{html.escape(title)}</h2>", "<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head)
+                 + "</tr>"]
+        page += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in body]
+        page.append("</table>")
     if failures:
         md += ["## Failed runs", "", "| suite | scale | experiment | run | stage | error |", "|---|---|---|---|---|---|"]
         md += ["| " + " | ".join(str(c) for c in f) + " |" for f in failures]

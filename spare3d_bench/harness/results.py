@@ -27,6 +27,11 @@ CREATE TABLE IF NOT EXISTS published (
     suite TEXT NOT NULL, experiment TEXT NOT NULL, label TEXT NOT NULL, value REAL NOT NULL, source TEXT NOT NULL,
     PRIMARY KEY (suite, experiment, label)
 );
+CREATE TABLE IF NOT EXISTS claims (
+    suite TEXT NOT NULL, scale TEXT NOT NULL, claim TEXT NOT NULL, better_experiment TEXT NOT NULL,
+    better TEXT NOT NULL, worse_experiment TEXT NOT NULL, worse TEXT NOT NULL,
+    PRIMARY KEY (suite, scale, claim)
+);
 CREATE TABLE IF NOT EXISTS failures (
     suite TEXT NOT NULL, scale TEXT NOT NULL, experiment TEXT NOT NULL, run TEXT NOT NULL, stage TEXT NOT NULL,
     error TEXT NOT NULL,
@@ -69,12 +74,21 @@ def record_failure(db: sqlite3.Connection, key: tuple[str, str, str, str], stage
         db.execute("INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?, ?)", (*key, stage, error))
 
 
-def record_published(db: sqlite3.Connection, suite: str, figures) -> None:
-    """Store a suite's published figures ((experiment, label, accuracy %, source)),
-    replacing its earlier ones."""
+def record_suite(db: sqlite3.Connection, suite) -> None:
+    """Store a suite's published figures and claims, replacing its earlier ones for the
+    experiments it runs (a bench of some experiments keeps the others')."""
+    experiments = sorted(set(suite.experiments) | {f[0] for f in suite.published}
+                         | {e for c in suite.claims for e in (c.better[0], c.worse[0])})
+    if not experiments:
+        return
+    marks = ", ".join("?" * len(experiments))
     with db:
-        db.execute("DELETE FROM published WHERE suite=?", (suite,))
-        db.executemany("INSERT INTO published VALUES (?, ?, ?, ?, ?)", [(suite, *f) for f in figures])
+        db.execute(f"DELETE FROM published WHERE suite=? AND experiment IN ({marks})", (suite.name, *experiments))
+        db.executemany("INSERT INTO published VALUES (?, ?, ?, ?, ?)", [(suite.name, *f) for f in suite.published])
+        db.execute(f"DELETE FROM claims WHERE suite=? AND scale=? AND better_experiment IN ({marks}) "
+                   f"AND worse_experiment IN ({marks})", (suite.name, suite.scale, *experiments, *experiments))
+        db.executemany("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       [(suite.name, suite.scale, c.text, *c.better, *c.worse) for c in suite.claims])
 
 
 def rows(db: sqlite3.Connection) -> list[dict]:

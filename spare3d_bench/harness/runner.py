@@ -75,7 +75,7 @@ class Bench:
         self.root.mkdir(parents=True, exist_ok=True)
         db = results.connect(self.root / DB_NAME)
         try:
-            results.record_published(db, self.suite.name, self.suite.published)
+            results.record_suite(db, self.suite)
             for stage, done in bar:
                 if done:
                     out.cached.append(stage.key)

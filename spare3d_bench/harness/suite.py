@@ -21,7 +21,10 @@ another run of its experiment, `pretrain.teacher: {run: LABEL}`: that run's pret
 the teacher, one stage shared by both. Flags are written as in the CLI with `_` for `-`
 (`batch_size`); `true` is a bare flag; a mapping is `NAME=VALUE` pairs (`arch`).
 `published` maps a run label to the figure a paper reports for it (`accuracy` in %,
-`source`), which reports print beside the measured one. An experiment's own `scales`
+`source`), which reports print beside the measured one. The suite's `claims` are orderings
+to test, each `{claim: TEXT, better: EXPERIMENT/LABEL, worse: EXPERIMENT/LABEL}` between
+two runs on the same test questions; reports give both accuracies and the exact McNemar
+test of the pair. An experiment's own `scales`
 replace its `set`, `grid` or `runs` at a scale (factor values that must shrink with it,
 such as data sizes).
 """
@@ -43,7 +46,7 @@ from .. import __version__
 
 SCALES = ("tiny", "cpu", "gpu", "paper")
 SECTIONS = ("data", "pretrain", "train")
-SUITE_KEYS = ("name", "description", "seeds", "base", "scales", "experiments")
+SUITE_KEYS = ("name", "description", "seeds", "base", "scales", "experiments", "claims")
 EXPERIMENT_KEYS = ("description", "set", "grid", "runs", "published", "scales")
 #: Settings that decide where or how fast a stage runs, not what it computes: left out of
 #: the stage hashes (a CPU run and a GPU run of one setting share their stage).
@@ -93,6 +96,16 @@ class Run:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """An ordering to test: run `better` beats run `worse` (each (experiment, label)) on
+    the same test questions."""
+
+    text: str
+    better: tuple[str, str]
+    worse: tuple[str, str]
+
+
+@dataclass(frozen=True)
 class Suite:
     name: str
     description: str
@@ -100,6 +113,7 @@ class Suite:
     runs: tuple[Run, ...]
     source: str
     published: tuple[tuple[str, str, float, str], ...] = ()  # (experiment, label, accuracy %, source)
+    claims: tuple[Claim, ...] = ()
 
     def only(self, experiments: list[str]) -> "Suite":
         """The suite cut to the runs (and published figures) of `experiments`; SuiteError
@@ -109,7 +123,13 @@ class Suite:
         if unknown:
             raise SuiteError(f"{self.source}: no experiment {unknown[0]!r} (it has {', '.join(known)})")
         return dataclasses.replace(self, runs=tuple(r for r in self.runs if r.experiment in experiments),
-                                   published=tuple(p for p in self.published if p[0] in experiments))
+                                   published=tuple(p for p in self.published if p[0] in experiments),
+                                   claims=tuple(c for c in self.claims if {c.better[0], c.worse[0]} <= set(experiments)))
+
+    @property
+    def experiments(self) -> list[str]:
+        """Its experiments, in order."""
+        return list(dict.fromkeys(r.experiment for r in self.runs))
 
     def stages(self) -> list[Stage]:
         """Every distinct stage, each before the stages that read it."""
@@ -179,7 +199,7 @@ def expand(spec, scale: str, source: str = "<suite>") -> Suite:
     experiments = spec.get("experiments")
     if not isinstance(experiments, dict) or not experiments:
         raise fail("needs experiments: a mapping of experiment names to their settings")
-    runs, published = [], []
+    runs, published, labels = [], [], {}
     for exp_name, exp in experiments.items():
         exp = exp or {}
         if not isinstance(exp, dict):
@@ -215,7 +235,36 @@ def expand(spec, scale: str, source: str = "<suite>") -> Suite:
                 teacher = _teacher(point, points, exp_name, label, seed, fail)
                 runs.append(_run(exp_name, label, factors, seed, point, fail, teacher))
         published += _published(exp, exp_name, set(points), unscaled, fail)
-    return Suite(name, str(spec.get("description", "")), scale, tuple(runs), source, tuple(published))
+        labels[exp_name] = unscaled
+    claims = _claims(spec.get("claims"), runs, labels, fail)
+    return Suite(name, str(spec.get("description", "")), scale, tuple(runs), source, tuple(published), claims)
+
+
+def _claims(entries, runs: list[Run], unscaled: dict[str, set[str]], fail) -> tuple[Claim, ...]:
+    """The suite's claims between runs at this scale; one whose run only another scale has
+    (a data size it replaces) is left out."""
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise fail("claims must be a list of {claim, better, worse}")
+    data = {(r.experiment, r.label): r.evaluation.inputs[1] for r in runs}
+    out = []
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) != {"claim", "better", "worse"}:
+            raise fail("each claim needs exactly claim, better and worse")
+        sides = []
+        for side in (entry["better"], entry["worse"]):
+            exp, _, label = str(side).partition("/")
+            if exp not in unscaled or (label not in unscaled[exp] and (exp, label) not in data):
+                raise fail(f"claim {entry['claim']!r}: {side!r} is not EXPERIMENT/LABEL of a run of the suite")
+            sides.append((exp, label))
+        if not all(s in data for s in sides):
+            continue
+        if data[sides[0]] != data[sides[1]]:
+            raise fail(f"claim {entry['claim']!r}: {entry['better']!r} and {entry['worse']!r} are tested on "
+                       "different questions")
+        out.append(Claim(str(entry["claim"]), *sides))
+    return tuple(out)
 
 
 def _label(factors: dict) -> str:

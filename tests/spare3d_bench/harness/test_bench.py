@@ -21,7 +21,7 @@ pytest.importorskip("OCP")
 
 from spare3d_bench.harness import results  # noqa: E402
 from spare3d_bench.harness.runner import Bench  # noqa: E402
-from spare3d_bench.harness.suite import SuiteError, builtin_suites, expand, load_suite  # noqa: E402
+from spare3d_bench.harness.suite import Claim, SuiteError, builtin_suites, expand, load_suite  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 TINY = {
@@ -287,3 +287,22 @@ def test_bench_runs_only_the_experiments_named(tmp_path):
                                                    f"{len(only.stages())} to run\n")
     r = spare3d("bench", "paper-ssl", "--experiment", "i2q", "--dry-run", "--root", str(tmp_path))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no experiment 'i2q' (it has t2i-methods" in r.stderr
+
+
+def test_claims_name_two_runs_on_the_same_questions():
+    spec = json.loads(json.dumps(TINY))
+    spec["experiments"] = {"fusion": {"grid": {"train.model": ["resnet18-early", "vgg16-early"]}},
+                           "size": {"grid": {"data.csg": [500, 1000]}, "scales": {"tiny": {"grid": {"data.csg": [12]}}}}}
+    claim = {"claim": "VGG wins", "better": "fusion/train.model=vgg16-early", "worse": "fusion/train.model=resnet18-early"}
+    suite = expand({**spec, "claims": [claim]}, "tiny")
+    assert suite.claims == (Claim("VGG wins", ("fusion", "train.model=vgg16-early"), ("fusion", "train.model=resnet18-early")),)
+    assert suite.only(["size"]).claims == ()
+    more = {"claim": "more data", "better": "size/data.csg=1000", "worse": "size/data.csg=500"}
+    assert expand({**spec, "claims": [more]}, "tiny").claims == ()  # runs of another scale
+    with pytest.raises(SuiteError, match="tested on different questions"):
+        expand({**spec, "claims": [more]}, "cpu")  # two data sizes: not the same questions
+    bad = {**claim, "worse": "fusion/train.model=bagnet33-early"}
+    with pytest.raises(SuiteError, match="'fusion/train.model=bagnet33-early' is not EXPERIMENT/LABEL of a run"):
+        expand({**spec, "claims": [bad]}, "tiny")
+    with pytest.raises(SuiteError, match="each claim needs exactly claim, better and worse"):
+        expand({**spec, "claims": [{"claim": "x", "better": "fusion/base"}]}, "tiny")

@@ -15,8 +15,9 @@ pytest.importorskip("scipy")
 pytest.importorskip("matplotlib")
 
 from spare3d_bench.harness import results  # noqa: E402
-from spare3d_bench.harness.report import settings, write_report  # noqa: E402
+from spare3d_bench.harness.report import claims, settings, write_report  # noqa: E402
 from spare3d_bench.harness.stats import t_interval, wilson_interval  # noqa: E402
+from spare3d_bench.harness.suite import Claim, Suite  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -45,7 +46,11 @@ def db_path(tmp_path) -> Path:
     worse = [0] * 8 + [1] * 3 + [0]  # best alone right on 8, worse alone right on none
     _run(db, "fusion", "train.model=vgg16-early", 0, best, {"train.model": "vgg16-early"}, "vgg16-early")
     _run(db, "fusion", "train.model=resnet18-early", 0, worse, {"train.model": "resnet18-early"})
-    results.record_published(db, "s", [("fusion", "train.model=vgg16-early", 87.5, "SPARE3D, CSG")])
+    claims = (Claim("VGG-16 beats ResNet-18", ("fusion", "train.model=vgg16-early"), ("fusion", "train.model=resnet18-early")),
+              Claim("ResNet-18 beats VGG-16", ("fusion", "train.model=resnet18-early"), ("fusion", "train.model=vgg16-early")),
+              Claim("more data helps", ("size", "data.csg=200"), ("size", "data.csg=100")))
+    results.record_suite(db, Suite("s", "", "tiny", (), "s.yaml", (("fusion", "train.model=vgg16-early", 87.5,
+                                                                     "SPARE3D, CSG"),), claims))
     results.record_failure(db, ("s", "tiny", "fusion", "train.model=bagnet33-early/seed=0"), "train-abc",
                            "spare3d train: error: bagnet33-early cannot take 32 px drawings")
     db.close()
@@ -67,6 +72,18 @@ def test_settings_average_seeds_test_against_the_best_and_carry_the_published_fi
     db.close()
 
 
+def test_claims_are_tested_on_the_pairs_both_runs_answered(db_path):
+    db = results.connect(db_path)
+    vgg, resnet, data = claims(db, "s", "tiny")
+    assert (vgg.pairs, vgg.only_better, vgg.only_worse, vgg.verdict) == (12, 8, 0, "holds")
+    assert vgg.p == pytest.approx(2 / 2**8) and (vgg.better_accuracy, vgg.worse_accuracy) == (11 / 12, 3 / 12)
+    assert (resnet.only_better, resnet.only_worse, resnet.verdict) == (0, 8, "reversed")
+    # two seeds pooled: 200 right on the first 8 and 7, 100 on the first 5 and 6 of 10; discordant 3 : 0 and 1 : 0
+    assert (data.pairs, data.only_better, data.only_worse) == (20, 4, 0)
+    assert data.p == pytest.approx(2 / 2**4) and data.verdict == "not shown"  # p 0.125
+    db.close()
+
+
 def test_the_report_writes_tables_figures_and_a_self_contained_page(db_path, tmp_path):
     page = write_report(db_path, tmp_path / "report")
     md = (tmp_path / "report" / "report.md").read_text()
@@ -80,7 +97,10 @@ def test_the_report_writes_tables_figures_and_a_self_contained_page(db_path, tmp
     text = page.read_text()
     images = re.findall(r"src='data:image/png;base64,([^']+)'", text)
     assert len(images) == 2 and all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
-    assert text.count("<table>") == 3 and "cannot take 32 px drawings" in text and "src='figures" not in text
+    assert text.count("<table>") == 4 and "cannot take 32 px drawings" in text and "src='figures" not in text
+    assert "## s (tiny): claims" in md
+    assert "| VGG-16 beats ResNet-18 | fusion/train.model=vgg16-early | fusion/train.model=resnet18-early | 91.7 vs 25.0 " \
+           "| 12 | 8 : 0 | 0.0078 | holds |" in md
 
 
 def test_bad_databases_are_one_line(tmp_path):
