@@ -681,7 +681,8 @@ def build_parser() -> argparse.ArgumentParser:
 DEFAULT_OUT = Path("datasets") / "output"
 
 RECIPE_KEYS = (
-    "task", "csg", "primitives", "variant", "operation", "seed", "size", "split", "layout", "poses", "questions", "hlr",
+    "task", "csg", "models", "primitives", "variant", "operation", "seed", "size", "split", "layout", "poses", "questions",
+    "hlr",
     "style", "line_width", "engine", "executor", "scheduler", "timeout", "retries",
 )
 
@@ -713,12 +714,26 @@ def _apply_recipe(parser: argparse.ArgumentParser, argv: list[str]) -> str | Non
         return f"recipe {known.recipe}: unknown settings {', '.join(unknown)} (known: {', '.join(RECIPE_KEYS)})"
     if isinstance(recipe.get("split"), list):
         recipe["split"] = ",".join(str(x) for x in recipe["split"])
+    if "csg" in recipe and "models" in recipe:
+        return f"recipe {known.recipe}: give csg or models, not both"
     if "--models" in argv:  # the command line's model source replaces the recipe's
         recipe.pop("csg", None)
+        recipe.pop("models", None)
+    if "--csg" in argv:
+        recipe.pop("models", None)
+    if "models" in recipe:  # files, folders or globs, relative to the recipe's folder
+        models = recipe.pop("models")
+        models = [models] if isinstance(models, str) else models
+        if not isinstance(models, list) or not models or not all(isinstance(m, str) and m.strip() for m in models):
+            return f"recipe {known.recipe}: models: expected a path or a list of paths (files, folders or globs)"
+        base = Path(known.recipe).parent
+        recipe["models"] = [m if Path(m).is_absolute() else str(base / m) for m in models]
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     generate = sub.choices["generate"]
     actions = {a.dest: a for a in generate._actions}
     for key, value in recipe.items():
+        if key == "models":
+            continue  # checked above
         try:
             recipe[key] = _recipe_value(actions[key], value)
         except ValueError as e:

@@ -121,7 +121,10 @@ class Bench:
         if stage.kind == "generate":
             settings = dict(stage.settings)
             task = settings.pop("task")
-            return ["generate", task, *argv(settings), "--out", str(folder), "--quiet", "--workers", str(self.workers)]
+            settings.pop("models_sha256", None)
+            models = settings.pop("models", [])
+            return ["generate", task, *argv(settings), *(["--models", *models] if models else []), "--out", str(folder),
+                    "--quiet", "--workers", str(self.workers)]
         if stage.kind == "evaluate":
             data = self.root / "generate" / stage.inputs[1]
             return ["evaluate", str(folder), "--data", str(data), "--split", stage.settings["split"], "--name", stage.key,

@@ -50,7 +50,8 @@ SUITE_KEYS = ("name", "description", "seeds", "base", "scales", "experiments", "
 EXPERIMENT_KEYS = ("description", "set", "grid", "runs", "published", "scales")
 #: Settings that decide where or how fast a stage runs, not what it computes: left out of
 #: the stage hashes (a CPU run and a GPU run of one setting share their stage).
-NOT_HASHED = ("device", "workers", "loader_threads", "quiet", "executor", "scheduler", "timeout", "retries")
+NOT_HASHED = ("device", "workers", "loader_threads", "quiet", "executor", "scheduler", "timeout", "retries",
+              "models")  # your own model files count by their content (models_sha256), not their paths
 BUILTIN = Path(__file__).parent / "suites"
 
 
@@ -226,6 +227,7 @@ def expand(spec, scale: str, source: str = "<suite>") -> Suite:
             point = copy.deepcopy(settings)
             for key, value in factors.items():
                 _set(point, key, value, fail, f"experiment {exp_name}")
+            _resolve_models(point, Path(source).parent if Path(source).is_file() else Path.cwd())
             label = given or _label(factors)
             if label in points:
                 raise fail(f"experiment {exp_name}: two runs labelled {label!r}")
@@ -393,16 +395,42 @@ def _run(experiment: str, label: str, factors: dict, seed: int, settings: dict, 
     return Run(experiment, label, factors, seed, settings, tuple(stages))
 
 
+def _resolve_models(settings: dict, base: Path) -> None:
+    """Make the `models` paths of a run's data recipes (its own, its pretraining's) absolute,
+    relative to the suite file's folder."""
+    for recipe in (settings.get("data"), (settings.get("pretrain") or {}).get("data")):
+        if isinstance(recipe, dict) and "models" in recipe:
+            models = recipe["models"]
+            models = [models] if isinstance(models, str) else models
+            if isinstance(models, list):
+                recipe["models"] = [str(m) if Path(str(m)).is_absolute() else str(base / str(m)) for m in models]
+
+
 def _recipe(data: dict, fail, where: str) -> dict:
-    """A generate recipe checked against the recipe keys."""
+    """A generate recipe checked against the recipe keys. Your own model files (`models`:
+    files, folders or globs) enter the stage hash by their content (`models_sha256`), not by
+    where they lie."""
     from ..cli import RECIPE_KEYS
 
     bad = sorted(set(data) - set(RECIPE_KEYS))
     if bad:
         raise fail(f"{where}: unknown data setting {bad[0]!r} (known: {', '.join(RECIPE_KEYS)})")
-    if "csg" not in data:
-        raise fail(f"{where}: data needs csg (the number of models)")
-    return {k: data[k] for k in sorted(data)}
+    if ("csg" in data) == ("models" in data):
+        raise fail(f"{where}: data needs csg (the number of CSG models) or models (your own files), one of them")
+    recipe = {k: data[k] for k in sorted(data)}
+    if "models" in data:
+        from renderers.batch import expand_inputs
+
+        if not isinstance(data["models"], list) or not data["models"]:
+            raise fail(f"{where}: models must be a path or a list of paths (files, folders or globs)")
+        files, missing = expand_inputs([str(m) for m in data["models"]])
+        if missing:
+            raise fail(f"{where}: models: {missing[0].source}: {missing[0].error}")
+        digest = hashlib.sha256()
+        for f in files:
+            digest.update(f"{f.name}\0{hashlib.sha256(f.read_bytes()).hexdigest()}\n".encode())
+        recipe["models_sha256"] = digest.hexdigest()
+    return recipe
 
 
 def _flags(settings: dict, fail, where: str) -> dict:

@@ -306,3 +306,52 @@ def test_claims_name_two_runs_on_the_same_questions():
         expand({**spec, "claims": [bad]}, "tiny")
     with pytest.raises(SuiteError, match="each claim needs exactly claim, better and worse"):
         expand({**spec, "claims": [{"claim": "x", "better": "fusion/base"}]}, "tiny")
+
+
+def test_your_own_model_files_are_a_data_source_that_counts_by_content(tmp_path):
+    import shutil
+
+    def suite_in(folder: Path) -> Path:
+        (folder / "models").mkdir(parents=True)
+        for f in sorted((ROOT / "datasets" / "samples").glob("*.step")):
+            shutil.copy(f, folder / "models" / f.name)
+        spec = json.loads(json.dumps(TINY))
+        spec["base"]["data"] = {"task": "i2p", "models": ["models"], "questions": 9, "size": 32, "layout": "packed",
+                                "split": [0.34, 0.33, 0.33], "seed": 0}
+        spec["experiments"] = {"own": {}}
+        return _suite(folder, spec)
+
+    a, b = suite_in(tmp_path / "a"), suite_in(tmp_path / "b")
+    [run_a], [run_b] = load_suite(str(a)).runs, load_suite(str(b)).runs
+    assert run_a.stages[0].key == run_b.stages[0].key  # the same files elsewhere: the same dataset
+    assert run_a.stages[0].settings["models"] == [str(tmp_path / "a" / "models")]
+    step = tmp_path / "b" / "models" / "bracket.step"
+    step.write_bytes(step.read_bytes() + b"\n")
+    assert load_suite(str(b)).runs[0].stages[0].key != run_a.stages[0].key  # an edited file: another dataset
+    out = Bench(load_suite(str(a)), tmp_path / "root", device="cpu").run(progress=False)
+    assert not out.failed and len(out.ran) == 3
+    db = results.connect(tmp_path / "root" / "results.sqlite")
+    assert next(r["value"] for r in results.rows(db) if r["metric"] == "questions") == 3
+    db.close()
+    shutil.rmtree(tmp_path / "a" / "models")
+    with pytest.raises(SuiteError, match="models: .*models: file not found"):
+        load_suite(str(a))
+    spec = yaml.safe_load(a.read_text())
+    spec["base"]["data"]["csg"] = 4
+    with pytest.raises(SuiteError, match="data needs csg .* or models .*, one of them"):
+        expand(spec, "tiny", str(a))
+
+
+def test_a_recipe_names_model_files_relative_to_itself(tmp_path):
+    (tmp_path / "r").mkdir()
+    samples = os.path.relpath(ROOT / "datasets" / "samples", tmp_path / "r")  # the command runs in ROOT
+    (tmp_path / "r" / "own.yaml").write_text(f"task: i2p\nmodels: {samples}/*.step\nquestions: 6\nsize: 32\n"
+                                             "layout: packed\nsplit: [0.34, 0.33, 0.33]\n")
+    r = spare3d("generate", "--recipe", str(tmp_path / "r" / "own.yaml"), "--out", str(tmp_path / "out"), "--quiet")
+    assert r.returncode == 0, r.stderr
+    card = json.loads((tmp_path / "out" / "dataset.json").read_text())
+    assert card["questions_asked"] == 6 and sorted(Path(f).name for f in card["sources"]) == [
+        "bracket.step", "csg_part.step", "slotted_block.step"]
+    (tmp_path / "r" / "both.yaml").write_text("task: i2p\nmodels: x.step\ncsg: 3\n")
+    r = spare3d("generate", "--recipe", str(tmp_path / "r" / "both.yaml"), "--out", str(tmp_path / "o2"))
+    assert r.returncode == 2 and "give csg or models, not both" in r.stderr
