@@ -27,6 +27,12 @@ def add_bench(sub) -> None:
     p.add_argument("--root", metavar="DIR", help=f"stage store and results database (default {DEFAULT_ROOT})")
     p.add_argument("--device", default="auto", metavar="DEV", help="device of training and evaluation (default auto)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="generation processes (default 1)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local: the stages in order in this process; dask: each stage a task on a Dask cluster, "
+                        "training stages off the CPU taking one GPU worker resource (default local)")
+    p.add_argument("--scheduler", metavar="ADDR",
+                   help="Dask scheduler address, e.g. tcp://HOST:8786 (default none: with --executor dask, a "
+                        "LocalCluster of one worker)")
     p.add_argument("--experiment", action="append", metavar="NAME",
                    help="run only this experiment of the suite (repeat for several; default: all)")
     p.add_argument("--list", action="store_true", help="print the built-in suites and exit")
@@ -96,7 +102,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     except SuiteError as e:
         print(f"spare3d bench: error: {e}", file=sys.stderr)
         return 2
-    bench = Bench(suite, args.root or DEFAULT_ROOT, args.device, args.workers)
+    if args.scheduler and args.executor != "dask":
+        print("spare3d bench: error: --scheduler needs --executor dask", file=sys.stderr)
+        return 2
+    bench = Bench(suite, args.root or DEFAULT_ROOT, args.device, args.workers, args.executor, args.scheduler)
     if args.dry_run:
         plan = bench.plan()
         for stage, done in plan:
@@ -104,7 +113,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         todo = sum(not done for _, done in plan)
         print(f"{len(suite.runs)} runs, {len(plan)} stages: {len(plan) - todo} done, {todo} to run")
         return 0
-    out = bench.run(progress=not args.quiet)
+    try:
+        out = bench.run(progress=not args.quiet)
+    except ValueError as e:  # the dask executor without Dask
+        print(f"spare3d bench: error: {e}", file=sys.stderr)
+        return 2
     print(f"{suite.name} ({suite.scale}): {len(suite.runs)} runs; stages: {len(out.ran)} run, {len(out.cached)} done "
           f"before, {len(out.failed)} failed, {len(out.skipped)} skipped; {out.seconds:.1f} s; "
           f"results: {bench.root / DB_NAME}")

@@ -1,4 +1,4 @@
-"""Running a suite's stages, in order, on this machine.
+"""Running a suite's stages, in order on this machine or as tasks on a Dask cluster.
 
 Each stage runs through the `spare3d` command's own code (`cli.main`, in this process:
 the same checks, the same resumable jobs) with its output kept in ROOT/logs/<key>.log.
@@ -7,6 +7,12 @@ and ROOT/stages/<key>.json is written, atomically, once it has finished: a stage
 that file is never run again, and a stage without it resumes (generation from its
 journal, training with --resume). A failed stage is recorded with its one-line error,
 the stages that need it are skipped, and the others carry on.
+
+With `executor="dask"` each stage is a task that depends on the tasks of its inputs;
+training-type stages (pretrain, train, evaluate) off the CPU ask for one `GPU` worker
+resource, so a cluster started with one worker per GPU (`dask worker --resources GPU=1`,
+each with its own CUDA_VISIBLE_DEVICES) runs one on each; generation runs on a worker
+with its own executor. This process alone writes the results database, as tasks finish.
 """
 
 from __future__ import annotations
@@ -46,8 +52,14 @@ class Outcome:
 class Bench:
     """A suite bound to a stage store (ROOT) and the machine settings it runs with."""
 
-    def __init__(self, suite: Suite, root: str | os.PathLike, device: str = "auto", workers: int = 1) -> None:
+    def __init__(self, suite: Suite, root: str | os.PathLike, device: str = "auto", workers: int = 1,
+                 executor: str = "local", scheduler: str | None = None) -> None:
+        if executor not in ("local", "dask"):
+            raise ValueError(f"unknown executor {executor!r} (local or dask)")
+        if scheduler is not None and executor != "dask":
+            raise ValueError("a scheduler needs the dask executor")
         self.suite, self.root, self.device, self.workers = suite, Path(root).absolute(), device, workers
+        self.executor, self.scheduler = executor, scheduler
 
     def folder(self, stage: Stage) -> Path:
         """Where a stage's work lives (an evaluation: its run's eval folder)."""
@@ -76,7 +88,9 @@ class Bench:
         db = results.connect(self.root / DB_NAME)
         try:
             results.record_suite(db, self.suite)
-            for stage, done in bar:
+            if self.executor == "dask":
+                self._run_dask(bar, out, db)
+            for stage, done in () if self.executor == "dask" else bar:
                 if done:
                     out.cached.append(stage.key)
                 elif any(k in out.failed or k in out.skipped for k in stage.inputs):
@@ -96,6 +110,56 @@ class Bench:
             db.close()
         out.seconds = time.perf_counter() - t0
         return out
+
+    def _run_dask(self, bar, out: Outcome, db) -> None:
+        """Every stage not done as a Dask task after the tasks of its inputs; outcomes (and
+        each run's rows, once evaluated) recorded as tasks finish (`bar`: the plan's
+        progress bar, advanced as they do)."""
+        try:
+            from distributed import Client, LocalCluster, as_completed
+        except ImportError:
+            raise ValueError("the dask executor needs Dask: pip install 'spare3d-bench[dist]'") from None
+        import dask
+
+        with contextlib.ExitStack() as stack:
+            if self.scheduler is None:
+                with dask.config.set({"distributed.worker.daemon": False}):
+                    cluster = stack.enter_context(LocalCluster(
+                        n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address="127.0.0.1:0", resources={"GPU": 1}))
+                client = stack.enter_context(Client(cluster))
+            else:
+                client = stack.enter_context(Client(self.scheduler))
+            futures, kinds = {}, {}
+            gpu = self.device != "cpu"
+            for stage, done in bar.iterable:
+                if done:
+                    bar.update()
+                    out.cached.append(stage.key)
+                    if stage.kind == "evaluate":
+                        self._record_runs(db, stage.key)
+                    continue
+                upstream = [futures[k] for k in stage.inputs if k in futures]
+                needs = {"GPU": 1} if gpu and stage.kind != "generate" else None
+                futures[stage.key] = client.submit(_remote_stage, self, stage, *upstream, key=f"spare3d-{stage.key}",
+                                                   resources=needs, pure=False)
+                kinds[futures[stage.key].key] = stage
+            for future in as_completed(list(futures.values())):
+                stage = kinds[future.key]
+                bar.update()
+                bar.set_postfix_str(stage.key)
+                try:
+                    error = future.result()
+                except Exception as e:  # noqa: BLE001 - a worker lost, a task killed: the stage failed
+                    error = f"dask: {type(e).__name__}: {e}"
+                if error == _SKIPPED:
+                    out.skipped.append(stage.key)
+                elif error is not None:
+                    out.failed[stage.key] = error
+                else:
+                    out.ran.append(stage.key)
+                    if stage.kind == "evaluate":
+                        self._record_runs(db, stage.key)
 
     def _execute(self, stage: Stage) -> str | None:
         """Run one stage; its one-line error, or None once its done file is written."""
@@ -181,6 +245,27 @@ class Bench:
                 "method": trained.settings.get("method", "supervised") if trained else None, "stages": stages,
                 "version": __version__, "git_commit": self.commit, "device": self.device, "seconds": round(seconds, 3)}
         return metrics, info, answers
+
+
+#: A task's result when an input stage failed or was skipped: it did not run.
+_SKIPPED = "skipped: an input stage did not finish"
+
+
+def _remote_stage(bench: Bench, stage: Stage, *upstream: str | None) -> str | None:
+    """A stage as a Dask task: skipped when an input did not finish, else run as the local
+    bench runs it (its error or None). The worker may be a daemonic process, which
+    multiprocessing forbids children; generation's worker processes die with it anyway."""
+    if any(u is not None for u in upstream):
+        return _SKIPPED
+    import multiprocessing as mp
+
+    me = mp.current_process()
+    daemon = me._config.get("daemon")
+    me._config["daemon"] = False
+    try:
+        return bench._execute(stage)
+    finally:
+        me._config["daemon"] = daemon
 
 
 def run_command(argv: list[str]) -> tuple[int, str, str]:

@@ -355,3 +355,25 @@ def test_a_recipe_names_model_files_relative_to_itself(tmp_path):
     (tmp_path / "r" / "both.yaml").write_text("task: i2p\nmodels: x.step\ncsg: 3\n")
     r = spare3d("generate", "--recipe", str(tmp_path / "r" / "both.yaml"), "--out", str(tmp_path / "o2"))
     assert r.returncode == 2 and "give csg or models, not both" in r.stderr
+
+
+def test_the_dask_path_on_a_local_cluster_gives_the_rows_of_a_local_run(tmp_path):
+    pytest.importorskip("distributed")
+    import torch
+
+    spec = json.loads(json.dumps(TINY))  # one run fails (late fusion on I2P), the other trains
+    path = _suite(tmp_path, spec)
+    local = Bench(load_suite(str(path)), tmp_path / "local", device="cpu").run(progress=False)
+    # "auto" asks each training stage for a GPU worker resource (the local cluster has one);
+    # on a machine without CUDA it trains on the CPU, as the local run does
+    device = "cpu" if torch.cuda.is_available() else "auto"
+    out = Bench(load_suite(str(path)), tmp_path / "dask", device=device, executor="dask").run(progress=False)
+    assert sorted(out.ran) == sorted(local.ran) and out.failed == local.failed and out.skipped == local.skipped
+    # the same rows; values equal up to float summation order (Dask runs its workers' torch on one thread)
+    a, b = _metrics(tmp_path / "local" / "results.sqlite"), _metrics(tmp_path / "dask" / "results.sqlite")
+    assert [r[:5] + r[6:] for r in a] == [r[:5] + r[6:] for r in b] and a
+    assert [r[5] for r in b] == pytest.approx([r[5] for r in a], rel=1e-4)
+    again = Bench(load_suite(str(path)), tmp_path / "dask", device=device, executor="dask").run(progress=False)
+    assert again.ran == [] and len(again.cached) == len(out.ran)
+    r = spare3d("bench", str(path), "--scheduler", "tcp://127.0.0.1:1", "--root", str(tmp_path / "x"))
+    assert r.returncode == 2 and r.stderr == "spare3d bench: error: --scheduler needs --executor dask\n"
