@@ -64,6 +64,9 @@ def add_report(sub) -> None:
     )
     p.add_argument("db", metavar="DB", help="results database (ROOT/results.sqlite)")
     p.add_argument("--out", required=True, metavar="DIR", help="report folder (required)")
+    p.add_argument("--gallery", type=int, default=2, metavar="N",
+                   help="test questions drawn per experiment, with each setting's answer and the best run's attention "
+                        "maps, from the stage store beside DB (default 2; 0: none)")
     p.set_defaults(handler=_cmd_report)
 
 
@@ -71,7 +74,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from .report import write_report
 
     try:
-        page = write_report(args.db, args.out)
+        if args.gallery < 0:
+            raise ValueError(f"--gallery must be 0 or more, got {args.gallery}")
+        page = write_report(args.db, args.out, args.gallery)
     except ValueError as e:
         print(f"spare3d report: error: {e}", file=sys.stderr)
         return 1

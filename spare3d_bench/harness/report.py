@@ -95,6 +95,8 @@ def claims(db: sqlite3.Connection, suite: str, scale: str) -> list[ClaimResult]:
     their shared (seed, question) pairs and the exact McNemar test of those pairs; it holds
     when the better run is ahead with p < 0.05, is reversed when it is behind with p < 0.05."""
     out = []
+    if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='claims'").fetchone() is None:
+        return out  # a database from before claims
     for text, bexp, blabel, wexp, wlabel in db.execute(
             "SELECT claim, better_experiment, better, worse_experiment, worse FROM claims WHERE suite=? AND scale=? "
             "ORDER BY rowid", (suite, scale)).fetchall():
@@ -185,9 +187,20 @@ def figure(rows: list[Setting], title: str, path: Path) -> bool:
     return True
 
 
-def write_report(db_path: str | Path, out: str | Path) -> Path:
+def _first_seeds(db: sqlite3.Connection, suite: str, scale: str, experiment: str) -> list[tuple[str, list[str]]]:
+    """(setting label, stage keys) of the first seed of each setting of an experiment."""
+    found: dict[str, list[str]] = {}
+    for run, stages in db.execute("SELECT run, stages FROM results WHERE suite=? AND scale=? AND experiment=? AND "
+                                  "metric='accuracy' ORDER BY rowid", (suite, scale, experiment)):
+        found.setdefault(run.rpartition("/seed=")[0], json.loads(stages))
+    return list(found.items())
+
+
+def write_report(db_path: str | Path, out: str | Path, gallery: int = 2) -> Path:
     """Write OUT/report.md, OUT/report.html and OUT/figures/*.png for every suite and
-    scale in the database; returns the HTML page's path."""
+    scale in the database, with a gallery of `gallery` test questions per experiment
+    (drawn from the stage store beside the database, where it still is); returns the HTML
+    page's path."""
     db_path, out = Path(db_path), Path(out)
     if not db_path.is_file():
         raise ValueError(f"{db_path}: no such results database")
@@ -198,6 +211,7 @@ def write_report(db_path: str | Path, out: str | Path) -> Path:
         failures = db.execute("SELECT suite, scale, experiment, run, stage, error FROM failures "
                               "ORDER BY suite, scale, experiment, run").fetchall()
         sections = [(suite, scale, exp, settings(db, suite, scale, exp)) for suite, scale, exp, _ in groups]
+        seeds = {(suite, scale, exp): _first_seeds(db, suite, scale, exp) for suite, scale, exp, _ in groups}
         tested = {(suite, scale): claims(db, suite, scale) for suite, scale, _, _ in groups}
     except sqlite3.DatabaseError as e:
         raise ValueError(f"{db_path}: not a results database ({e})") from None
@@ -222,9 +236,19 @@ def write_report(db_path: str | Path, out: str | Path) -> Path:
         page += ["<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>" for cells in body]
         page.append("</table>")
         png = out / "figures" / f"{suite}-{scale}-{exp}.png"
-        if figure(rows, title, png):
-            md += ["", f"![{title}](figures/{png.name})"]
-            data = base64.b64encode(png.read_bytes()).decode()
+        shown = [png] if figure(rows, title, png) else []
+        best = next((r.label for r in rows if r.p_vs_best is None), None)
+        if gallery and best is not None:
+            from .gallery import experiment_gallery
+
+            shown += experiment_gallery(db_path.parent, seeds[(suite, scale, exp)], best, gallery, out / "figures",
+                                        f"{suite}-{scale}-{exp}")
+        for i, image in enumerate(shown):
+            if i == 1:
+                md += ["", f"Test questions with each setting's answer; attention maps of the best run ({best}):"]
+                page.append(f"<p>{html.escape(md[-1])}</p>")
+            md += ["", f"![{title}]({image.relative_to(out).as_posix()})"]
+            data = base64.b64encode(image.read_bytes()).decode()
             page.append(f"<p><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'></p>")
         md.append("")
     for (suite, scale), found in tested.items():

@@ -377,3 +377,31 @@ def test_the_dask_path_on_a_local_cluster_gives_the_rows_of_a_local_run(tmp_path
     assert again.ran == [] and len(again.cached) == len(out.ran)
     r = spare3d("bench", str(path), "--scheduler", "tcp://127.0.0.1:1", "--root", str(tmp_path / "x"))
     assert r.returncode == 2 and r.stderr == "spare3d bench: error: --scheduler needs --executor dask\n"
+
+
+def test_the_report_gallery_draws_test_questions_with_each_settings_answer(tmp_path, monkeypatch):
+    from spare3d_bench.harness import gallery
+    from spare3d_bench.harness.report import write_report
+
+    spec = json.loads(json.dumps(TINY))
+    spec["experiments"] = {"lr": {"grid": {"train.lr": [0.001, 0.01]}}}
+    bench = Bench(expand(spec, "tiny"), tmp_path / "root", device="cpu")
+    assert not bench.run(progress=False).failed
+    drawn = []
+    real = gallery.question_figure
+    monkeypatch.setattr(gallery, "question_figure", lambda ds, k, answers, path: (drawn.append((ds.ids[k], answers)),
+                                                                                 real(ds, k, answers, path)))
+    write_report(tmp_path / "root" / "results.sqlite", tmp_path / "report", gallery=2)
+    said = {}
+    for run in bench.suite.runs:  # what each setting answered, from its predictions
+        files = gallery.run_files(tmp_path / "root", [s.key for s in run.stages])
+        said[run.label] = gallery.predictions(files.predictions)
+    from spare3d_bench.data import open_split
+
+    assert [q for q, _ in drawn] == open_split(files.data / "test").ids[:2]  # the first of the test split
+    assert all(dict(answers) == {label: s[q] for label, s in said.items()} for q, answers in drawn)
+    md = (tmp_path / "report" / "report.md").read_text()
+    figures = re.findall(r"\]\((figures/[^)]+\.png)\)", md)
+    assert figures[1:3] == ["figures/tiny-check-tiny-lr-q0.png", "figures/tiny-check-tiny-lr-q1.png"]
+    assert len(figures) == 5 and "attention maps of the best run" in md  # and two attention figures
+    assert all((tmp_path / "report" / f).read_bytes()[:4] == b"\x89PNG" for f in figures)
