@@ -298,6 +298,9 @@ def _add_generate(sub) -> None:
         help="hidden lines: spare3d, thin red under the visible; dashed, dashed grey; visible-only, none (default spare3d)",
     )
     _add_line_width(p)
+    p.add_argument("--mode", default="lines", choices=("lines", "shaded"),
+                   help="lines: SPARE3D line drawings; shaded: grey shaded renders of the same models, framed alike "
+                        "(pyrender under EGL, as spare3d render --mode shaded) (default lines)")
     p.add_argument(
         "--poses",
         type=int,
@@ -399,6 +402,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                 hlr=args.hlr,
                 style=args.style,
                 line_width=args.line_width,
+                mode=args.mode,
             ),
             args.layout,
             sources,
@@ -683,7 +687,7 @@ DEFAULT_OUT = Path("datasets") / "output"
 RECIPE_KEYS = (
     "task", "csg", "models", "primitives", "variant", "operation", "seed", "size", "split", "layout", "poses", "questions",
     "hlr",
-    "style", "line_width", "engine", "executor", "scheduler", "timeout", "retries",
+    "style", "line_width", "mode", "engine", "executor", "scheduler", "timeout", "retries",
 )
 
 

@@ -65,6 +65,10 @@ class Rejected(Exception):
         super().__init__(f"{reason}: {detail}" if detail else reason)
 
 
+#: What the views of a question are: line drawings, or shaded renders of the same models.
+MODES = ("lines", "shaded")
+
+
 @dataclass(frozen=True)
 class TaskOptions:
     """Drawing size and style, and how the similar objects are made."""
@@ -77,8 +81,11 @@ class TaskOptions:
     filters: tuple[str, ...] = FILTERS
     poses: int = 8
     line_width: float = 1.0  # times the style's widths
+    mode: str = "lines"  # or "shaded": grey shaded renders (renderers.shaded) instead of line drawings
 
     def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r} (use {' or '.join(MODES)})")
         if self.poses not in (8, 20):
             raise ValueError(f"poses must be 8 (SPARE3D) or 20 (extended), got {self.poses}")
         get_style(self.style)
@@ -145,6 +152,8 @@ class Drawer:
         views = [PRESETS[n] for n in names]
         if is_mesh_model(shape):
             shape = Mesh(*csg_mesh.triangles(shape))
+        if self.options.mode == "shaded":
+            return self._shade(shape, views), set()
         if isinstance(shape, Mesh):
             drawings = draw_mesh(shape, views, self.render.hlr.mesh)
         else:
@@ -157,11 +166,28 @@ class Drawer:
         for d in drawings:
             if d.is_blank():
                 self.options.reject("blank", f"view {d.view.name} has no visible line")
-            out[d.view.name] = img = image(d, self.render)
-            ink = int((img.reshape(*img.shape[:2], -1).min(axis=2) < 250).sum())  # anti-aliased too
-            if ink < self.options.size // 4:  # a speck: parts far apart framed together, say
-                self.options.reject("blank", f"view {d.view.name} has only {ink} line pixels")
+            out[d.view.name] = self._checked(d.view.name, image(d, self.render))
         return out, {d.view.name for d in drawings if d.algorithm == "poly"}
+
+    def _shade(self, shape, views) -> dict[str, np.ndarray]:
+        """Shaded renders of the views, framed as the line drawings are (the same model
+        fills the same pixels); an OCCT shape is tessellated at the drawings' tolerance."""
+        from renderers.shaded import render_shaded
+
+        if not isinstance(shape, Mesh):
+            from renderers.cad import load_mesh  # OpenCascade, loaded for OCCT models only
+
+            shape = load_mesh(shape, tolerance=self.render.hlr.tolerance)
+        shaded = render_shaded(shape, views, self.options.size, self.render.framing, self.render.frame_factor)
+        return {s.view.name: self._checked(s.view.name, s.color) for s in shaded}
+
+    def _checked(self, name: str, img: np.ndarray) -> np.ndarray:
+        """`img`, unless it is a speck (parts far apart framed together, say): refused as blank."""
+        ink = int((img.reshape(*img.shape[:2], -1).min(axis=2) < 250).sum())  # anti-aliased too
+        if ink < self.options.size // 4:
+            what = "line" if self.options.mode == "lines" else "shaded"
+            self.options.reject("blank", f"view {name} has only {ink} {what} pixels")
+        return img
 
 
 def is_mesh_model(model) -> bool:
