@@ -18,7 +18,7 @@ import numpy as np
 from .hlr_options import HLROptions, tolerance_for
 from .drawing import DEFAULT_FACTOR, Drawing, Timings, frame
 from .raster import PixelLines, rasterize, to_pixel_lines
-from .styles import Style, check_line_width, get_style
+from .styles import MODES, Style, check_line_width, get_style
 from .views import View
 from .writers import FORMATS, atomic_write, npy_bytes, png_bytes, svg_text
 
@@ -49,8 +49,8 @@ class RenderOptions:
 
         if self.up not in ("y", "z"):
             raise ValueError(f"up axis must be y or z, got {self.up!r}")
-        if self.mode not in ("lines", "shaded"):
-            raise ValueError(f"unknown mode {self.mode!r} (use lines or shaded)")
+        if self.mode not in MODES:
+            raise ValueError(f"unknown mode {self.mode!r} (use {' or '.join(MODES)})")
         if self.mode == "shaded" and "svg" in self.formats:
             raise ValueError("svg is for line drawings; shaded mode writes png and npy")
         if self.material not in MATERIALS:

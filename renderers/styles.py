@@ -58,6 +58,9 @@ class Style:
         return self if factor == 1.0 else replace(self, width_factor=self.width_factor * factor)
 
 
+#: What a view is drawn as: a hidden-line drawing, or a shaded render (renderers.shaded).
+MODES = ("lines", "shaded")
+
 STYLES: dict[str, Style] = {
     # SPARE3D: visible black, hidden thin solid red drawn under the visible lines.
     "spare3d": Style("spare3d", 1.25, (0, 0, 0), 0.75, (255, 0, 0)),

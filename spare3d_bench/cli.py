@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from renderers.errors import plural
-from renderers.styles import LINE_WIDTHS, STYLES
+from renderers.styles import LINE_WIDTHS, MODES, STYLES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -159,7 +159,7 @@ def _add_render(sub) -> None:
     p.add_argument(
         "--mode",
         default="lines",
-        choices=("lines", "shaded"),
+        choices=MODES,
         help="lines: hidden-line drawings; shaded: shaded renders (pyrender, EGL) (default lines)",
     )
     p.add_argument(
@@ -298,7 +298,7 @@ def _add_generate(sub) -> None:
         help="hidden lines: spare3d, thin red under the visible; dashed, dashed grey; visible-only, none (default spare3d)",
     )
     _add_line_width(p)
-    p.add_argument("--mode", default="lines", choices=("lines", "shaded"),
+    p.add_argument("--mode", default="lines", choices=MODES,
                    help="lines: SPARE3D line drawings; shaded: grey shaded renders of the same models, framed alike "
                         "(pyrender under EGL, as spare3d render --mode shaded) (default lines)")
     p.add_argument(
@@ -686,8 +686,7 @@ DEFAULT_OUT = Path("datasets") / "output"
 
 RECIPE_KEYS = (
     "task", "csg", "models", "primitives", "variant", "operation", "seed", "size", "split", "layout", "poses", "questions",
-    "hlr",
-    "style", "line_width", "mode", "engine", "executor", "scheduler", "timeout", "retries",
+    "hlr", "style", "line_width", "mode", "engine", "executor", "scheduler", "timeout", "retries",
 )
 
 

@@ -39,7 +39,7 @@ from renderers.hlr_options import HLROptions
 from renderers.mesh_io import Mesh
 from renderers.mesh_lines import draw_mesh
 from renderers.render import RenderOptions, image
-from renderers.styles import check_line_width, get_style
+from renderers.styles import MODES, check_line_width, get_style
 from renderers.views import PRESETS
 
 from . import csg_mesh
@@ -63,10 +63,6 @@ class Rejected(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         self.reason = reason
         super().__init__(f"{reason}: {detail}" if detail else reason)
-
-
-#: What the views of a question are: line drawings, or shaded renders of the same models.
-MODES = ("lines", "shaded")
 
 
 @dataclass(frozen=True)
