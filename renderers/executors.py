@@ -21,6 +21,7 @@ knows about renderers or datasets; Dask is imported only by `DaskExecutor`.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing as mp
 import os
@@ -245,6 +246,20 @@ class SerialExecutor:
 _DASK_WORKER: dict[int, Worker] = {}
 
 
+@contextlib.contextmanager
+def children_allowed() -> Iterator[None]:
+    """Let this process start child processes while in the block, even when it is daemonic
+    (as Dask's worker processes are): multiprocessing refuses children to daemons, which
+    could outlive them; the caller answers for its children ending with it."""
+    me = mp.current_process()
+    daemon = me._config.get("daemon")
+    me._config["daemon"] = False
+    try:
+        yield
+    finally:
+        me._config["daemon"] = daemon
+
+
 def _isolated(fn: Callable, payload: Any, timeout: float) -> tuple[Any, str | None]:
     """Run one unit inside a Dask worker thread, in that thread's isolated process (forked
     once and reused, replaced after a crash or a timeout). One per thread: a `dask worker`
@@ -252,16 +267,9 @@ def _isolated(fn: Callable, payload: Any, timeout: float) -> tuple[Any, str | No
     me_thread = threading.get_ident()
     w = _DASK_WORKER.get(me_thread)
     if w is None or not w.alive:
-        # Dask worker processes are daemonic, and multiprocessing refuses children to
-        # daemons (they could outlive them); ours cannot: it dies with its parent
-        # (PR_SET_PDEATHSIG) and is stopped when the Dask worker exits.
-        me = mp.current_process()
-        daemon = me._config.get("daemon")
-        me._config["daemon"] = False
-        try:
+        # Ours dies with its parent (PR_SET_PDEATHSIG) and is stopped when the Dask worker exits.
+        with children_allowed():
             w = _DASK_WORKER[me_thread] = Worker(mp.get_context("fork"))
-        finally:
-            me._config["daemon"] = daemon
     w.submit(None, fn, payload, timeout)
     outcome = w.collect(timeout)
     return outcome.value, outcome.error

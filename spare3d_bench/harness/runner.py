@@ -253,19 +253,14 @@ _SKIPPED = "skipped: an input stage did not finish"
 
 def _remote_stage(bench: Bench, stage: Stage, *upstream: str | None) -> str | None:
     """A stage as a Dask task: skipped when an input did not finish, else run as the local
-    bench runs it (its error or None). The worker may be a daemonic process, which
-    multiprocessing forbids children; generation's worker processes die with it anyway."""
+    bench runs it (its error or None), allowed the child processes that generation starts
+    (they die with it) although Dask's worker process is daemonic."""
     if any(u is not None for u in upstream):
         return _SKIPPED
-    import multiprocessing as mp
+    from renderers.executors import children_allowed
 
-    me = mp.current_process()
-    daemon = me._config.get("daemon")
-    me._config["daemon"] = False
-    try:
+    with children_allowed():
         return bench._execute(stage)
-    finally:
-        me._config["daemon"] = daemon
 
 
 def run_command(argv: list[str]) -> tuple[int, str, str]:
