@@ -26,9 +26,11 @@ class RunFiles:
 
 def run_files(root: Path, stages: list[str]) -> RunFiles:
     """A run's files from its stage keys (as the results table stores them)."""
+    from .runner import stage_folder
+
     data, trained, evaluation = stages[0], stages[-2], stages[-1]
-    folder = root / trained.partition("-")[0] / trained
-    return RunFiles(root / "generate" / data, folder, folder / "eval" / f"{evaluation}.predictions.jsonl")
+    folder = stage_folder(root, trained)
+    return RunFiles(stage_folder(root, data), folder, folder / "eval" / f"{evaluation}.predictions.jsonl")
 
 
 def predictions(path: Path) -> dict[str, int]:

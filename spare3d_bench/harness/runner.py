@@ -62,11 +62,8 @@ class Bench:
         self.executor, self.scheduler = executor, scheduler
 
     def folder(self, stage: Stage) -> Path:
-        """Where a stage's work lives (an evaluation: its run's eval folder)."""
-        if stage.kind == "evaluate":
-            trained = stage.inputs[0]
-            return self.root / trained.partition("-")[0] / trained
-        return self.root / stage.kind / stage.key
+        """Where a stage's work lives (an evaluation: in the folder of the run it evaluates)."""
+        return stage_folder(self.root, stage.inputs[0] if stage.kind == "evaluate" else stage.key)
 
     def done(self, stage: Stage) -> bool:
         return (self.root / "stages" / f"{stage.key}.json").is_file()
@@ -190,15 +187,15 @@ class Bench:
             return ["generate", task, *argv(settings), *(["--models", *models] if models else []), "--out", str(folder),
                     "--quiet", "--workers", str(self.workers)]
         if stage.kind == "evaluate":
-            data = self.root / "generate" / stage.inputs[1]
+            data = stage_folder(self.root, stage.inputs[1])
             return ["evaluate", str(folder), "--data", str(data), "--split", stage.settings["split"], "--name", stage.key,
                     "--device", self.device]
-        data = self.root / "generate" / stage.inputs[0]
+        data = stage_folder(self.root, stage.inputs[0])
         command = [stage.kind, *argv(stage.settings), "--data", str(data), "--out", str(folder), "--quiet",
                    "--device", self.device]
         if len(stage.inputs) > 1:  # a fine-tuning's pretrained run; a distillation's teacher
             flag = "--init" if stage.kind == "train" else "--teacher"
-            command += [flag, str(self.root / "pretrain" / stage.inputs[1])]
+            command += [flag, str(stage_folder(self.root, stage.inputs[1]))]
         if (folder / "last.pt").exists():
             command.append("--resume")  # killed part-way: continue the run
         elif folder.exists():
@@ -245,6 +242,11 @@ class Bench:
                 "method": trained.settings.get("method", "supervised") if trained else None, "stages": stages,
                 "version": __version__, "git_commit": self.commit, "device": self.device, "seconds": round(seconds, 3)}
         return metrics, info, answers
+
+
+def stage_folder(root: Path, key: str) -> Path:
+    """ROOT/<kind>/<key>: where the stage `key` (which begins with its kind) keeps its work."""
+    return root / key.partition("-")[0] / key
 
 
 #: A task's result when an input stage failed or was skipped: it did not run.

@@ -119,10 +119,9 @@ class Suite:
     def only(self, experiments: list[str]) -> "Suite":
         """The suite cut to the runs (and published figures) of `experiments`; SuiteError
         names an experiment the suite does not have."""
-        known = list(dict.fromkeys(r.experiment for r in self.runs))
-        unknown = [e for e in experiments if e not in known]
+        unknown = [e for e in experiments if e not in self.experiments]
         if unknown:
-            raise SuiteError(f"{self.source}: no experiment {unknown[0]!r} (it has {', '.join(known)})")
+            raise SuiteError(f"{self.source}: no experiment {unknown[0]!r} (it has {', '.join(self.experiments)})")
         return dataclasses.replace(self, runs=tuple(r for r in self.runs if r.experiment in experiments),
                                    published=tuple(p for p in self.published if p[0] in experiments),
                                    claims=tuple(c for c in self.claims if {c.better[0], c.worse[0]} <= set(experiments)))
