@@ -724,13 +724,11 @@ def _apply_recipe(parser: argparse.ArgumentParser, argv: list[str]) -> str | Non
         recipe.pop("models", None)
     if "--csg" in argv:
         recipe.pop("models", None)
-    if "models" in recipe:  # files, folders or globs, relative to the recipe's folder
-        models = recipe.pop("models")
-        models = [models] if isinstance(models, str) else models
-        if not isinstance(models, list) or not models or not all(isinstance(m, str) and m.strip() for m in models):
-            return f"recipe {known.recipe}: models: expected a path or a list of paths (files, folders or globs)"
-        base = Path(known.recipe).parent
-        recipe["models"] = [m if Path(m).is_absolute() else str(base / m) for m in models]
+    if "models" in recipe:
+        try:
+            recipe["models"] = model_paths(recipe.pop("models"), Path(known.recipe).parent)
+        except ValueError as e:
+            return f"recipe {known.recipe}: {e}"
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     generate = sub.choices["generate"]
     actions = {a.dest: a for a in generate._actions}
@@ -743,6 +741,16 @@ def _apply_recipe(parser: argparse.ArgumentParser, argv: list[str]) -> str | Non
             return f"recipe {known.recipe}: {key}: {e}"
     generate.set_defaults(**recipe)
     return None
+
+
+def model_paths(value, base: Path) -> list[str]:
+    """A recipe's `models` (a path or a list of paths: files, folders or globs) as a list,
+    relative paths taken from `base` (the recipe's or the suite's folder); ValueError when it
+    is neither."""
+    models = [value] if isinstance(value, str) else value
+    if not isinstance(models, list) or not models or not all(isinstance(m, str) and m.strip() for m in models):
+        raise ValueError("models: expected a path or a list of paths (files, folders or globs)")
+    return [m if Path(m).is_absolute() else str(base / m) for m in models]
 
 
 def _add_method_options(parser: argparse.ArgumentParser, argv: list[str]) -> None:

@@ -31,13 +31,14 @@ such as data sizes).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import yaml
@@ -200,6 +201,7 @@ def expand(spec, scale: str, source: str = "<suite>") -> Suite:
     if not isinstance(experiments, dict) or not experiments:
         raise fail("needs experiments: a mapping of experiment names to their settings")
     runs, published, labels = [], [], {}
+    here = Path(source).parent if Path(source).is_file() else Path.cwd()  # where `models` paths start
     for exp_name, exp in experiments.items():
         exp = exp or {}
         if not isinstance(exp, dict):
@@ -226,7 +228,7 @@ def expand(spec, scale: str, source: str = "<suite>") -> Suite:
             point = copy.deepcopy(settings)
             for key, value in factors.items():
                 _set(point, key, value, fail, f"experiment {exp_name}")
-            _resolve_models(point, Path(source).parent if Path(source).is_file() else Path.cwd())
+            _resolve_models(point, here)
             label = given or _label(factors)
             if label in points:
                 raise fail(f"experiment {exp_name}: two runs labelled {label!r}")
@@ -396,13 +398,14 @@ def _run(experiment: str, label: str, factors: dict, seed: int, settings: dict, 
 
 def _resolve_models(settings: dict, base: Path) -> None:
     """Make the `models` paths of a run's data recipes (its own, its pretraining's) absolute,
-    relative to the suite file's folder."""
+    relative to the suite file's folder, as a recipe file's are to its own; a value that is
+    no path is left for `_recipe` to refuse."""
+    from ..cli import model_paths
+
     for recipe in (settings.get("data"), (settings.get("pretrain") or {}).get("data")):
         if isinstance(recipe, dict) and "models" in recipe:
-            models = recipe["models"]
-            models = [models] if isinstance(models, str) else models
-            if isinstance(models, list):
-                recipe["models"] = [str(m) if Path(str(m)).is_absolute() else str(base / str(m)) for m in models]
+            with contextlib.suppress(ValueError):
+                recipe["models"] = model_paths(recipe["models"], base)
 
 
 def _recipe(data: dict, fail, where: str) -> dict:
@@ -427,9 +430,17 @@ def _recipe(data: dict, fail, where: str) -> dict:
             raise fail(f"{where}: models: {missing[0].source}: {missing[0].error}")
         digest = hashlib.sha256()
         for f in files:
-            digest.update(f"{f.name}\0{hashlib.sha256(f.read_bytes()).hexdigest()}\n".encode())
+            stat = f.stat()
+            digest.update(f"{f.name}\0{_file_sha256(str(f), stat.st_size, stat.st_mtime_ns)}\n".encode())
         recipe["models_sha256"] = digest.hexdigest()
     return recipe
+
+
+@lru_cache(maxsize=65536)
+def _file_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """A file's content hash, read once per (path, size, modification time): every run and
+    seed of a suite names the same model files."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _flags(settings: dict, fail, where: str) -> dict:
