@@ -100,9 +100,9 @@ def claims(db: sqlite3.Connection, suite: str, scale: str) -> list[ClaimResult]:
     for text, bexp, blabel, wexp, wlabel in db.execute(
             "SELECT claim, better_experiment, better, worse_experiment, worse FROM claims WHERE suite=? AND scale=? "
             "ORDER BY rowid", (suite, scale)).fetchall():
-        seeds = [run.rpartition("/seed=")[2] for (run,) in db.execute(
-            "SELECT DISTINCT run FROM results WHERE suite=? AND scale=? AND experiment=? AND run LIKE ? ESCAPE '!'",
-            (suite, scale, bexp, blabel.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "/seed=%"))]
+        runs = db.execute("SELECT DISTINCT run FROM results WHERE suite=? AND scale=? AND experiment=?",
+                          (suite, scale, bexp)).fetchall()
+        seeds = [seed for label, _, seed in (run.rpartition("/seed=") for (run,) in runs) if label == blabel]
         a, b = [], []
         for seed in seeds:
             x = results.answers(db, suite, scale, bexp, f"{blabel}/seed={seed}")
