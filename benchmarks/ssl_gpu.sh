@@ -10,15 +10,18 @@
 #                  a 10-minute command of its own (docs/benchmarks.md has a first H200 run):
 #                  pose data of 2,500 models (27,500 drawings), 3 primitives, 128 px, shipped
 #                  as a .tar.xz (31 MB) under the 64 MiB a GPU call carries; ResNet-18 encoders
-#                  (DisCo: a MobileNet-v3 student of the MoCo run), batch 256, 15 epochs.
+#                  (DisCo: a MobileNet-v3 student of the MoCo run), batch 256, 8 epochs.
 #   cpu            the 2-core CPU protocol of docs/pretraining.md: 400 models at 64 px, 4 epochs.
 #   tiny           seconds on a CPU, to check the script (the test suite runs it).
 # METHODS (environment; default "simclr moco clsa disco") picks the methods; disco needs moco.
+# EPOCHS (environment) overrides the scale's epochs.
 # `run` needs only this checkout (PYTHONPATH, no install) and python3 with torch, torchvision,
 # numpy, tqdm, pyyaml, kornia, timm and scikit-learn; it writes OUT/results.md and
 # OUT/results.json (kNN and linear pose accuracy of each encoder, with 95% intervals),
-# rewritten after each method so that a run cut short keeps the rows it finished.
+# rewritten as each probe finishes so that a run cut short keeps the rows it finished.
+# Each probe runs beside the next method's pretraining, whose time it shares.
 set -euo pipefail
+EPOCHS_OVERRIDE="${EPOCHS:-}"
 METHODS="${METHODS:-simclr moco clsa disco}"
 # Pose-preserving augmentation: no rotation, crops that keep most of the drawing.
 AUG=(--crop 0.9 --rotate 0)
@@ -29,11 +32,12 @@ spare3d() { "$PYTHON" -m spare3d_bench.cli "$@"; }
 
 scale() {
     case "$1" in
-        gpu) MODELS=2500 SIZE=128 EPOCHS=15 BATCH=256 QUEUE=8192 DEVICE=auto STUDENT=mobilenet_v3_large ;;
+        gpu) MODELS=2500 SIZE=128 EPOCHS=8 BATCH=256 QUEUE=8192 DEVICE=auto STUDENT=mobilenet_v3_large ;;
         cpu) MODELS=400 SIZE=64 EPOCHS=4 BATCH=64 QUEUE=4096 DEVICE=cpu STUDENT=mobilenet_v3_large ;;
         tiny) MODELS=12 SIZE=32 EPOCHS=1 BATCH=16 QUEUE=64 DEVICE=cpu STUDENT=resnet18 ;;
         *) echo "unknown scale '$1' (gpu, cpu or tiny)" >&2; exit 2 ;;
     esac
+    EPOCHS="${EPOCHS_OVERRIDE:-$EPOCHS}"
 }
 
 prepare() {
@@ -60,10 +64,12 @@ run() {
         "$@"
         printf '%s\t%s\n' "$name" $(( ($(date +%s%N) - t0) / 1000000 )) >> "$rows"
     }
-    # The randomly initialised encoders first, then the table after each method: a run cut
-    # short (a time limit) keeps every finished row.
-    "$PYTHON" "$ROOT/benchmarks/ssl_gpu_table.py" baseline "$out" "$DEVICE" resnet18 "$STUDENT"
-    local m done=()
+    # Each probe (and the random encoders' one) runs in the background while the next method
+    # pretrains, so a process's start-up and the probe's feature pass overlap GPU work; the
+    # table is rewritten whenever one finishes, so a run cut short keeps every finished row.
+    local pids=() m
+    "$PYTHON" "$ROOT/benchmarks/ssl_gpu_table.py" baseline "$out" "$DEVICE" resnet18 "$STUDENT" &
+    pids+=($!)
     for m in $METHODS; do
         case "$m" in
             simclr) timed simclr spare3d pretrain --method simclr --out "$runs/simclr" --weight-decay 1e-6 --warmup 0.5 \
@@ -74,10 +80,14 @@ run() {
                        --queue "$QUEUE" --out "$runs/disco" "${adam[@]}" "${AUG[@]}" "${common[@]}" ;;
             *) echo "unknown method '$m' in METHODS" >&2; exit 2 ;;
         esac
-        spare3d probe "$runs/$m" --data "$data" --device "$DEVICE" --name probe
-        done+=("$m")
-        "$PYTHON" "$ROOT/benchmarks/ssl_gpu_table.py" table "$out" "${done[@]}"
+        { spare3d probe "$runs/$m" --data "$data" --device "$DEVICE" --name probe \
+            && "$PYTHON" "$ROOT/benchmarks/ssl_gpu_table.py" table "$out" $METHODS; } &
+        pids+=($!)
     done
+    local pid failed=0
+    for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+    [ "$failed" = 0 ] || { echo "a probe failed" >&2; exit 1; }
+    "$PYTHON" "$ROOT/benchmarks/ssl_gpu_table.py" table "$out" $METHODS
 }
 
 case "${1:-}" in

@@ -5,7 +5,9 @@ the table rewritten after each pretrained method.
     python benchmarks/ssl_gpu_table.py table OUT METHOD...            # OUT/results.md, results.json
 
 OUT is the script's output folder: data/poses (the drawings), runs/METHOD/probe/probe.json
-(each method's probe) and rows.tsv (each method's pretraining wall time in ms).
+(each method's probe) and rows.tsv (each method's pretraining wall time in ms). The script
+runs probes beside pretrainings, so `table` takes whichever probes have finished and every
+file is replaced whole (a reader never sees half of one).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from renderers.writers import atomic_write  # noqa: E402
 from spare3d_bench.probe import probe  # noqa: E402
 
 
@@ -24,14 +27,18 @@ def baseline(out: Path, device: str, models: list[str]) -> None:
     pretrained encoder must beat."""
     rows = {f"random {m}": [r.__dict__ for r in probe(None, out / "data" / "poses", "val", device, f"{m}-embed")]
             for m in dict.fromkeys(models)}
-    (out / "random.json").write_text(json.dumps(rows, indent=1) + "\n")
+    atomic_write(out / "random.json", (json.dumps(rows, indent=1) + "\n").encode())
 
 
 def table(out: Path, methods: list[str]) -> str:
-    """The Markdown table of the finished methods and the random encoders, also as JSON."""
-    seconds = dict(line.split("\t") for line in (out / "rows.tsv").read_text().splitlines())
-    results = {m: json.loads((out / "runs" / m / "probe" / "probe.json").read_text()) for m in methods}
-    results |= json.loads((out / "random.json").read_text())
+    """The Markdown table of the methods probed so far and the random encoders (once
+    probed), also as JSON."""
+    rows_tsv, random_json = out / "rows.tsv", out / "random.json"
+    seconds = dict(line.split("\t") for line in rows_tsv.read_text().splitlines()) if rows_tsv.exists() else {}
+    probes = {m: out / "runs" / m / "probe" / "probe.json" for m in methods}
+    results = {m: json.loads(p.read_text()) for m, p in probes.items() if p.exists()}
+    if random_json.exists():
+        results |= json.loads(random_json.read_text())
     lines = ["| encoder | pose kNN | 95% CI | pose linear | 95% CI | drawings | pretraining s |",
              "|---|---|---|---|---|---|---|"]
     for name, rows in results.items():
@@ -40,8 +47,8 @@ def table(out: Path, methods: list[str]) -> str:
         secs = f"{int(seconds[name]) / 1000:.0f}" if name in seconds else "-"
         lines.append(f"| {name} | {cells[0]} | {cells[1]} | {knn['n']} | {secs} |")
     text = "\n".join(lines) + "\n"
-    (out / "results.md").write_text(text)
-    (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    atomic_write(out / "results.md", text.encode())
+    atomic_write(out / "results.json", (json.dumps(results, indent=1) + "\n").encode())
     return text
 
 
