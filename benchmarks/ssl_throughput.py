@@ -10,6 +10,9 @@ one process, views per second of:
           uint8 host -> device copy, then the same augmentation on the device);
   augment the views alone (the method's `prepare`: uint8 batch to augmented float views),
           no network: where the real loop's time goes.
+  syncs   (CUDA) the points where a real step waits for the device (torch's sync debug
+          mode over a few steps, by source line): a step that waits cannot queue the next
+          step's kernels while the GPU works, so every one costs throughput.
 Prints each real loop's share of the bare one. The target on an H100/H200 is 85% or more
 (ResNet-18, 128 px, two views, bf16, channels_last: a bare loop ran 29.3k views/s eager
 on an H100, 41.2k compiled).
@@ -24,10 +27,12 @@ On a CPU it runs too (bare and host only), for checking.
 from __future__ import annotations
 
 import argparse
+import collections
 import functools
 import itertools
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,14 +46,33 @@ from spare3d_bench.train import TrainConfig, Trainer  # noqa: E402
 from view_comparison import _bare_step, _timed, synthetic_pairs  # noqa: E402
 
 
-def bench(args: argparse.Namespace, data: str) -> tuple[dict[str, float], int]:
-    """Seconds per step of each mode, and the views a step sees."""
+SYNC_STEPS = 3  # steps watched for sync points
+
+
+def sync_points(step, batches, steps: int = SYNC_STEPS) -> collections.Counter:
+    """Where `steps` calls of `step` synchronise with the CUDA device: a count per
+    source line (torch.cuda's sync debug mode, which warns at each such call)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            for _ in range(steps):
+                step(next(batches))
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return collections.Counter(f"{Path(w.filename).name}:{w.lineno}" for w in caught
+                               if "synchroniz" in str(w.message))
+
+
+def bench(args: argparse.Namespace, data: str) -> tuple[dict[str, float], int, collections.Counter]:
+    """Seconds per step of each mode, the views a step sees, and a real step's sync points."""
     device = torch.device(args.device)
     modes = ("device", "host") if device.type == "cuda" else ("host",)
     options = dict(a.split("=", 1) for a in args.option)
     task = infer_task(data, ("t2i", "i2p", "p2i", "pairs", "poses"))  # any task's drawings make the pool
     results: dict[str, float] = {}
     views = 0
+    syncs: collections.Counter = collections.Counter()
     for mode in modes:
         with tempfile.TemporaryDirectory() as out:
             config = TrainConfig(
@@ -67,6 +91,8 @@ def bench(args: argparse.Namespace, data: str) -> tuple[dict[str, float], int]:
                                          args.steps, 5, device)
             batches = itertools.chain.from_iterable(itertools.repeat(trainer.loader))
             results[mode] = _timed(trainer.step, batches, args.steps, 5, device)
+            if mode == "device":
+                syncs = sync_points(trainer.step, batches)
             if mode == modes[0]:  # the views alone: uint8 batch to augmented float views, no network
                 g = torch.Generator().manual_seed(1)
                 views_only = functools.partial(trainer.method.prepare, device=device, generator=g)
@@ -74,7 +100,7 @@ def bench(args: argparse.Namespace, data: str) -> tuple[dict[str, float], int]:
             del trainer
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-    return results, views
+    return results, views, syncs
 
 
 def main() -> None:
@@ -97,11 +123,14 @@ def main() -> None:
           f"drawings, bf16 and channels_last on CUDA, compile={args.compile}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data or str(synthetic_pairs(Path(tmp) / "pairs", args.synthetic, args.resolution))
-        results, views = bench(args, data)
+        results, views, syncs = bench(args, data)
     bare = results["bare"]
     for mode, seconds in results.items():
         share = {"bare": "", "augment": f"  {1000 * seconds:5.1f} ms a step"}.get(mode, f"  {100 * bare / seconds:5.1f}% of bare")
         print(f"{mode:7s}: {views / seconds:9.0f} views/s {args.batch / seconds:8.0f} drawings/s{share}", flush=True)
+    if torch.device(args.device).type == "cuda":
+        where = ", ".join(f"{line} x{n}" for line, n in syncs.most_common(8))
+        print(f"syncs  : {sum(syncs.values()) / SYNC_STEPS:.1f} a step{' (' + where + ')' if where else ''}", flush=True)
 
 
 if __name__ == "__main__":

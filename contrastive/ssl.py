@@ -157,7 +157,7 @@ class DrawingMethod(Method):
         """(drawing views..., labels): two weak views (and `n_strong` strong ones) of each
         drawing when training, the drawing itself otherwise."""
         x = to_float(batch["views"].to(device, non_blocking=device.type == "cuda"), self.inputs)[:, 0]
-        labels = batch["answer"].to(device)
+        labels = batch["answer"].to(device, non_blocking=device.type == "cuda")
         if generator is None:
             return (x, x, *[x] * self.n_strong, labels)
         # One call per kind of view, on the batch repeated: a call costs the same whatever the batch.
@@ -174,14 +174,14 @@ class DrawingMethod(Method):
         *views, labels = inputs
         features = [self.net(v) for v in views]
         loss = self.loss(features, views)
-        # The online linear monitor: detached features, labelled drawings only.
+        # The online linear monitor: detached features, labelled drawings only, by mask
+        # rather than by selection, so that the step never waits for the device.
         known = labels > 0
-        count = int(known.sum())
-        right = torch.zeros((), dtype=torch.long, device=labels.device)
-        if count:
-            logits = self.probe(features[0].detach().float()[known])
-            loss = loss + F.cross_entropy(logits, labels[known])
-            right = (logits.argmax(1) == labels[known]).sum()
+        count = known.sum()
+        logits = self.probe(features[0].detach().float())
+        per_drawing = F.cross_entropy(logits, labels, reduction="none")
+        loss = loss + (per_drawing * known).sum() / count.clamp(min=1)
+        right = ((logits.argmax(1) == labels) & known).sum()
         return StepOutput(loss, right, count)
 
     @torch.no_grad()

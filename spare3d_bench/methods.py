@@ -36,11 +36,12 @@ DATA_KINDS = (*TASKS, "pairs", "poses")
 class StepOutput:
     """One step's result: the loss to minimise (a scalar), and `right` of `count`
     predictions correct (for the training accuracy; `right` None when the method makes
-    no predictions). `count` also weighs the loss in the epoch's mean."""
+    no predictions). `count` may be a device scalar, so that a method whose number of
+    predictions depends on the batch's contents need not read the device back."""
 
     loss: torch.Tensor
     right: torch.Tensor | None
-    count: int
+    count: int | torch.Tensor
 
 
 class Method(nn.Module):
@@ -128,7 +129,7 @@ class Method(nn.Module):
             total += float(out.loss) * questions
             n += questions
             if out.right is not None:
-                right, count = right + int(out.right), count + out.count
+                right, count = right + int(out.right), count + int(out.count)
         result = {"val_loss": total / n if n else float("nan")}
         if count:
             result["val_accuracy"] = right / count

@@ -481,7 +481,8 @@ class Trainer:
                 n += questions
                 if i % 50 == 0:
                     bar.set_postfix(loss=f"{out.loss.item():.4f}")
-            loss_sum, right_sum, predictions, n = distributed.sum_over_ranks([total_loss.item(), right.item(), predictions, n])
+            loss_sum, right_sum, predictions, n = distributed.sum_over_ranks([total_loss.item(), right.item(),
+                                                                              int(predictions), n])
             row = {"epoch": epoch + 1, "train_loss": loss_sum / n}
             if predictions:
                 row["train_accuracy"] = right_sum / predictions

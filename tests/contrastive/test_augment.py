@@ -62,13 +62,23 @@ def test_the_uint8_batch_is_left_as_it_was(poses_data):
 
 
 def test_stroke_jitter_thickens_or_thins_each_sample_by_one_pixel():
-    ink = 1 - _drawings(64)
-    out = jitter_strokes(ink, 1.0, torch.Generator().manual_seed(0))
+    ink = 1 - _drawings(3)
+    out = jitter_strokes(ink, torch.tensor([1.0, -1.0, 0.0]))
     area = out.sum(dim=(1, 2, 3)) / ink.sum(dim=(1, 2, 3))
     # 2 px lines: 4 px wide when thicker, half their ink when thinner (erosion would remove them)
+    assert area[0] > 1.5 and 0.45 < area[1] < 0.55 and torch.equal(out[2], ink[2])
+
+
+def test_stroke_jitter_is_drawn_per_sample_with_its_probability():
+    x = _drawings(64)
+    opts = AugmentOptions(crop=1.0, rotate=0.0, translate=0.0, stroke=1.0, dropout=0.0, blur=0.0, noise=0.0)
+    out = LineAugment(48, opts)(x, torch.Generator().manual_seed(0))
+    area = (1 - out).sum(dim=(1, 2, 3)) / (1 - x).sum(dim=(1, 2, 3))
     thick, thin = area > 1.5, (area > 0.45) & (area < 0.55)
-    assert (thick | thin).all() and thick.any() and thin.any()
-    assert torch.equal(jitter_strokes(ink, 0.0, torch.Generator().manual_seed(0)), ink)
+    assert (thick | thin).all() and 16 < thick.sum() < 48
+    off = LineAugment(48, AugmentOptions(crop=1.0, rotate=0.0, translate=0.0, stroke=0.0, dropout=0.0, blur=0.0,
+                                         noise=0.0))
+    assert torch.equal(off(x, torch.Generator().manual_seed(0)), x)  # nothing drawn: the drawing itself
 
 
 def test_the_crop_is_a_zoom_per_axis_that_keeps_at_least_crop_of_the_drawing():
@@ -82,3 +92,56 @@ def test_the_crop_is_a_zoom_per_axis_that_keeps_at_least_crop_of_the_drawing():
     height = ink.any(dim=2).sum(dim=1).float()
     assert (width >= 15).all() and (width <= 33).all() and (height >= 15).all() and (height <= 33).all()
     assert width.std() > 2 and height.std() > 2 and ((width - height).abs() > 2).any()  # per sample, per axis
+
+
+def _square(left: int = 24, n: int = 64) -> torch.Tensor:
+    """n drawings of a black 16 px square, rows 24-39, columns from `left`."""
+    x = torch.ones(n, 1, 64, 64)
+    x[:, :, 24:40, left : left + 16] = 0
+    return x
+
+
+def _still(**change) -> AugmentOptions:
+    return AugmentOptions(**{**dict(crop=1.0, rotate=0.0, translate=0.0, stroke=0.0, dropout=0.0, blur=0.0,
+                                    noise=0.0), **change})
+
+
+def test_the_shift_moves_each_drawing_by_at_most_translate_of_the_side():
+    out = LineAugment(64, _still(translate=0.25))(_square(), torch.Generator().manual_seed(0)) < 0.5
+    ys, xs = torch.arange(64.0)[:, None], torch.arange(64.0)[None, :]
+    ink = out[:, 0].float()
+    cy, cx = (ink * ys).sum((1, 2)) / ink.sum((1, 2)), (ink * xs).sum((1, 2)) / ink.sum((1, 2))
+    dy, dx = cy - 31.5, cx - 31.5
+    assert (dy.abs() <= 16.5).all() and (dx.abs() <= 16.5).all() and dx.std() > 4 and dy.std() > 4
+    assert torch.allclose(ink.sum((1, 2)), torch.full((64,), 256.0), atol=40)  # moved, not resized
+
+
+def test_flips_mirror_about_half_the_drawings_when_asked_and_none_by_default():
+    x = _square(left=12)  # left of centre: asymmetric
+    left = lambda out: ((out < 0.5)[:, 0, :, :32].sum((1, 2)) > 128)  # noqa: E731
+    flipped = ~left(LineAugment(64, _still(flip=True))(x, torch.Generator().manual_seed(0)))
+    assert 16 < flipped.sum() < 48
+    assert left(LineAugment(64, _still())(x, torch.Generator().manual_seed(0))).all()
+
+
+def test_a_sample_s_view_does_not_depend_on_the_other_drawings_of_its_batch():
+    """Parameters are drawn per position, operations masked per sample: changing one
+    drawing changes only its own view."""
+    x = _drawings(6)
+    y = x.clone()
+    y[2] = 1.0  # a blank page in place of the third drawing
+    a = LineAugment(48)(x, torch.Generator().manual_seed(3))
+    b = LineAugment(48)(y, torch.Generator().manual_seed(3))
+    same = [i for i in range(6) if torch.equal(a[i], b[i])]
+    assert same == [0, 1, 3, 4, 5]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_weak_views_never_wait_for_the_device():
+    x, aug = _drawings(8).cuda(), LineAugment(48)
+    aug(x, torch.Generator().manual_seed(0))  # kernels loaded
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        aug(x, torch.Generator().manual_seed(1))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
