@@ -1,9 +1,10 @@
-"""Shared test helpers: where the real CAD/mesh fixtures live, small OCCT parts, and
-Ctrl-C of a running `spare3d` command."""
+"""Shared test helpers: where the real CAD/mesh fixtures live, small OCCT parts, Ctrl-C of
+a running `spare3d` command, and a headless browser."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -47,3 +48,20 @@ def box_with_hole():
     from renderers import occ
 
     return occ.cut(occ.box(40, 20, 30), occ.cylinder(5, 30, origin=(20, 10, 0)))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium driven by Selenium: Debian's `chromium` and `chromedriver`
+    (.ci/system-deps installs them), nothing downloaded; skips where they are missing."""
+    webdriver = pytest.importorskip("selenium.webdriver")
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        pytest.skip("needs Debian's chromium and chromium-driver (.ci/system-deps installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600"):
+        options.add_argument(flag)
+    chrome = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
+    yield chrome
+    chrome.quit()

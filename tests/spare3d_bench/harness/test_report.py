@@ -119,3 +119,26 @@ def test_a_figure_of_a_run_that_answered_nothing_right(tmp_path):
     low, high = wilson_interval(0, 7)
     zero = Setting("data.csg=8", {"data.csg": 8}, "i2p", "resnet18-early", 0.0, max(low, 1e-17), high, 1, 7, 0.25, None, None)
     assert figure([zero], "zero", tmp_path / "zero.png") and (tmp_path / "zero.png").stat().st_size > 0
+
+
+def test_the_page_shows_its_tables_and_figures_in_a_real_browser(db_path, tmp_path, browser):
+    """Headless Chromium opens the HTML report on its own (no other file beside it): every
+    table has its rows and every figure decodes to an image of real size."""
+    page = write_report(db_path, tmp_path / "report")
+    alone = tmp_path / "alone.html"
+    alone.write_bytes(page.read_bytes())  # self-contained: nothing else may be needed
+    browser.get(alone.as_uri())
+    shown = browser.execute_script("""
+        return {
+          title: document.title,
+          headings: [...document.querySelectorAll('h2')].map(h => h.textContent),
+          tables: [...document.querySelectorAll('table')].map(t => t.querySelectorAll('tbody tr, tr').length),
+          images: [...document.images].map(i => [i.complete, i.naturalWidth, i.naturalHeight,
+                                                  i.getBoundingClientRect().width]),
+          text: document.body.innerText,
+        };""")
+    assert "s (tiny): size" in shown["headings"] and "s (tiny): fusion" in shown["headings"]
+    assert len(shown["tables"]) == 4 and all(rows >= 2 for rows in shown["tables"])
+    assert len(shown["images"]) == 2
+    assert all(done and w > 100 and h > 100 and on_page > 100 for done, w, h, on_page in shown["images"])
+    assert "cannot take 32 px drawings" in shown["text"] and "87.5 (SPARE3D, CSG)" in shown["text"]
