@@ -678,6 +678,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench(sub)
     add_results(sub)
     add_report(sub)
+    from .vqa.cli import add_export, add_score
+
+    add_export(sub)
+    add_score(sub)
     return parser
 
 
