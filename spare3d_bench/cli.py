@@ -682,6 +682,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_export(sub)
     add_score(sub)
+    from .human.cli import add_human
+
+    add_human(sub)
     return parser
 
 

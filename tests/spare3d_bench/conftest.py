@@ -10,7 +10,7 @@ import pytest
 
 @pytest.fixture(scope="session")
 def solver_data(tmp_path_factory) -> dict[str, Path]:
-    """Dataset folders by task, each with a test split of 6 questions."""
+    """Dataset folders by task, each with a test split of 8 questions."""
     pytest.importorskip("OCP")
     from spare3d_bench.csg import CSGRecipe
     from spare3d_bench.generate import GenerateConfig, generate
@@ -19,7 +19,7 @@ def solver_data(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("solver_data")
     out = {}
     for task in ("t2i", "i2p", "p2i"):
-        config = GenerateConfig(task, 12, seed=11, recipe=CSGRecipe(primitives=3), options=TaskOptions(size=64),
+        config = GenerateConfig(task, 16, seed=11, recipe=CSGRecipe(primitives=3), options=TaskOptions(size=64),
                                 split=(0.5, 0.0, 0.5), layout="packed")
         generate(config, root / task, progress=False)
         out[task] = root / task
