@@ -161,3 +161,13 @@ def test_the_answers_export_as_csv_and_into_the_results_beside_the_models(quiz, 
     assert "## human (quiz):" in md and "| people" in md
     assert all(v == v for v in rows.values())  # no NaN
     assert {v for k, v in rows.items() if k[2] == "median_seconds"} == {1.5}  # the browser's 1,500 ms
+
+
+def test_a_database_of_other_questions_is_refused_in_one_line(solver_data, tmp_path):
+    from spare3d_bench.human.app import make_app
+
+    db = tmp_path / "quiz.sqlite"
+    make_app(Bank([load(solver_data["t2i"], "test", 0)]), db, "x" * 20, QuizOptions())
+    with pytest.raises(ValueError, match="use a new database for other datasets") as e:
+        make_app(Bank([load(solver_data["i2p"], "test", 0)]), db, "x" * 20, QuizOptions())
+    assert "\n" not in str(e.value)
