@@ -84,6 +84,8 @@ def test_hostile_requests_are_refused_and_write_nothing(quiz):
         (("POST", "/answer", {**f, "choice": "1", "rt_ms": "-5"}), 400),
         (("POST", "/answer", {**f, "choice": "1", "position": "1e3"}), 400),
         (("POST", "/answer", {**f, "choice": "1", "path": "/etc/passwd"}), 400),
+        (("POST", "/answer", {**f, "choice": "1", "nonce": "../../etc/passwd"}), 400),
+        (("POST", "/answer", {**f, "choice": "1", "csrf": "../../etc/passwd"}), 403),
     ]
     for (method, path, fields), expected in cases:
         status, _, _ = quiz.request(method, path, fields, cookie=p.cookie)
@@ -92,6 +94,8 @@ def test_hostile_requests_are_refused_and_write_nothing(quiz):
                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 413
     status, _, _ = quiz.request("POST", "/answer", {**f, "choice": "1"})  # no participant cookie
+    assert status == 403
+    status, _, _ = quiz.request("POST", "/answer", {**f, "choice": "1"}, cookie="spare3d_participant=../../etc/passwd")
     assert status == 403
     assert _answers(quiz.db) == before
     assert p.answer(1)[0] == 200 and len(_answers(quiz.db)) == len(before) + 1  # the real answer still goes in
