@@ -20,15 +20,15 @@ def add_human(sub) -> None:
                      "database before the next question. /admin (with the token printed at start) shows live counts."),
     )
     s.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset folders made by spare3d generate (T2I, I2P, P2I)")
-    s.add_argument("--db", default="human.sqlite", help="the answers database (default human.sqlite; reopened to resume)")
-    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
-    s.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    s.add_argument("--token", help="admin token for /admin (default: a random one, printed)")
-    s.add_argument("--tasks", default="t2i,i2p,p2i", help="tasks asked, comma-separated (default t2i,i2p,p2i)")
-    s.add_argument("--questions", type=int, default=30, help="scored questions per participant (default 30)")
-    s.add_argument("--practice", type=int, default=3, help="practice questions with feedback first (default 3)")
-    s.add_argument("--seed", type=int, default=0, help="seed of every participant's questions and order (default 0)")
-    s.add_argument("--split", default="test", help="split the questions come from (default test)")
+    s.add_argument("--db", default="human.sqlite", metavar="FILE", help="the answers database (default human.sqlite; reopened to resume)")
+    s.add_argument("--host", default="127.0.0.1", metavar="ADDR", help="address to listen on (default 127.0.0.1, this machine only)")
+    s.add_argument("--port", type=int, default=8000, metavar="N", help="port (default 8000)")
+    s.add_argument("--token", metavar="VALUE", help="admin token for /admin (default: a random one, printed)")
+    s.add_argument("--tasks", default="t2i,i2p,p2i", metavar="LIST", help="tasks asked, comma-separated (default t2i,i2p,p2i)")
+    s.add_argument("--questions", type=int, default=30, metavar="N", help="scored questions per participant (default 30)")
+    s.add_argument("--practice", type=int, default=3, metavar="N", help="practice questions with feedback first (default 3)")
+    s.add_argument("--seed", type=int, default=0, metavar="N", help="seed of every participant's questions and order (default 0)")
+    s.add_argument("--split", default="test", metavar="NAME", help="split the questions come from (default test)")
     e = actions.add_parser(
         "export", help="a quiz database's answers as CSV, or into a harness results database",
         description=("Print (or write) every answer with its question, participant and response time as CSV; with "
@@ -38,9 +38,9 @@ def add_human(sub) -> None:
     e.add_argument("db", metavar="DB", help="the quiz database")
     e.add_argument("--csv", action="store_true", help="CSV of every answer (the default when --results is not given)")
     e.add_argument("--out", metavar="FILE", help="write the CSV to FILE (default: print)")
-    e.add_argument("--results", metavar="RESULTS_DB", help="record people in this results database")
-    e.add_argument("--suite", default="human", help="suite name of the recorded runs (default human)")
-    e.add_argument("--scale", default="quiz", help="scale name of the recorded runs (default quiz)")
+    e.add_argument("--results", metavar="FILE", help="record people in this results database (default: none)")
+    e.add_argument("--suite", default="human", metavar="NAME", help="suite name of the recorded runs (default human)")
+    e.add_argument("--scale", default="quiz", metavar="NAME", help="scale name of the recorded runs (default quiz)")
     p.set_defaults(handler=_cmd_human)
 
 

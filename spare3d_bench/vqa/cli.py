@@ -20,7 +20,7 @@ def add_export(sub) -> None:
     )
     v.add_argument("datasets", nargs="+", metavar="DATASET", help="dataset folders made by spare3d generate (T2I, I2P, P2I)")
     v.add_argument("--out", required=True, metavar="DIR", help="export folder (required)")
-    v.add_argument("--split", default="test", help="split to export (default test)")
+    v.add_argument("--split", default="test", metavar="NAME", help="split to export (default test)")
     v.add_argument("--images", default="both", choices=("composite", "separate", "both"),
                    help="one labelled picture per question, the separate drawings, or both (default both)")
     v.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -50,11 +50,12 @@ def add_score(sub) -> None:
     )
     p.add_argument("predictions", metavar="PREDICTIONS", help="JSONL: one {id, prediction} object per question")
     p.add_argument("--data", required=True, metavar="DIR", help="the export folder (required)")
-    p.add_argument("--solver", help="the solver's name (default: the predictions file's name)")
-    p.add_argument("--db", metavar="DB", help="results database to record the solver in (spare3d bench's ROOT/results.sqlite)")
-    p.add_argument("--suite", default="solvers", help="suite name of the recorded runs (default solvers)")
-    p.add_argument("--scale", default="export", help="scale name of the recorded runs (default export)")
-    p.add_argument("--experiment", help="experiment of the recorded runs (default: the task), e.g. one of a bench's, "
+    p.add_argument("--solver", metavar="NAME", help="the solver's name (default: the predictions file's name)")
+    p.add_argument("--db", metavar="FILE", help="results database to record the solver in, e.g. spare3d bench's "
+                                               "ROOT/results.sqlite (default: none, only printed)")
+    p.add_argument("--suite", default="solvers", metavar="NAME", help="suite name of the recorded runs (default solvers)")
+    p.add_argument("--scale", default="export", metavar="NAME", help="scale name of the recorded runs (default export)")
+    p.add_argument("--experiment", metavar="NAME", help="experiment of the recorded runs (default: the task), e.g. one of a bench's, "
                                         "to set the solver in its table")
     p.set_defaults(handler=_cmd_score)
 

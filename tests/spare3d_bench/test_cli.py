@@ -330,9 +330,18 @@ def _subparsers():
 
     from spare3d_bench.cli import build_parser
 
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return sub.choices
+    def commands(parser, prefix: str) -> dict:
+        """Every (sub-)command's parser by its words, sub-commands of sub-commands too."""
+        out = {}
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    words = f"{prefix} {name}".strip()
+                    out[words] = child
+                    out.update(commands(child, words))
+        return out
+
+    return commands(build_parser(), "")
 
 
 #: The one metavar style: upper-case words saying what the value is.
