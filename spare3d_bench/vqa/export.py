@@ -72,21 +72,36 @@ def export_vqa(datasets: list[str | os.PathLike], out: str | os.PathLike, split:
     return path
 
 
-def read_export(folder: str | os.PathLike) -> list[dict]:
-    """The rows of an export's metadata.jsonl; ValueError naming the file and line when it
-    is missing or not an export."""
-    path = Path(folder) / METADATA
-    if not path.is_file():
-        raise ValueError(f"{folder}: no {METADATA} (make one with spare3d export vqa)")
-    rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+def read_jsonl(path: str | os.PathLike, what: str) -> list[tuple[int, dict]]:
+    """(line number, object) of each non-empty line of a JSONL file of `what`; ValueError
+    naming the file (and line) when it cannot be read or a line is not a JSON object."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read {what} ({e.__class__.__name__})") from None
+    out = []
+    for i, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             r = json.loads(line)
         except ValueError as e:
             raise ValueError(f"{path}:{i}: not JSON ({e.msg})") from None
-        if not isinstance(r, dict) or not {"id", "task", "choices", "answer_index"} <= set(r):
-            raise ValueError(f"{path}:{i}: not a question row of spare3d export vqa")
-        rows.append(r)
-    return rows
+        if not isinstance(r, dict):
+            raise ValueError(f"{path}:{i}: not a JSON object")
+        out.append((i, r))
+    return out
+
+
+def read_export(folder: str | os.PathLike) -> list[dict]:
+    """The rows of an export's metadata.jsonl; ValueError naming the file and line when it
+    is missing or not an export."""
+    path = Path(folder) / METADATA
+    if not path.is_file():
+        raise ValueError(f"{folder}: no {METADATA} (make one with spare3d export vqa)")
+    rows = read_jsonl(path, "the export")
+    bad = next((i for i, r in rows if not {"id", "task", "choices", "answer_index"} <= set(r)), None)
+    if bad is not None:
+        raise ValueError(f"{path}:{bad}: not a question row of spare3d export vqa")
+    return [r for _, r in rows]

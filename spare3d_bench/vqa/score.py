@@ -10,15 +10,13 @@ prediction, or whose answer names no single choice, counts as wrong; both are co
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..evaluate import wilson_interval
 from .answers import parse_choice
-from .export import read_export
+from .export import read_export, read_jsonl
 
 TEXT_FIELDS = ("prediction", "response", "answer", "output", "text")
 
@@ -46,20 +44,9 @@ class Score:
 
 def read_predictions(path: str | os.PathLike) -> dict[str, str | None]:
     """Answer text by question id; ValueError naming the file and line of a bad row."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: cannot read predictions ({e.__class__.__name__})") from None
     out: dict[str, str | None] = {}
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except ValueError as e:
-            raise ValueError(f"{path}:{i}: not JSON ({e.msg})") from None
-        if not isinstance(r, dict) or not isinstance(r.get("id"), (str, int)):
+    for i, r in read_jsonl(path, "predictions"):
+        if not isinstance(r.get("id"), (str, int)):
             raise ValueError(f"{path}:{i}: a prediction needs an 'id' (the export's question id)")
         qid = str(r["id"])
         if qid in out:
