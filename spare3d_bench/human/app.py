@@ -226,9 +226,7 @@ def make_app(bank: Bank, db_path: str | Path, admin_token: str, options: QuizOpt
         Route("/answer", answer, methods=["POST"]), Route("/pause", pause, methods=["POST"]),
         Route("/drawing/{n:int}/{slot:str}", drawing), Route("/admin", admin), Route("/admin/answers.csv", admin_csv),
     ]
-    app = Starlette(routes=routes)
-    app.state.db = db
-    return BodyLimit(app, MAX_BODY)
+    return BodyLimit(Starlette(routes=routes), MAX_BODY)
 
 
 _SLOTS = frozenset({"F", "R", "T", "X", *"ABCDEFGHIJKLMNOPQRST"})
@@ -293,10 +291,6 @@ class BodyLimit:
             await self.app(scope, limited, send)
         except _TooLarge:
             await _too_large(send)
-
-    @property
-    def state(self):
-        return self.app.state
 
 
 class _TooLarge(Exception):
