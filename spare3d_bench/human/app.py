@@ -266,7 +266,8 @@ def answers_csv(rows: list[dict]) -> str:
 
 class BodyLimit:
     """ASGI middleware: a request body over `limit` bytes is answered 413 before the
-    application reads it (by its Content-Length, or as it streams in)."""
+    application sees the request (by its Content-Length, or as a chunked body streams in);
+    a body within the limit is handed on whole."""
 
     def __init__(self, app, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -277,24 +278,25 @@ class BodyLimit:
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.limit):
             return await _too_large(send)
-        seen = 0
-
-        async def limited():
-            nonlocal seen
+        body, more = b"", True
+        while more:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return None
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                return await _too_large(send)
+            more = message.get("more_body", False)
+        handed = False
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _too_large(send)
+        async def whole():
+            nonlocal handed
+            if handed:
+                return await receive()
+            handed = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, whole, send)
 
 
 async def _too_large(send) -> None:

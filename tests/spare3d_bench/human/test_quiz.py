@@ -4,6 +4,7 @@ hostile requests refused with nothing written, and the answers exported beside t
 
 from __future__ import annotations
 
+import http.client
 import signal
 import sqlite3
 from collections import Counter
@@ -93,6 +94,11 @@ def test_hostile_requests_are_refused_and_write_nothing(quiz):
     status, _, _ = quiz.request("POST", "/answer", body=b"x" * 20000, cookie=p.cookie,
                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert status == 413
+    conn = http.client.HTTPConnection("127.0.0.1", quiz.port, timeout=60)  # chunked: no length to check first
+    conn.request("POST", "/answer", body=iter([b"choice=1&" * 500] * 4), encode_chunked=True,
+                 headers={"Cookie": p.cookie, "Content-Type": "application/x-www-form-urlencoded"})
+    assert conn.getresponse().status == 413
+    conn.close()
     status, _, _ = quiz.request("POST", "/answer", {**f, "choice": "1"})  # no participant cookie
     assert status == 403
     status, _, _ = quiz.request("POST", "/answer", {**f, "choice": "1"}, cookie="spare3d_participant=../../etc/passwd")
