@@ -51,10 +51,11 @@ def box_with_hole():
     return occ.cut(occ.box(40, 20, 30), occ.cylinder(5, 30, origin=(20, 10, 0)))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
     """Headless Chromium driven by Selenium: Debian's `chromium` and `chromedriver`
-    (.ci/system-deps installs them), nothing downloaded; skips where they are missing."""
+    (.ci/system-deps installs them), nothing downloaded; skips where they are missing.
+    One per test module, so no browser lingers through the rest of the suite."""
     webdriver = pytest.importorskip("selenium.webdriver")
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if chromium is None or driver is None:
