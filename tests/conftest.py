@@ -60,6 +60,7 @@ def browser():
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if chromium is None or driver is None:
         pytest.skip("needs Debian's chromium and chromium-driver (.ci/system-deps installs them)")
+    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not fetch a browser or driver
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600"):
