@@ -67,6 +67,24 @@ def record_run(db: sqlite3.Connection, key: tuple[str, str, str, str], metrics: 
                        [(*key, q, int(ok)) for q, ok in answers.items()])
 
 
+def record_solver(db: sqlite3.Connection, key: tuple[str, str, str], solver: str, method: str, task: str, right: int,
+                  questions: int, chance: float, answers: dict[str, bool], **extra: float) -> dict[str, float]:
+    """Store a solver that is not a run of a suite (a vision-language model, people) as
+    run `<solver>/seed=0` of (suite, scale, experiment) `key`: `right` of `questions`
+    answers with their Wilson interval, the chance level and `extra` metrics, and its
+    right or wrong per question id. Returns the metrics."""
+    from .. import __version__
+    from ..evaluate import wilson_interval
+
+    low, high = wilson_interval(right, questions)
+    metrics = {"accuracy": right / questions, "correct": right, "questions": questions, "chance": chance,
+               "ci_low": low, "ci_high": high, **extra}
+    info = {"factors": {"solver": solver}, "seed": 0, "task": task, "model": solver, "method": method, "stages": [],
+            "version": __version__, "git_commit": None, "device": None, "seconds": None}
+    record_run(db, (*key, f"{solver}/seed=0"), metrics, info, answers)
+    return metrics
+
+
 def record_failure(db: sqlite3.Connection, key: tuple[str, str, str, str], stage: str, error: str) -> None:
     """Store a failed run's stage and one-line error (its metrics, if any, are dropped)."""
     with db:

@@ -9,7 +9,6 @@ from collections import defaultdict
 from pathlib import Path
 from statistics import median
 
-from ..evaluate import wilson_interval
 from . import store
 
 
@@ -18,7 +17,6 @@ def record_people(quiz_db: str | os.PathLike, results_db: str | os.PathLike, sui
     """Record the quiz's scored answers (practice left out) as runs of experiment <task>:
     "people" (every answer pooled; a question counts as right for the pairing with models
     when most of its answers are) and "participant <n>". Returns the people rows."""
-    from .. import __version__
     from ..harness import results
 
     if not Path(quiz_db).is_file():
@@ -41,19 +39,15 @@ def record_people(quiz_db: str | os.PathLike, results_db: str | os.PathLike, sui
             for r in answers:
                 groups.setdefault(f"participant {r['participant']}", []).append(r)
             for label, group in groups.items():
-                right = sum(r["correct"] for r in group)
-                lo, hi = wilson_interval(right, len(group))
                 per_question: dict[str, list[int]] = defaultdict(list)
                 for r in group:
                     per_question[r["qid"]].append(r["correct"])
                 times = [r["client_ms"] if r["client_ms"] is not None else r["server_ms"] for r in group]
-                metrics = {"accuracy": right / len(group), "correct": right, "questions": len(group),
-                           "chance": sum(1 / r["choices"] for r in group) / len(group), "ci_low": lo, "ci_high": hi, "median_seconds": median(times) / 1000,
-                           "participants": len({r["participant"] for r in group})}
-                info = {"factors": {"solver": label}, "seed": 0, "task": task, "model": label, "method": "human",
-                        "stages": [], "version": __version__, "git_commit": None, "device": None, "seconds": None}
-                results.record_run(out, (suite, scale, task, f"{label}/seed=0"), metrics, info,
-                                   {q: 2 * sum(c) >= len(c) for q, c in per_question.items()})
+                metrics = results.record_solver(
+                    out, (suite, scale, task), label, "human", task, sum(r["correct"] for r in group), len(group),
+                    sum(1 / r["choices"] for r in group) / len(group),
+                    {q: 2 * sum(c) >= len(c) for q, c in per_question.items()},
+                    median_seconds=median(times) / 1000, participants=len({r["participant"] for r in group}))
                 if label == "people":
                     summary.append({"task": task, **metrics})
     finally:

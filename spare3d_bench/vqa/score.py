@@ -103,7 +103,6 @@ def table(scores: list[Score], solver: str) -> str:
 def record(db_path: str | os.PathLike, scores: list[Score], answers: dict[str, dict[str, bool]], solver: str,
            suite: str = "solvers", scale: str = "export", experiment: str | None = None) -> None:
     """Store each task's score as a run of `solver` (experiment: the task, unless given)."""
-    from .. import __version__
     from ..harness import results
 
     db = results.connect(db_path)
@@ -111,12 +110,7 @@ def record(db_path: str | os.PathLike, scores: list[Score], answers: dict[str, d
         for s in scores:
             if s.primitives is not None:
                 continue  # the task's overall row is the run; difficulty rows are in the table
-            lo, hi = s.ci95
-            metrics = {"accuracy": s.accuracy, "correct": s.correct, "questions": s.questions, "chance": s.chance,
-                       "ci_low": lo, "ci_high": hi, "no_choice": s.unanswered, "missing": s.missing}
-            info = {"factors": {"solver": solver}, "seed": 0, "task": s.task, "model": solver, "method": "solver",
-                    "stages": [], "version": __version__, "git_commit": None, "device": None, "seconds": None}
-            results.record_run(db, (suite, scale, experiment or s.task, f"{solver}/seed=0"), metrics, info,
-                               answers[s.task])
+            results.record_solver(db, (suite, scale, experiment or s.task), solver, "solver", s.task, s.correct,
+                                  s.questions, s.chance, answers[s.task], no_choice=s.unanswered, missing=s.missing)
     finally:
         db.close()
