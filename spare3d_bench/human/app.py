@@ -18,8 +18,6 @@ progress bar and a pause. What keeps it honest and safe:
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import secrets
 import threading
@@ -107,8 +105,8 @@ def make_app(bank: Bank, db_path: str | Path, admin_token: str, options: QuizOpt
 
         return await run_in_threadpool(call)
 
-    def page(name: str, status: int = 200, **context) -> HTMLResponse:
-        return HTMLResponse(env.get_template(name).render(**context), status_code=status)
+    def page(name: str, **context) -> HTMLResponse:
+        return HTMLResponse(env.get_template(name).render(**context))
 
     async def participant(request):
         return await locked(store.participant, db, request.cookies.get(COOKIE))
@@ -164,7 +162,7 @@ def make_app(bank: Bank, db_path: str | Path, admin_token: str, options: QuizOpt
             return refuse(400, str(e))
         if position >= len(p.plan):
             return refuse(409, "no question at that position")
-        _, qs, q = bank.get(p.plan[position])
+        _, _, q = bank.get(p.plan[position])
         if choice >= len(q.choices):
             return refuse(400, f"choice {choice}: the question has {len(q.choices)}")
         try:
@@ -186,7 +184,7 @@ def make_app(bank: Bank, db_path: str | Path, admin_token: str, options: QuizOpt
     @lru_cache(maxsize=4096)
     def png(n: int, slot: str) -> bytes | None:
         qs, q = bank.items[n]
-        rows = dict(zip(("F", "R", "T"), q.views)) | dict(zip(q.candidate_labels, q.candidates))
+        rows = dict(q.drawings)
         return png_bytes(qs.drawing(rows[slot])) if slot in rows else None
 
     async def drawing(request):
@@ -219,7 +217,7 @@ def make_app(bank: Bank, db_path: str | Path, admin_token: str, options: QuizOpt
     async def admin_csv(request):
         if (denied := admin_allowed(request)) is not None:
             return denied
-        return Response(answers_csv(await locked(store.answers, db)), media_type="text/csv")
+        return Response(store.answers_csv(await locked(store.answers, db)), media_type="text/csv")
 
     routes = [
         Route("/", intro), Route("/start", start, methods=["POST"]), Route("/quiz", quiz),
@@ -252,16 +250,6 @@ def _text(value, longest: int) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= longest or not value.replace("-", "").replace("_", "").isalnum():
         raise ValueError("malformed nonce")
     return value
-
-
-def answers_csv(rows: list[dict]) -> str:
-    """Answers as CSV, one row each."""
-    out = io.StringIO()
-    if rows:
-        w = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    return out.getvalue()
 
 
 class BodyLimit:

@@ -85,7 +85,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     from . import store
-    from .app import answers_csv
 
     if not Path(args.db).is_file():
         raise ValueError(f"{args.db}: no quiz database")
@@ -100,7 +99,7 @@ def _export(args: argparse.Namespace) -> int:
             return 0
     db = store.connect(args.db)
     try:
-        text = answers_csv(store.answers(db))
+        text = store.answers_csv(store.answers(db))
     finally:
         db.close()
     if args.out:

@@ -9,6 +9,8 @@ personal is stored.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import secrets
 import sqlite3
@@ -172,6 +174,16 @@ def answers(db: sqlite3.Connection) -> list[dict]:
     names = ("participant", "position", "question", "dataset", "qid", "task", "primitives", "practice", "choice",
              "answer", "choices", "correct", "client_ms", "server_ms", "answered")
     return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def answers_csv(rows: list[dict]) -> str:
+    """Answers (as `answers` gives them) as CSV, one row each."""
+    out = io.StringIO()
+    if rows:
+        w = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    return out.getvalue()
 
 
 def counts(db: sqlite3.Connection) -> dict:

@@ -35,12 +35,11 @@ def row(qs: QuestionSet, q: Question, n: int, images: str) -> tuple[dict, dict[s
         files[name] = png_bytes(composite(qs, q))
         meta = {"file_name": name, **meta}
     if images in ("separate", "both"):
-        labels = ("F", "R", "T", *q.candidate_labels)
-        names = [f"drawings/{n:06d}/{label}.png" for label in labels]
-        for name, index in zip(names, (*q.views, *q.candidates)):
+        names = [f"drawings/{n:06d}/{label}.png" for label, _ in q.drawings]
+        for name, (_, index) in zip(names, q.drawings):
             files[name] = png_bytes(qs.drawing(index))
         meta["drawings_file_names"] = names
-        meta["drawing_labels"] = list(labels)
+        meta["drawing_labels"] = [label for label, _ in q.drawings]
     return meta, files
 
 

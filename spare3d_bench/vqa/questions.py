@@ -70,6 +70,11 @@ class Question:
         """The label under each candidate drawing: its letter, or X for I2P's isometric."""
         return ("X",) if self.task == "i2p" else self.choices
 
+    @property
+    def drawings(self) -> tuple[tuple[str, int], ...]:
+        """(label, row) of every drawing shown: F, R and T, then the candidates (or X)."""
+        return (*zip(("F", "R", "T"), self.views), *zip(self.candidate_labels, self.candidates))
+
 
 @dataclass
 class QuestionSet:
@@ -145,7 +150,7 @@ def composite(qs: QuestionSet, q: Question, cell: int = 200) -> np.ndarray:
     candidates (or I2P's isometric X) on the second, each drawing scaled to `cell` pixels
     with its label above it; (H, W, 3) uint8 RGB."""
     band, gap = 28, 12
-    rows = [list(zip(("F", "R", "T"), q.views)), list(zip(q.candidate_labels, q.candidates))]
+    rows = [q.drawings[:3], q.drawings[3:]]
     width = max(len(r) for r in rows) * (cell + gap) + gap
     out = np.full((2 * (cell + band + gap) + gap, width, 3), 255, np.uint8)
     for r, row in enumerate(rows):
