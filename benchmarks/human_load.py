@@ -94,8 +94,8 @@ class Participant(threading.Thread):
             t0 = time.perf_counter()
             try:
                 out = request(self.quiz.port, *args, **kw)
-            except OSError:
-                time.sleep(0.05)  # the server is down: try again
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.05)  # the server is down, or died mid-response: try again
                 continue
             self.latencies[kind].append(time.perf_counter() - t0)
             return out
