@@ -52,10 +52,11 @@ def box_with_hole():
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(tmp_path_factory):
     """Headless Chromium driven by Selenium: Debian's `chromium` and `chromedriver`
     (.ci/system-deps installs them), nothing downloaded; skips where they are missing.
-    One per test module, so no browser lingers through the rest of the suite."""
+    One per test module, so no browser lingers through the rest of the suite; its
+    temporary folders go under pytest's, not /tmp."""
     webdriver = pytest.importorskip("selenium.webdriver")
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
     if chromium is None or driver is None:
@@ -65,7 +66,8 @@ def browser():
     options.binary_location = chromium
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600"):
         options.add_argument(flag)
-    chrome = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver))
+    env = {**os.environ, "TMPDIR": str(tmp_path_factory.mktemp("chromium"))}
+    chrome = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=driver, env=env))
     yield chrome
     chrome.quit()
 
