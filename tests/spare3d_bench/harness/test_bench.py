@@ -186,6 +186,8 @@ def test_built_in_suites_expand_at_every_scale():
     pose = {e: [s for s in r.stages if s.kind == "pretrain"] for r in ssl["cpu"].runs for e in ("i2p", "p2i")
             if r.experiment == e and r.label == "pose pretext, direct"}
     assert pose["i2p"] == pose["p2i"]  # one pose pretraining serves I2P and P2I
+    pretrain = {(r.experiment, r.label): [s for s in r.stages if s.kind == "pretrain"] for r in ssl["cpu"].runs}
+    assert pretrain["complexity", "3 primitives"] == pretrain["pairs", "pretrain.data.csg=1000"]  # one run, not two
     assert len(ssl["paper"].runs) == 3 * len({(r.experiment, r.label) for r in ssl["paper"].runs})  # three seeds
     inputs = load_suite("input-data", "tiny")
     assert {r.experiment for r in inputs.runs} == {"complexity", "data-size", "resolution", "line-width", "style", "views",
