@@ -80,12 +80,14 @@ _COLUMNS = 14
 
 class LineAugment(nn.Module):
     """One random view of each drawing of a batch: (B, C, H, W) floats in [0, 1] ->
-    the same shape, black lines on white. `strong` adds CLSA's RandAugment-style set."""
+    the same shape, black lines on white. `strong` adds CLSA's RandAugment-style set,
+    without its rotations and shears when `strong_geometry` is off."""
 
-    def __init__(self, size: int, options: AugmentOptions | None = None, strong: bool = False) -> None:
+    def __init__(self, size: int, options: AugmentOptions | None = None, strong: bool = False,
+                 strong_geometry: bool = True) -> None:
         super().__init__()
         self.options = options or AugmentOptions()
-        self.strong = strong_set(size) if strong else None
+        self.strong = strong_set(size, geometry=strong_geometry) if strong else None
 
     def draw(self, b: int, h: int, w: int, generator: torch.Generator) -> torch.Tensor:
         """The (b, 14) float32 parameter table of a batch of b drawings of h x w pixels,
@@ -160,7 +162,7 @@ class LineAugment(nn.Module):
         return (1 - ink).clamp_(0, 1)
 
 
-def strong_set(size: int, ops: int = 5, p: float = 0.5) -> nn.Module:
+def strong_set(size: int, ops: int = 5, p: float = 0.5, geometry: bool = True) -> nn.Module:
     """CLSA's strong augmentation, made per sample: the reference draws `ops` of 14
     RandAugment operations (with replacement) per image, each applied with probability
     `p` at a random magnitude. kornia's RandAugment draws the operations once per batch,
@@ -168,15 +170,19 @@ def strong_set(size: int, ops: int = 5, p: float = 0.5) -> nn.Module:
     it has there, 1 - (1 - p / 14) ** ops (about 0.17), at a magnitude drawn per sample
     up to the reference's largest: rotate 30 degrees, shear 0.3, translate 0.3 of the
     side, posterize to 4 bits, solarize, brightness, contrast, saturation, sharpness,
-    equalize, auto-contrast, invert (on ink: lines and paper swap), identity."""
+    equalize, auto-contrast, invert (on ink: lines and paper swap), identity.
+    `geometry` off leaves out the rotation and the two shears, which turn the axes of an
+    isometric drawing and so its pose: for pretraining that must keep pose apart (the
+    others keep their probabilities)."""
     import kornia.augmentation as K
 
     q = 1 - (1 - p / 14) ** ops
     shear = math.degrees(math.atan(0.3))
+    turns = [K.RandomRotation(30.0, p=q),
+             K.RandomAffine(0.0, shear=(-shear, shear, 0.0, 0.0), p=q),
+             K.RandomAffine(0.0, shear=(0.0, 0.0, -shear, shear), p=q)] if geometry else []
     return K.AugmentationSequential(
-        K.RandomRotation(30.0, p=q),
-        K.RandomAffine(0.0, shear=(-shear, shear, 0.0, 0.0), p=q),
-        K.RandomAffine(0.0, shear=(0.0, 0.0, -shear, shear), p=q),
+        *turns,
         K.RandomAffine(0.0, translate=(0.3, 0.0), p=q),
         K.RandomAffine(0.0, translate=(0.0, 0.3), p=q),
         K.RandomPosterize((4, 8), p=q),

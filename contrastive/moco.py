@@ -26,6 +26,7 @@ from spare3d_bench import distributed
 from spare3d_bench.options import option
 
 from .losses import DDMLoss, InfoNCELoss, queue_similarities
+from .augment import LineAugment
 from .ssl import DrawingMethod, DrawingOptions, momentum_copy, momentum_update
 
 
@@ -91,6 +92,8 @@ class CLSAOptions(MoCoOptions):
     crops: str = option("single", "strong views: single (one at 0.43 of the side) or multi (five, 1 down to 0.43)",
                         choices=tuple(CROPS))
     alpha: float = option(1.0, "weight of the DDM loss", range=(0.0, 100.0))
+    strong_geometry: bool = option(True, "strong views: the reference's rotations (30 degrees) and shears (0.3); "
+                                   "no keeps an isometric drawing's pose")
 
 
 class CLSA(MoCo):
@@ -107,6 +110,10 @@ class CLSA(MoCo):
     @classmethod
     def strong_views(cls, options) -> int:
         return len(CROPS[options.crops])
+
+    @staticmethod
+    def strong_augment(size: int, options) -> LineAugment:
+        return LineAugment(size, options, strong=True, strong_geometry=options.strong_geometry)
 
     def prepare(self, batch, device, generator=None) -> tuple:
         *views, labels = super().prepare(batch, device, generator)

@@ -118,7 +118,7 @@ class DrawingMethod(Method):
         size = spec.size or 64
         self.weak = LineAugment(size, o)
         self.n_strong = self.strong_views(o)
-        self.strong = LineAugment(size, o, strong=True) if self.n_strong else None
+        self.strong = self.strong_augment(size, o) if self.n_strong else None
         self.head = ProjectionHead(model.features, o.head_hidden or model.features, o.head_out, o.head_layers)
         self.classes = spec.poses + 1  # label 0: not an isometric of pose data
         self.probe = nn.Linear(model.features, self.classes)
@@ -128,6 +128,11 @@ class DrawingMethod(Method):
     def strong_views(cls, options) -> int:
         """Strongly augmented views per drawing (CLSA's); none by default."""
         return 0
+
+    @staticmethod
+    def strong_augment(size: int, options) -> LineAugment:
+        """The augmentation of the strong views, where a method has them."""
+        return LineAugment(size, options, strong=True)
 
     @classmethod
     def model_task(cls, data: str) -> str:

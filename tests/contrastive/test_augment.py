@@ -145,3 +145,26 @@ def test_the_weak_views_never_wait_for_the_device():
         aug(x, torch.Generator().manual_seed(1))
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_clsa_strong_views_without_geometry_keep_axis_aligned_lines_axis_aligned():
+    from contrastive.augment import strong_set
+
+    ink = 1 - _drawings(64, 64)  # a cross of axis-aligned lines, lines high as the chain has them
+    distinct_rows = []
+    for geometry in (False, True):
+        torch.manual_seed(0)
+        out = strong_set(64, geometry=geometry)(ink)
+        distinct_rows.append([len(torch.unique(o[0].round(decimals=3), dim=0)) for o in out])
+    # shifts, tone and sharpness leave a handful of distinct rows; a rotation or shear makes dozens
+    assert max(distinct_rows[0]) <= 16
+    assert max(distinct_rows[1]) > 30
+
+
+def test_clsa_takes_the_strong_geometry_switch():
+    from contrastive.moco import CLSA
+
+    assert CLSA.Options().strong_geometry
+    kept = CLSA.strong_augment(64, CLSA.Options(strong_geometry=False)).strong
+    assert not any(type(m).__name__ == "RandomRotation" for m in kept)
+    assert any(type(m).__name__ == "RandomRotation" for m in CLSA.strong_augment(64, CLSA.Options()).strong)
