@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from spare3d_bench import distributed
 from spare3d_bench.options import option
 
-from .losses import DDMLoss, InfoNCELoss, queue_similarities
 from .augment import LineAugment
+from .losses import DDMLoss, InfoNCELoss, queue_similarities
 from .ssl import DrawingMethod, DrawingOptions, momentum_copy, momentum_update
 
 
