@@ -33,6 +33,7 @@ EXPERIMENTS=()
 for e in "$@"; do EXPERIMENTS+=(--experiment "$e"); done
 mkdir -p "$OUT"
 T0=$(date +%s)
+# timeout runs a program, not the spare3d function, hence the module spelled out
 timeout -s TERM "$LIMIT" "$PYTHON" -m spare3d_bench.cli bench "$SUITE" --scale "$SCALE" \
     --device "${DEVICE:-auto}" --workers "${WORKERS:-$(nproc)}" --root "$STORE" --quiet "${EXPERIMENTS[@]}" \
     > "$OUT/bench.log" 2>&1
