@@ -15,6 +15,7 @@ unites or intersects as `csg.apply_tool` does.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -48,6 +49,37 @@ def _manifold():
     except ModuleNotFoundError:
         raise ModuleNotFoundError("the mesh engine needs manifold3d: pip install manifold3d", name="manifold3d") from None
     return manifold3d
+
+
+def start_thread_pools(threads: int) -> None:
+    """Start this process's thread pools for the mesh engine with `threads` threads each,
+    once per process: manifold3d's (its own static TBB) and Embree's (trimesh's ray
+    tracer, the TBB in embreex's wheel).
+
+    Generation workers share the machine's cores: each library's pool sized to the whole
+    machine oversubscribes it (16 workers of 15 threads each on a 16-core host), and
+    manifold3d's idle threads spin (`sched_yield`) between booleans. TBB sizes a pool from
+    the CPUs this process may run on when the pool starts, so the process is pinned to
+    `threads` of them while one small boolean and one ray cast start both pools, then let
+    run on all of them again. Without CPU affinity (not Linux) nothing changes."""
+    global _POOLS_STARTED
+    if _POOLS_STARTED or not hasattr(os, "sched_setaffinity"):
+        return
+    _POOLS_STARTED = True
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, set(sorted(allowed)[: max(1, threads)]))
+    try:
+        from renderers.mesh_io import Mesh
+        from renderers.mesh_lines import MeshEdges
+
+        box = _manifold().Manifold.cube((1.0, 1.0, 1.0))
+        edges = MeshEdges(Mesh(*triangles([box - box.translate((0.5, 0.5, 0.5))])))
+        edges.tracer.intersects_first(np.array([[-0.25, -0.25, 5.0]]), np.array([[0.0, 0.0, -1.0]]))
+    finally:
+        os.sched_setaffinity(0, allowed)
+
+
+_POOLS_STARTED = False
 
 
 def segments(radius: float, tolerance: float = TOLERANCE, sweep: float = 360.0) -> int:

@@ -255,10 +255,15 @@ def save_model(model, folder: Path, index: int) -> None:
         occ.write_step(model, folder / f"{index}.step")
 
 
-def build_unit(config: GenerateConfig, out: str, index: int) -> tuple[str, bytes | None]:
+def build_unit(config: GenerateConfig, out: str, threads: int | None, index: int) -> tuple[str, bytes | None]:
     """Worker side: build question `index` -> ("kept", encoded question) or
-    ("filtered:<filter>", None); a model that cannot be made or read raises UnitFailed."""
+    ("filtered:<filter>", None); a model that cannot be made or read raises UnitFailed.
+    `threads`: the mesh engine's thread pools in this worker (None: the library defaults)."""
     _inject_fault(index)
+    if threads and config.engine == "mesh" and not config.sources:
+        from .csg_mesh import start_thread_pools
+
+        start_thread_pools(threads)
     try:
         model_index = index % config.models
         model = load_model(config, model_index)
@@ -271,6 +276,18 @@ def build_unit(config: GenerateConfig, out: str, index: int) -> tuple[str, bytes
     except (GenerationError, RenderError) as e:
         raise UnitFailed(f"failed: {e}") from None
     return "kept", encode_question(q)
+
+
+def worker_threads(executor: str, workers: int, scheduler: str | None = None) -> int | None:
+    """Threads for each worker's library thread pools: this machine's CPUs shared among
+    the local workers (Dask's local cluster included); one on a remote cluster, whose
+    workers run a thread per core; None (the libraries' defaults) in this process."""
+    if executor == "serial":
+        return None
+    if scheduler:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cpus // max(1, workers))
 
 
 def config_fingerprint(config: GenerateConfig) -> str:
@@ -344,7 +361,8 @@ def generate(
         if journal.meta("assembled") and damage:
             ex = make_executor(executor, workers, timeout, scheduler, start_method="fork")
             try:
-                stats = _repair(config, out, journal, damage, ex, retries, progress)
+                stats = _repair(config, out, journal, damage, ex, retries, progress,
+                                worker_threads(executor, workers, scheduler))
             except (Interrupted, KeyboardInterrupt):
                 _write_report(out, journal, "interrupted", None, executor, used)
                 raise
@@ -360,7 +378,8 @@ def generate(
             # EGL context (a notebook, a test run) may fork them, cheaply.
             ex = make_executor(executor, workers, timeout, scheduler, start_method="fork")
             try:
-                stats = run_units(journal, ex, partial(build_unit, config, str(out)), retries, progress, "question")
+                unit = partial(build_unit, config, str(out), worker_threads(executor, workers, scheduler))
+                stats = run_units(journal, ex, unit, retries, progress, "question")
             except (Interrupted, KeyboardInterrupt):  # a second Ctrl-C too: the journal is consistent
                 _write_report(out, journal, "interrupted", None, executor, used)
                 raise
@@ -547,7 +566,7 @@ def _damaged_files(root: Path, journal: Journal) -> list[str]:
 
 
 def _repair(config: GenerateConfig, out: Path, journal: Journal, damage: list[str], executor, retries: int,
-            progress: bool) -> RunStats:
+            progress: bool, threads: int | None) -> RunStats:
     """Rebuild what the damaged files of a finished dataset hold, and only that, then write
     those files again: a question's drawings (SPARE3D layout), a whole packed split, a
     saved model; answer files and the card come back from the journal without building
@@ -581,7 +600,7 @@ def _repair(config: GenerateConfig, out: Path, journal: Journal, damage: list[st
             raise ValueError(f"{out / name}: damaged, and not a file this job can rebuild; rebuild in a new folder")
     with journal.transaction():
         journal.reopen(sorted(rebuild))
-    stats = run_units(journal, executor, partial(build_unit, config, str(out)), retries, progress, "question")
+    stats = run_units(journal, executor, partial(build_unit, config, str(out), threads), retries, progress, "question")
     built = {u: decode_question(blob) for u, state, _, blob in journal.results() if u in rebuild and blob is not None}
     for split in sorted(questions):
         for qid in sorted(set(questions[split]), key=int):

@@ -4,6 +4,7 @@ engine, at known volumes and bounding boxes, without OpenCascade."""
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +95,39 @@ def test_the_mesh_engine_builds_models_with_opencascade_blocked():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr[-800:]
     assert int(r.stdout) > 1000  # 28 primitives
+
+
+_POOLS = """
+import os, sys
+import numpy as np
+from spare3d_bench.csg_mesh import start_thread_pools, triangles, _manifold
+from renderers.mesh_io import Mesh
+from renderers.mesh_lines import MeshEdges
+allowed = os.sched_getaffinity(0)
+if sys.argv[1] == "limit":
+    start_thread_pools(1)
+assert os.sched_getaffinity(0) == allowed
+before = len(os.listdir(f"/proc/{os.getpid()}/task"))
+m = _manifold().Manifold
+a, b = m.sphere(1.0, 400), m.sphere(1.0, 400).translate((0.5, 0.0, 0.0))
+edges = MeshEdges(Mesh(*triangles([a - b])))
+origins = np.random.default_rng(0).uniform(-0.5, 0.5, (20000, 3))
+origins[:, 2] = 5.0
+edges.tracer.intersects_first(origins, np.tile([0.0, 0.0, -1.0], (len(origins), 1)))
+print(len(os.listdir(f"/proc/{os.getpid()}/task")) - before)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs CPU affinity and two CPUs")
+def test_thread_pools_started_for_one_thread_add_no_threads_to_a_process():
+    def new_threads(mode: str) -> int:
+        r = subprocess.run([sys.executable, "-c", _POOLS, mode], capture_output=True, text=True, cwd=ROOT, timeout=300)
+        assert r.returncode == 0, r.stderr[-800:]
+        return int(r.stdout)
+
+    assert new_threads("default") > 0  # a large boolean and a ray cast start TBB workers by default
+    assert new_threads("limit") == 0
 
 
 TOOLS = [ToolSpec("box", (4.0, 5.0, 6.0), (10.0, 11.0, 12.0)), ToolSpec("sphere", (3.0,), (1.0, 2.0, 3.0)),

@@ -19,7 +19,7 @@ from renderers.errors import RenderError  # noqa: E402
 from renderers.mesh_io import read_mesh  # noqa: E402
 from spare3d_bench import csg_mesh, tasks  # noqa: E402
 from spare3d_bench.csg_spec import CSGRecipe, ToolSpec  # noqa: E402
-from spare3d_bench.generate import GenerateConfig, generate, verify  # noqa: E402
+from spare3d_bench.generate import GenerateConfig, generate, verify, worker_threads  # noqa: E402
 from spare3d_bench.tasks import TaskOptions  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +61,17 @@ def test_same_command_same_bytes_for_any_worker_count_and_a_retried_fault(tmp_pa
     assert a.keys() == b.keys() == c.keys() and all(a[k] == b[k] == c[k] for k in a)
     generate(_config("t2i", 6, seed=3), tmp_path / "d", progress=False)
     assert _tree(tmp_path / "d")["train/0/0_f.png"] != a["train/0/0_f.png"]
+
+
+def test_local_workers_share_this_machines_cpus_and_remote_ones_get_a_thread_each(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert worker_threads("local", 1) == 16
+    assert worker_threads("local", 16) == 1
+    assert worker_threads("local", 5) == 3
+    assert worker_threads("local", 32) == 1
+    assert worker_threads("dask", 4) == 4
+    assert worker_threads("dask", 4, "tcp://10.0.0.1:8786") == 1
+    assert worker_threads("serial", 1) is None
 
 
 def test_the_serial_and_dask_executors_build_the_same_mesh_dataset(tmp_path):
