@@ -33,13 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from renderers.cad import draw_shape  # noqa: E402
 from renderers.compare import line_f1, line_masks  # noqa: E402
-from renderers.mesh_io import Mesh  # noqa: E402
 from renderers.drawing import Drawing  # noqa: E402
 from renderers.mesh_lines import MeshEdges, draw_mesh  # noqa: E402
 from renderers.render import RenderOptions, image  # noqa: E402
 from renderers.views import parse_views  # noqa: E402
 from spare3d_bench.csg import csg_model  # noqa: E402
-from spare3d_bench.csg_mesh import chordal_fraction, mesh_csg_model, triangles  # noqa: E402
+from spare3d_bench.csg_mesh import chordal_fraction, mesh_csg_model, surface_mesh  # noqa: E402
 from spare3d_bench.csg_spec import CSGRecipe  # noqa: E402
 
 
@@ -107,7 +106,7 @@ def main() -> None:
         shape = csg_model(args.seed, i, recipe)
         exact = draw_shape(shape, views)
         t1 = time.perf_counter()
-        mesh = Mesh(*triangles(mesh_csg_model(args.seed, i, recipe, tolerance=fraction, relative=True)))
+        mesh = surface_mesh(mesh_csg_model(args.seed, i, recipe, tolerance=fraction, relative=True))
         meshed = draw_mesh(mesh, views)
         t2 = time.perf_counter()
         seconds["occ"] += t1 - t0
@@ -132,7 +131,7 @@ def main() -> None:
     print("| lines | median F1 | lowest F1 | views |")
     print("|---|---|---|---|")
     for name, values in (("visible", visible), ("hidden", hidden)):
-        print(f"| {name} | {np.median(values):.3f} | {min(values):.3f} | {len(values)} |")
+        print(f"| {name} | {np.median(values):.4f} | {min(values):.3f} | {len(values)} |")
     print(f"views below 0.85 visible: {len(low)}" + "".join(f"\n  {line}" for line in low))
     if not args.no_referee:
         share = f" ({100 * judged[1] / judged[0]:.1f}%)" if judged[0] else ""

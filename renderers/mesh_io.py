@@ -30,10 +30,16 @@ MAX_FACES = 10_000_000
 
 @dataclass(frozen=True)
 class Mesh:
-    """A triangle mesh: (n, 3) float64 vertices and (m, 3) int64 faces."""
+    """A triangle mesh: (n, 3) float64 vertices and (m, 3) int64 faces.
+
+    `patches`, optional, labels each face with the smooth surface it tessellates (a B-rep
+    face: a cylinder's side, a plane): the line renderer then draws an edge between two
+    patches as sharp, however flat, and never one inside a patch, instead of judging
+    edges by a crease angle. Only a closed mesh may have them."""
 
     vertices: np.ndarray
     faces: np.ndarray
+    patches: np.ndarray | None = None
 
 
 def y_up_to_z_up(vertices: np.ndarray) -> np.ndarray:

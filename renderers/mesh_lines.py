@@ -35,6 +35,11 @@ from .views import View
 EDGE_ON = 1e-9
 
 
+#: With surface patches, two patches meeting at less than this angle (radians) share a
+#: smooth edge (tangent surfaces), as OpenCascade's drawings leave them out.
+TANGENT_ANGLE = 1e-3
+
+
 @dataclass(frozen=True)
 class MeshLineOptions:
     """Crease threshold (degrees); sample spacing, depth tolerance and vertex weld distance
@@ -79,8 +84,11 @@ class MeshEdges:
             raise RenderError(source, "zero-size geometry (all vertices coincide)")
         self.source = source
         unit = (v - self.center) / self.size
-        self.vertices, self.faces = _merge_vertices(unit, mesh.faces, weld)
+        self.vertices, self.faces, kept = _merge_vertices(unit, mesh.faces, weld)
+        self.patches = None if mesh.patches is None else np.asarray(mesh.patches)[kept]
         self._topology(np.radians(crease_angle))
+        if self.open_edges and self.patches is not None:
+            raise RenderError(source, f"surface patches need a closed mesh; this one has {self.open_edges} open edges")
         if self.open_edges:  # closed meshes (most) skip the T-junction search
             split = split_t_junctions(self.vertices, self.faces, max(weld, 1e-9))
             if not np.array_equal(split, self.faces):
@@ -93,9 +101,10 @@ class MeshEdges:
         a = f[:, [0, 1, 2]].ravel()
         b = f[:, [1, 2, 0]].ravel()
         third = f[:, [2, 0, 1]].ravel()
+        face = np.repeat(np.arange(len(f)), 3)
         key = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)
         order = np.lexsort((key[:, 1], key[:, 0]))
-        key, third = key[order], third[order]
+        key, third, face = key[order], third[order], face[order]
         new = np.ones(len(key), dtype=bool)
         new[1:] = np.any(key[1:] != key[:-1], axis=1)
         group = np.cumsum(new) - 1
@@ -107,7 +116,11 @@ class MeshEdges:
         d = third[first[manifold] + 1]
         pairs = np.column_stack([uniq[manifold], c, d])  # a, b, c, d
         angle = _crease_angles(self.vertices, pairs)
-        is_crease = angle > crease
+        if self.patches is None:
+            is_crease = angle > crease
+        else:  # a B-rep's rule: an edge between two surfaces is sharp unless they meet tangentially
+            patch = self.patches[face[first[manifold]]] != self.patches[face[first[manifold] + 1]]
+            is_crease = patch & (angle > TANGENT_ANGLE)
         self.open_edges = int(np.count_nonzero(counts == 1))
         # boundaries (one face) and non-manifold edges (more than two) are always drawn
         self.sharp = np.concatenate([uniq[~manifold], pairs[is_crease, :2]])
@@ -229,9 +242,10 @@ class MeshEdges:
         return join_segments(flat[vis]), join_segments(flat[~vis])
 
 
-def _merge_vertices(v: np.ndarray, f: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+def _merge_vertices(v: np.ndarray, f: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weld vertices closer than `tol` (of the unit model size); drop faces that collapse
-    and faces that repeat (in either winding).
+    and faces that repeat (in either winding). Returns (vertices, faces, the input rows of
+    those faces).
 
     Exact duplicates (STL stores every corner per face) merge by sorting; near duplicates
     (exports that rounded differently) by a k-d tree over the remaining vertices.
@@ -256,7 +270,8 @@ def _merge_vertices(v: np.ndarray, f: np.ndarray, tol: float) -> tuple[np.ndarra
             uniq = uniq[rep]
     # A face given twice (a mesh concatenated with itself, or a double-sided export with
     # both windings) would make every edge look non-manifold, hence sharp: keep the first.
-    return uniq, _distinct_faces(inverse[f])
+    kept = _distinct_rows(inverse[f])
+    return uniq, inverse[f][kept], kept
 
 
 def _edge_keys(f: np.ndarray) -> np.ndarray:
@@ -355,10 +370,14 @@ def split_t_junctions(v: np.ndarray, f: np.ndarray, tol: float, passes: int = 16
 def _distinct_faces(faces: np.ndarray) -> np.ndarray:
     """Faces without a repeated vertex, each kept once (in either winding), in order: a
     face given twice would make every edge of it look non-manifold, hence sharp."""
-    ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
-    faces = faces[ok]
-    _, first_face = np.unique(np.sort(faces, axis=1), axis=0, return_index=True)
-    return faces[np.sort(first_face)]
+    return faces[_distinct_rows(faces)]
+
+
+def _distinct_rows(faces: np.ndarray) -> np.ndarray:
+    """Indices of the faces `_distinct_faces` keeps."""
+    ok = np.flatnonzero((faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2]))
+    _, first_face = np.unique(np.sort(faces[ok], axis=1), axis=0, return_index=True)
+    return ok[np.sort(first_face)]
 
 
 def _replace_rows(f: np.ndarray, rows: np.ndarray, replacements: list[np.ndarray]) -> np.ndarray:

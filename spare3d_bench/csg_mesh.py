@@ -99,7 +99,7 @@ def mesh_primitive(spec: PrimitiveSpec, tolerance: float = TOLERANCE):
         solid = m3d.Manifold.cube(tuple(spec.size))
     elif spec.kind == "sphere":
         r = spec.size[0]
-        solid = m3d.Manifold.sphere(r, segments(r, tolerance))
+        solid = _one_surface(m3d.Manifold.sphere(r, segments(r, tolerance)))
     elif spec.kind == "cylinder":
         r, h, sweep = spec.size
         solid = _revolved([(0.0, 0.0), (r, 0.0), (r, h), (0.0, h)], sweep, tolerance)
@@ -118,7 +118,39 @@ def _revolved(profile: list[tuple[float, float]], sweep: float, tolerance: float
     m3d = _manifold()
     n = segments(max(p[0] for p in profile), tolerance)
     section = m3d.CrossSection([np.asarray(profile, dtype=np.float64)])
-    return section.revolve(n, float(sweep)) if sweep < 360 else section.revolve(n)
+    solid = section.revolve(n, float(sweep)) if sweep < 360 else section.revolve(n)
+    return _one_side(solid, sweep < 360)
+
+
+def _one_side(solid, partial: bool):
+    """The revolved `solid` with its side (every facet off the end planes and, in a partial
+    revolution, off the two cut half-planes, whose triangles each touch the axis) labelled
+    one face, as the curved face of a B-rep: the line renderer's surface patches."""
+    v, t, face = _arrays(solid)
+    n = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
+    side = np.abs(n[:, 2]) < (1 - 1e-9) * np.linalg.norm(n, axis=1)
+    if partial:
+        side &= ~(np.hypot(v[:, 0], v[:, 1]) <= 1e-9 * (1 + np.abs(v).max()))[t].any(axis=1)
+    face[side] = face.max() + 1
+    return _rebuilt(v, t, face)
+
+
+def _one_surface(solid):
+    """`solid` (a sphere) labelled one face: one smooth surface, no sharp edges."""
+    v, t, face = _arrays(solid)
+    return _rebuilt(v, t, np.zeros_like(face))
+
+
+def _arrays(solid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(vertices, triangles, face ids) of `solid`, writable copies (manifold3d takes only
+    writable arrays back)."""
+    mesh = solid.to_mesh64()
+    v = np.array(np.asarray(mesh.vert_properties)[:, :3], dtype=np.float64, order="C")
+    return v, np.array(mesh.tri_verts, dtype=np.uint64, order="C"), np.array(mesh.face_id, dtype=np.uint64)
+
+
+def _rebuilt(v: np.ndarray, t: np.ndarray, face: np.ndarray):
+    return _manifold().Manifold(_manifold().Mesh64(vert_properties=v, tri_verts=t, face_id=face))
 
 
 def mesh_tool(spec: ToolSpec, tolerance: float = TOLERANCE):
@@ -130,7 +162,7 @@ def mesh_tool(spec: ToolSpec, tolerance: float = TOLERANCE):
         return m3d.Manifold.cube(tuple(sides)).translate(tuple(center - sides / 2))
     if spec.kind == "sphere":
         r = spec.size[0]
-        return m3d.Manifold.sphere(r, segments(r, tolerance)).translate(tuple(center))
+        return _one_surface(m3d.Manifold.sphere(r, segments(r, tolerance))).translate(tuple(center))
     r, h = spec.size
     tip = 0.0 if spec.kind == "cone" else r
     profile = [(0.0, 0.0), (r, 0.0), (tip, h)] + ([(0.0, h)] if tip else [])
@@ -206,6 +238,24 @@ def triangles(solids: list) -> tuple[np.ndarray, np.ndarray]:
     if not verts:
         return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
     return np.concatenate(verts), np.concatenate(faces)
+
+
+def surface_mesh(solids: list):
+    """The solids together as a renderers `Mesh` whose patches are the faces they were
+    built with (each primitive's planes and curved sides, kept through the booleans), so
+    that the line renderer draws the edges a B-rep has: a 178-degree partial cone's axis,
+    where its two cut planes meet at 2 degrees, but no facet edge of a curved side."""
+    from renderers.mesh_io import Mesh
+
+    v, f = triangles(solids)
+    labels = []
+    for s in solids:
+        mesh = s.to_mesh64()
+        runs = np.asarray(mesh.run_index, dtype=np.int64) // 3
+        original = np.repeat(np.asarray(mesh.run_original_id, dtype=np.int64), np.diff(runs))
+        labels.append(original << 32 | np.asarray(mesh.face_id, dtype=np.int64))
+    patches = np.unique(np.concatenate(labels), return_inverse=True)[1].reshape(-1) if labels else np.zeros(0, np.int64)
+    return Mesh(v, f, patches)
 
 
 def bounds(solids: list) -> np.ndarray:

@@ -147,7 +147,7 @@ class Drawer:
             return {}, set()
         views = [PRESETS[n] for n in names]
         if is_mesh_model(shape):
-            shape = Mesh(*csg_mesh.triangles(shape))
+            shape = csg_mesh.surface_mesh(shape)
         if self.options.mode == "shaded":
             return self._shade(shape, views), set()
         if isinstance(shape, Mesh):

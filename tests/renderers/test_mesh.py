@@ -434,3 +434,28 @@ def test_t_junction_search_ignores_a_faces_own_corner():
     verts = np.array([(0, 0, 0), (1, 0, 0), (0.5, 1e-7, 0), (0.5, 1, 0)], dtype=float)
     f = np.array([(0, 1, 2), (0, 2, 3)])
     assert np.array_equal(split_t_junctions(verts, f, 1e-6), f)
+
+
+def _roof(ridge_degrees: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 2 x 1 x 1 box whose top is two planes meeting in a ridge along y at x = 1, at
+    `ridge_degrees` to each other: (vertices, faces, a patch per face, one per plane)."""
+    h = 1.0 + np.tan(np.radians(ridge_degrees / 2))
+    base = [[0, 0, 0], [2, 0, 0], [2, 1, 0], [0, 1, 0], [0, 0, 1], [2, 0, 1], [2, 1, 1], [0, 1, 1], [1, 0, h], [1, 1, h]]
+    hull = trimesh.convex.convex_hull(np.array(base, dtype=float))
+    patches = np.unique(np.round(hull.face_normals, 6), axis=0, return_inverse=True)[1].reshape(-1)
+    return np.asarray(hull.vertices), np.asarray(hull.faces), patches
+
+
+def test_surface_patches_draw_a_ridge_flatter_than_the_crease_angle_and_no_edge_inside_a_plane():
+    v, f, patches = _roof(2.0)
+    assert len(np.unique(patches)) == 7  # bottom, four walls, two roof planes
+    (with_patches,) = _draw(Mesh(v, f, patches), ["t"])
+    (by_angle,) = _draw(Mesh(v, f), ["t"])
+    assert _length(by_angle.polylines(VISIBLE)) == pytest.approx(6.0, abs=1e-6)  # the outline: 2 degrees < 40
+    assert _length(with_patches.polylines(VISIBLE)) == pytest.approx(7.0, abs=1e-6)  # and the ridge
+
+
+def test_surface_patches_on_an_open_mesh_are_refused_in_one_line():
+    tri = Mesh(np.array([[0.0, 0, 0], [1, 0, 0], [0, 0, 1]]), np.array([[0, 1, 2]]), np.array([0]))
+    with pytest.raises(RenderError, match="patches need a closed mesh; this one has 3 open edges"):
+        _draw(tri, ["f"])

@@ -22,6 +22,7 @@ from spare3d_bench.csg_mesh import (  # noqa: E402
     mesh_tool,
     segments,
     similar_tool,
+    surface_mesh,
     triangles,
 )
 from spare3d_bench.csg_spec import CSGRecipe, PrimitiveSpec, ToolSpec, draw_tool, rng_for  # noqa: E402
@@ -95,6 +96,40 @@ def test_the_mesh_engine_builds_models_with_opencascade_blocked():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stderr[-800:]
     assert int(r.stdout) > 1000  # 28 primitives
+
+
+def _sharp_edges(mesh) -> np.ndarray:
+    """(n, 2, 3) the sharp edges the line renderer finds, in model coordinates."""
+    from renderers.mesh_lines import MeshEdges
+
+    edges = MeshEdges(mesh)
+    return edges.vertices[edges.sharp] * edges.size + edges.center
+
+
+def test_a_178_degree_partial_cone_keeps_its_axis_edge_and_no_facet_edge_of_its_side():
+    from renderers.mesh_io import Mesh
+
+    cone = mesh_primitive(PrimitiveSpec("cone", (8.0, 18.0, 40.0, 178.0), 2, 0.0, (0.0, 0.0, 0.0)), 0.05)
+    on_axis = lambda e: np.all(np.hypot(e[:, :, 0], e[:, :, 1]) < 1e-6, axis=1)  # noqa: E731
+    sharp = _sharp_edges(surface_mesh([cone]))
+    assert on_axis(sharp).sum() == 1  # where the two cut planes meet at 2 degrees
+    # the side's facets meet along slanted lines from rim to rim: only its two ends are edges
+    rim_to_rim = (np.abs(sharp[:, 0, 2] - sharp[:, 1, 2]) > 39.0) & ~on_axis(sharp)
+    assert rim_to_rim.sum() == 2
+    assert on_axis(_sharp_edges(Mesh(*triangles([cone])))).sum() == 0  # by crease angle, 2 < 40 degrees
+
+
+def test_a_sphere_and_a_box_minus_a_sphere_keep_only_their_real_edges():
+    sphere = mesh_primitive(PrimitiveSpec("sphere", (10.0,), 0, 0.0, (0.0, 0.0, 0.0)), 0.05)
+    assert len(_sharp_edges(surface_mesh([sphere]))) == 0
+    box = mesh_primitive(PrimitiveSpec("box", (20.0, 20.0, 20.0), 0, 0.0, (0.0, 0.0, 0.0)), 0.05)
+    cut = _sharp_edges(surface_mesh([box - sphere]))  # a sphere's octant cut from a corner
+    radius = np.linalg.norm(cut, axis=2)
+    on_sphere = np.all(np.abs(radius - 10.0) < 0.1, axis=1)
+    # the three quarter circles where the sphere meets the box's faces (x, y or z = 0), no
+    # facet edge across the sphere (each facet its own face would make all of them edges)
+    in_a_face = np.any(np.all(np.isclose(cut[on_sphere], 0.0, atol=1e-6), axis=1), axis=1)
+    assert on_sphere.sum() > 12 and in_a_face.all()
 
 
 _POOLS = """
