@@ -270,8 +270,9 @@ def _merge_vertices(v: np.ndarray, f: np.ndarray, tol: float) -> tuple[np.ndarra
             uniq = uniq[rep]
     # A face given twice (a mesh concatenated with itself, or a double-sided export with
     # both windings) would make every edge look non-manifold, hence sharp: keep the first.
-    kept = _distinct_rows(inverse[f])
-    return uniq, inverse[f][kept], kept
+    welded = inverse[f]
+    kept = _distinct_rows(welded)
+    return uniq, welded[kept], kept
 
 
 def _edge_keys(f: np.ndarray) -> np.ndarray:

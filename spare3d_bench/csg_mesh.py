@@ -227,9 +227,13 @@ def mesh_csg_model(seed: int, index: int, recipe: CSGRecipe = CSGRecipe(), tries
 def triangles(solids: list) -> tuple[np.ndarray, np.ndarray]:
     """(vertices (V, 3) float64, faces (F, 3) int64) of the solids together, as the mesh
     line renderer reads them."""
+    return _joined([s.to_mesh64() if hasattr(s, "to_mesh64") else s.to_mesh() for s in solids])
+
+
+def _joined(meshes: list) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices, faces) of manifold3d meshes together."""
     verts, faces, base = [], [], 0
-    for s in solids:
-        mesh = s.to_mesh64() if hasattr(s, "to_mesh64") else s.to_mesh()
+    for mesh in meshes:
         v = np.asarray(mesh.vert_properties, dtype=np.float64)[:, :3]
         f = np.asarray(mesh.tri_verts, dtype=np.int64)
         verts.append(v)
@@ -247,15 +251,14 @@ def surface_mesh(solids: list):
     where its two cut planes meet at 2 degrees, but no facet edge of a curved side."""
     from renderers.mesh_io import Mesh
 
-    v, f = triangles(solids)
+    meshes = [s.to_mesh64() for s in solids]
     labels = []
-    for s in solids:
-        mesh = s.to_mesh64()
+    for mesh in meshes:
         runs = np.asarray(mesh.run_index, dtype=np.int64) // 3
         original = np.repeat(np.asarray(mesh.run_original_id, dtype=np.int64), np.diff(runs))
         labels.append(original << 32 | np.asarray(mesh.face_id, dtype=np.int64))
     patches = np.unique(np.concatenate(labels), return_inverse=True)[1].reshape(-1) if labels else np.zeros(0, np.int64)
-    return Mesh(v, f, patches)
+    return Mesh(*_joined(meshes), patches)
 
 
 def bounds(solids: list) -> np.ndarray:
