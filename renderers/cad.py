@@ -66,7 +66,7 @@ def draw_shape(
     """Draw an in-memory OCCT shape in each view. Raises RenderError for degenerate input."""
     timings = timings if timings is not None else Timings()
     t0 = time.perf_counter()
-    prepared = occ.drawable(shape, source)
+    prepared = occ.drawable(shape, source, split_overlaps=options.mode != "mesh")
     timings.prepare += time.perf_counter() - t0
     if options.mode == "mesh":
         return _through_mesh(prepared, views, options, source, timings)

@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+from OCP.TopAbs import TopAbs_EDGE
+
 from renderers import occ
 from renderers.cad import HLROptions, draw_shape
 from renderers.drawing import HIDDEN, VISIBLE, EdgeClass, frame
@@ -219,6 +221,42 @@ def test_compound_of_several_solids_draws_all():
     xs = np.concatenate(d.polylines(VISIBLE))[:, 0]
     assert xs.min() == pytest.approx(0) and xs.max() == pytest.approx(40)
     assert ((xs > 10.5) & (xs < 29.5)).sum() == 0
+
+
+def _distance(drawing, cls, point) -> float:
+    """Distance on the view plane from a 3D point's projection to the nearest line of a class."""
+    q = drawing.view.project(np.array([point], dtype=float))[0]
+    best = np.inf
+    for line in drawing.polylines(cls):
+        a, b = line[:-1], line[1:]
+        t = np.clip(np.einsum("ij,ij->i", q - a, b - a) / np.maximum(np.einsum("ij,ij->i", b - a, b - a), 1e-12), 0, 1)
+        best = min(best, float(np.min(np.linalg.norm(a + t[:, None] * (b - a) - q, axis=1))))
+    return best
+
+
+def test_an_edge_inside_another_solid_of_a_compound_is_hidden():
+    # A pillar standing in a cube, seen from above (isometric 2): its four vertical edges
+    # run inside the cube below z = 10 and must be hidden there, visible above (the front
+    # one). OCCT's hidden-line removal alone draws the inside parts visible.
+    pillar_in_cube = occ.compound([occ.box(10, 10, 10), occ.box(2, 2, 10, origin=(4, 4, 5))])
+    (d,) = _draw(pillar_in_cube, ["2"])
+    for x, y in ((4, 4), (6, 4), (6, 6), (4, 6)):
+        assert _distance(d, HIDDEN, (x, y, 7.0)) < 1e-3
+        assert _distance(d, VISIBLE, (x, y, 7.0)) > 0.5
+    assert _distance(d, VISIBLE, (6, 4, 12.0)) < 1e-3  # the front edge above the cube
+    assert _distance(d, VISIBLE, (4, 6, 12.0)) < 1e-3  # the back edge, seen above the top face
+    # the cube's own edges are whole: its top front edge is visible along its length
+    assert all(_distance(d, VISIBLE, (10, y, 10)) < 1e-3 for y in (0.5, 5.0, 9.5))
+
+
+def test_split_overlapping_leaves_apart_solids_and_single_solids_alone():
+    apart = [occ.box(10, 10, 10), occ.box(10, 10, 10, origin=(30, 0, 0))]
+    assert all(a.IsSame(b) for a, b in zip(occ.split_overlapping(apart), apart))
+    pillar_in_cube = [occ.box(10, 10, 10), occ.box(2, 2, 10, origin=(4, 4, 5))]
+    cube, pillar = occ.split_overlapping(pillar_in_cube)
+    assert cube.IsSame(pillar_in_cube[0])  # no cube edge enters the pillar
+    # each of the pillar's 4 vertical edges is cut once, at the cube's top face
+    assert occ.count(pillar, TopAbs_EDGE) == occ.count(pillar_in_cube[1], TopAbs_EDGE) + 4 * 2
 
 
 def test_a_lone_face_is_drawn_not_rejected():
