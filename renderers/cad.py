@@ -94,9 +94,9 @@ def draw_shape(
         timings.plan += time.perf_counter() - t0
         keep = [v for i, v in enumerate(views) if i not in poly]
         exact = iter(
-            _budgeted(prepared.shape, keep, options, deflection)
+            _budgeted(prepared.shape, keep, options, deflection, prepared.overlaps)
             if plan == "budgeted"
-            else [("exact", occ.hlr_exact(prepared.shape, v, deflection, options.smooth), "") for v in keep]
+            else [("exact", occ.hlr_exact(prepared.shape, v, deflection, options.smooth, prepared.overlaps), "") for v in keep]
         )
         results = []
         for i, view in enumerate(views):
@@ -218,24 +218,24 @@ def _poly_views(shape, views, options, deflection, note, meshed=False):
     return out
 
 
-def _exact_helper(conn, shape, views, deflection, smooth) -> None:
+def _exact_helper(conn, shape, views, deflection, smooth, overlaps) -> None:
     """Forked helper: draw views exactly one after another, sending each result back."""
     die_with_parent()  # a killed job's helper must not live on, holding the job's lock
     try:
         for v in views:
-            conn.send(occ.hlr_exact(shape, v, deflection, smooth))
+            conn.send(occ.hlr_exact(shape, v, deflection, smooth, overlaps))
     finally:
         conn.close()
         os._exit(0)
 
 
-def _budgeted(shape, views, options, deflection):
+def _budgeted(shape, views, options, deflection, overlaps=None):
     """Exact views in a forked helper, each with `options.budget` seconds; poly past that."""
     if "fork" not in mp.get_all_start_methods():
-        return [("exact", occ.hlr_exact(shape, v, deflection, options.smooth), "") for v in views]
+        return [("exact", occ.hlr_exact(shape, v, deflection, options.smooth, overlaps), "") for v in views]
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
-    helper = ctx.Process(target=_exact_helper, args=(send, shape, views, deflection, options.smooth), daemon=True)
+    helper = ctx.Process(target=_exact_helper, args=(send, shape, views, deflection, options.smooth, overlaps), daemon=True)
     helper.start()
     send.close()
     out: list[tuple[str, occ.HLRResult, str]] = []

@@ -54,7 +54,13 @@ from OCP.GeomAbs import (
 )
 from OCP.gp import gp_Ax1, gp_Ax2, gp_Dir, gp_Pnt, gp_Trsf, gp_TrsfForm, gp_Vec
 from OCP.HLRAlgo import HLRAlgo_Projector
-from OCP.HLRBRep import HLRBRep_Algo, HLRBRep_HLRToShape, HLRBRep_PolyAlgo, HLRBRep_PolyHLRToShape
+from OCP.HLRBRep import (
+    HLRBRep_Algo,
+    HLRBRep_HLRToShape,
+    HLRBRep_PolyAlgo,
+    HLRBRep_PolyHLRToShape,
+    HLRBRep_TypeOfResultingEdge,
+)
 from OCP.IFSelect import IFSelect_RetDone
 from OCP.IGESControl import IGESControl_Reader
 from OCP.IMeshTools import IMeshTools_Parameters
@@ -320,6 +326,7 @@ class Prepared:
 
     shape: Shape
     dropped_free: int
+    overlaps: Overlaps | None = None
 
 
 def drawable(shape: Shape, source: object = "<shape>", split_overlaps: bool = False) -> Prepared:
@@ -329,7 +336,7 @@ def drawable(shape: Shape, source: object = "<shape>", split_overlaps: bool = Fa
     reference-plane borders 2e6 mm wide); they are not part of the object and would
     shrink it to a dot. A model with no face but with edges (a wireframe) keeps its edges.
     With `split_overlaps`, solids that pass into one another have their edges split there
-    (`split_overlapping`), which OCCT's hidden-line removal needs to draw them right.
+    and come with the `Overlaps` that `hlr_exact` needs to draw them right.
     """
     kept: list[Shape] = []
     dropped = 0
@@ -347,11 +354,18 @@ def drawable(shape: Shape, source: object = "<shape>", split_overlaps: bool = Fa
         if not has(shape, TopAbs_EDGE):
             raise RenderError(source, "no faces or edges to draw")
         return Prepared(shape, 0)
-    comp = compound(split_overlapping(kept) if split_overlaps else kept)
+    solids = [i for i, s in enumerate(kept) if s.ShapeType() == TopAbs_ShapeEnum.TopAbs_SOLID]
+    overlaps = None
+    if split_overlaps and len(solids) > 1:
+        split = Overlaps([kept[i] for i in solids]).split()
+        for i, solid in zip(solids, split):
+            kept[i] = solid
+        overlaps = Overlaps(split)
+    comp = compound(kept)
     # Mark tangent-continuous edges as such: HLR then reports them as smooth (left out by
     # default, as SPARE3D did) instead of as sharp edges.
     BRepLib.EncodeRegularity_s(comp, SMOOTH_ANGLE)
-    return Prepared(comp, dropped)
+    return Prepared(comp, dropped, overlaps)
 
 
 def _unique_edges(shape: Shape) -> list[Shape]:
@@ -376,72 +390,81 @@ def _edge_curve(edge: Shape) -> GeomAdaptor_Curve:
     return GeomAdaptor_Curve(geom, curve.FirstParameter(), curve.LastParameter())
 
 
-def split_overlapping(shapes: list[Shape], tolerance: float = 1e-7) -> list[Shape]:
-    """The shapes, with each solid's edges split where they pass into or out of another solid.
+class Overlaps:
+    """The solids of a model that may pass into one another, and which points lie inside them.
 
     OCCT's hidden-line removal assumes that solids do not pass through one another: it
-    changes an edge's visibility only where its projection crosses an outline, so the part
-    of an edge that runs inside another solid is drawn as the part outside it is. SPARE3D-
-    CSG models are compounds of overlapping primitives, and OCCT drew 4-5% of their visible
-    line pixels there. A point inside another solid is hidden from every direction, so an
-    edge split where "inside some other solid" changes is a set of pieces that the
-    hidden-line removal classifies correctly one by one. Shells and faces are returned as
-    they are; a solid whose split fails is kept whole.
+    changes an edge's visibility only where its projection crosses an outline, and decides
+    the visibility of what lies inside a solid as if it were outside (a box inside a sphere,
+    seen from the front, is drawn all visible). SPARE3D-CSG models are compounds of
+    overlapping primitives, and OCCT drew 4-5% of their visible line pixels inside other
+    primitives. A point inside a solid is hidden from every direction, so the drawing is
+    made right in two steps: each solid's edges are split where "inside another solid"
+    changes (`split`), and after hidden-line removal every visible piece whose midpoint is
+    inside a solid is moved to the hidden lines (`hlr_exact`).
     """
-    solids = [i for i, s in enumerate(shapes) if s.ShapeType() == TopAbs_ShapeEnum.TopAbs_SOLID]
-    if len(solids) < 2:
-        return list(shapes)
-    boxes = np.stack([_bounds(shapes[i]) for i in solids])
-    edges = [(k, e) for k, i in enumerate(solids) for e in _unique_edges(shapes[i])]
-    if not edges:
-        return list(shapes)
-    owner = np.array([k for k, _ in edges])
-    eboxes = np.stack([_bounds(e) for _, e in edges])
-    # near[e, k]: edge e's box meets solid k's box and solid k is not the edge's own.
-    near = np.all((eboxes[:, None, 0] <= boxes[None, :, 1]) & (eboxes[:, None, 1] >= boxes[None, :, 0]), axis=2)
-    near[np.arange(len(edges)), owner] = False
-    curves: dict[int, GeomAdaptor_Curve] = {}
-    crossings: dict[int, list[float]] = {}
-    for k in np.flatnonzero(near.any(axis=0)):
-        hits = BRepIntCurveSurface_Inter()
-        hits.Load(shapes[solids[k]], tolerance)
-        for e in np.flatnonzero(near[:, k]):
-            curve = curves.setdefault(e, _edge_curve(edges[e][1]))
-            hits.Init(curve)
-            while hits.More():
-                crossings.setdefault(e, []).append(hits.W())
-                hits.Next()
-    classifiers: dict[int, BRepClass3d_SolidClassifier] = {}
 
-    def inside_another(e: int, point) -> bool:
-        p = _xyz(point)
-        for k in np.flatnonzero(near[e]):
-            if np.all(p >= boxes[k, 0]) and np.all(p <= boxes[k, 1]):
-                if k not in classifiers:
-                    classifiers[k] = BRepClass3d_SolidClassifier(shapes[solids[k]])
-                classifiers[k].Perform(point, tolerance)
-                if classifiers[k].State() == TopAbs_State.TopAbs_IN:
-                    return True
-        return False
+    def __init__(self, solids: list[Shape], tolerance: float = 1e-7):
+        self.solids = solids
+        self.tolerance = tolerance
+        self.boxes = np.stack([_bounds(s) for s in solids])
+        self._classifiers: dict[int, BRepClass3d_SolidClassifier] = {}
 
-    cuts: dict[int, list] = {}
-    for e, ws in crossings.items():
-        curve = curves[e]
-        first, last = curve.FirstParameter(), curve.LastParameter()
-        eps = 1e-9 * (last - first)
-        ws = [w for w in sorted(ws) if first + eps < w < last - eps]
-        ws = [w for i, w in enumerate(ws) if i == 0 or w - ws[i - 1] > eps]
-        if not ws:
-            continue
-        ends = [first, *ws, last]
-        state = [inside_another(e, curve.Value(0.5 * (a + b))) for a, b in zip(ends[:-1], ends[1:])]
-        cuts.setdefault(int(owner[e]), []).extend(
-            curve.Value(w) for w, before, after in zip(ws, state[:-1], state[1:]) if before != after)
-    out = list(shapes)
-    for k, points in cuts.items():
-        if points:
-            out[solids[k]] = _split_at(shapes[solids[k]], points)
-    return out
+    def inside(self, points: list, among: np.ndarray | None = None) -> np.ndarray:
+        """Which gp_Pnts lie strictly inside one of the solids (or of those indexed by `among`)."""
+        ids = np.arange(len(self.solids)) if among is None else np.asarray(among)
+        out = np.zeros(len(points), dtype=bool)
+        if not len(points) or not len(ids):
+            return out
+        xyz = np.array([[p.X(), p.Y(), p.Z()] for p in points])
+        boxes = self.boxes[ids]
+        inbox = np.all((xyz[:, None] >= boxes[None, :, 0]) & (xyz[:, None] <= boxes[None, :, 1]), axis=2)
+        for i, j in zip(*np.nonzero(inbox)):
+            if out[i]:
+                continue
+            k = int(ids[j])
+            if k not in self._classifiers:
+                self._classifiers[k] = BRepClass3d_SolidClassifier(self.solids[k])
+            self._classifiers[k].Perform(points[i], self.tolerance)
+            out[i] = self._classifiers[k].State() == TopAbs_State.TopAbs_IN
+        return out
+
+    def split(self) -> list[Shape]:
+        """The solids with each edge split where it passes into or out of the other solids
+        (a solid whose split fails is kept whole)."""
+        edges = [(k, e) for k, solid in enumerate(self.solids) for e in _unique_edges(solid)]
+        if not edges:
+            return list(self.solids)
+        owner = np.array([k for k, _ in edges])
+        eboxes = np.stack([_bounds(e) for _, e in edges])
+        # near[e, k]: edge e's box meets solid k's box and solid k is not the edge's own.
+        near = np.all((eboxes[:, None, 0] <= self.boxes[None, :, 1]) & (eboxes[:, None, 1] >= self.boxes[None, :, 0]), axis=2)
+        near[np.arange(len(edges)), owner] = False
+        curves: dict[int, GeomAdaptor_Curve] = {}
+        crossings: dict[int, list[float]] = {}
+        for k in np.flatnonzero(near.any(axis=0)):
+            hits = BRepIntCurveSurface_Inter()
+            hits.Load(self.solids[k], self.tolerance)
+            for e in np.flatnonzero(near[:, k]):
+                curve = curves.setdefault(e, _edge_curve(edges[e][1]))
+                hits.Init(curve)
+                while hits.More():
+                    crossings.setdefault(e, []).append(hits.W())
+                    hits.Next()
+        cuts: dict[int, list] = {}
+        for e, ws in crossings.items():
+            curve = curves[e]
+            first, last = curve.FirstParameter(), curve.LastParameter()
+            eps = 1e-9 * (last - first)
+            ws = [w for w in sorted(ws) if first + eps < w < last - eps]
+            ws = [w for i, w in enumerate(ws) if i == 0 or w - ws[i - 1] > eps]
+            if not ws:
+                continue
+            ends = [first, *ws, last]
+            state = self.inside([curve.Value(0.5 * (a + b)) for a, b in zip(ends[:-1], ends[1:])], np.flatnonzero(near[e]))
+            cuts.setdefault(int(owner[e]), []).extend(
+                curve.Value(w) for w, before, after in zip(ws, state[:-1], state[1:]) if before != after)
+        return [_split_at(solid, cuts[k]) if cuts.get(k) else solid for k, solid in enumerate(self.solids)]
 
 
 def _split_at(solid: Shape, points: list) -> Shape:
@@ -738,15 +761,64 @@ class HLRResult:
     discretise_seconds: float
 
 
-def hlr_exact(shape: Shape, view: View, deflection: float, smooth: bool = False) -> HLRResult:
-    """Exact hidden-line removal (HLRBRep_Algo) of `shape` seen along `view`."""
+def hlr_exact(
+    shape: Shape, view: View, deflection: float, smooth: bool = False, overlaps: Overlaps | None = None
+) -> HLRResult:
+    """Exact hidden-line removal (HLRBRep_Algo) of `shape` seen along `view`; with the
+    `overlaps` of its solids (`drawable`), visible pieces inside a solid become hidden."""
     t0 = time.perf_counter()
     algo = HLRBRep_Algo()
     algo.Add(shape, 0)
     algo.Projector(_projector(view))
     algo.Update()
     algo.Hide()
-    return _extract(HLRBRep_HLRToShape(algo), t0, 0.0, deflection, smooth, polygonal=False)
+    extractor = HLRBRep_HLRToShape(algo)
+    classes = _EXACT_CLASSES + (_SMOOTH_CLASSES if smooth else ())
+    if overlaps is None:
+        compounds = [(cls, getattr(extractor, meth)()) for cls, meth in classes]
+    else:
+        compounds = _hide_inside(extractor, [cls for cls, _ in classes], overlaps)
+    return _extract(compounds, t0, 0.0, deflection, polygonal=False)
+
+
+#: each visible class: the hidden class of its kind and OCCT's type of resulting edge
+_KINDS = {
+    EdgeClass.VISIBLE_SHARP: (EdgeClass.HIDDEN_SHARP, HLRBRep_TypeOfResultingEdge.HLRBRep_Sharp),
+    EdgeClass.VISIBLE_OUTLINE: (EdgeClass.HIDDEN_OUTLINE, HLRBRep_TypeOfResultingEdge.HLRBRep_OutLine),
+    EdgeClass.VISIBLE_SMOOTH: (EdgeClass.HIDDEN_SMOOTH, HLRBRep_TypeOfResultingEdge.HLRBRep_Rg1Line),
+}
+
+
+def _edges_of(comp: Shape) -> list[Shape]:
+    if comp is None or comp.IsNull():
+        return []
+    out = []
+    exp = TopExp_Explorer(comp, TopAbs_EDGE)
+    while exp.More():
+        out.append(exp.Current())
+        exp.Next()
+    return out
+
+
+def _hide_inside(extractor: HLRBRep_HLRToShape, classes: list[EdgeClass], overlaps: Overlaps) -> list[tuple[EdgeClass, Shape]]:
+    """HLR's projected edges per class, each visible piece whose 3D midpoint lies inside a
+    solid moved to the hidden class of its kind. OCCT lists a class's projected and 3D
+    edges in the same order, which pairs them."""
+    pieces: dict[EdgeClass, list[Shape]] = {cls: [] for cls in classes}
+    for cls, (hidden_cls, kind) in _KINDS.items():
+        if cls not in pieces:
+            continue
+        pieces[hidden_cls] += _edges_of(extractor.CompoundOfEdges(kind, False, False))
+        flat = _edges_of(extractor.CompoundOfEdges(kind, True, False))
+        solid = _edges_of(extractor.CompoundOfEdges(kind, True, True))
+        if len(flat) != len(solid):  # not paired: keep HLR's answer
+            pieces[cls] += flat
+            continue
+        curves = [BRepAdaptor_Curve(TopoDS.Edge(b)) for b in solid]
+        inside = overlaps.inside([c.Value(0.5 * (c.FirstParameter() + c.LastParameter())) for c in curves])
+        for a, hide in zip(flat, inside):
+            pieces[hidden_cls if hide else cls].append(a)
+    return [(cls, compound(pieces.get(cls, []))) for cls in classes]
 
 
 def mesh(shape: Shape, deflection: float, angular: float = 0.25) -> float:
@@ -777,7 +849,8 @@ def hlr_poly(shape: Shape, view: View, deflection: float, smooth: bool = False, 
     algo.Update()
     extractor = HLRBRep_PolyHLRToShape()
     extractor.Update(algo)
-    return _extract(extractor, t0, mesh_s, deflection, smooth, polygonal=True)
+    classes = _EXACT_CLASSES + (_SMOOTH_CLASSES if smooth else ())
+    return _extract([(cls, getattr(extractor, meth)()) for cls, meth in classes], t0, mesh_s, deflection, polygonal=True)
 
 
 def triangulate(shape: Shape, deflection: float, angular: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
@@ -810,15 +883,13 @@ def triangulate(shape: Shape, deflection: float, angular: float = 0.25) -> tuple
     return np.concatenate(verts), np.concatenate(tris)
 
 
-def _extract(extractor, t0: float, mesh_s: float, deflection: float, smooth: bool, polygonal: bool) -> HLRResult:
-    """Build HLR's edge compounds per class (OCCT's HLR, timed as such), then discretise.
+def _extract(compounds: list[tuple[EdgeClass, Shape]], t0: float, mesh_s: float, deflection: float, polygonal: bool) -> HLRResult:
+    """Discretise HLR's edge compounds per class (built since `t0`: OCCT's HLR, timed as such).
 
     Polygonal output is straight segments, read from their vertices (`_segments`). Conic
     arcs of all classes are sampled in one numpy pass: per-call numpy overhead, not
     arithmetic, is what costs at these sizes.
     """
-    classes = _EXACT_CLASSES + (_SMOOTH_CLASSES if smooth else ())
-    compounds = [(cls, getattr(extractor, meth)()) for cls, meth in classes]
     t1 = time.perf_counter()
     if polygonal:
         segments = {cls: _segments(comp) for cls, comp in compounds}

@@ -249,11 +249,23 @@ def test_an_edge_inside_another_solid_of_a_compound_is_hidden():
     assert all(_distance(d, VISIBLE, (10, y, 10)) < 1e-3 for y in (0.5, 5.0, 9.5))
 
 
-def test_split_overlapping_leaves_apart_solids_and_single_solids_alone():
+def test_a_solid_wholly_inside_another_is_drawn_hidden():
+    # A box inside a sphere, from the front: OCCT's hidden-line removal alone draws the
+    # box's edges visible (no outline crosses them); every one of them is hidden.
+    box_in_sphere = occ.compound([occ.sphere(20, (0, 0, 0)), occ.box(10, 10, 10, origin=(-5, -5, -5))])
+    for name in ("f", "2", "5"):
+        (d,) = _draw(box_in_sphere, [name])
+        for point in [(-5, -5, z) for z in (-3.0, 0.0, 3.0)] + [(x, -5, 5) for x in (-3.0, 0.0, 3.0)]:
+            assert _distance(d, HIDDEN, point) < 1e-3, (name, point)
+            assert _distance(d, VISIBLE, point) > 0.5, (name, point)
+        assert _distance(d, VISIBLE, (0, 0, 0)) < 20.5  # the sphere's outline is still drawn
+
+
+def test_overlaps_split_only_edges_that_enter_another_solid():
     apart = [occ.box(10, 10, 10), occ.box(10, 10, 10, origin=(30, 0, 0))]
-    assert all(a.IsSame(b) for a, b in zip(occ.split_overlapping(apart), apart))
+    assert all(a.IsSame(b) for a, b in zip(occ.Overlaps(apart).split(), apart))
     pillar_in_cube = [occ.box(10, 10, 10), occ.box(2, 2, 10, origin=(4, 4, 5))]
-    cube, pillar = occ.split_overlapping(pillar_in_cube)
+    cube, pillar = occ.Overlaps(pillar_in_cube).split()
     assert cube.IsSame(pillar_in_cube[0])  # no cube edge enters the pillar
     # each of the pillar's 4 vertical edges is cut once, at the cube's top face
     assert occ.count(pillar, TopAbs_EDGE) == occ.count(pillar_in_cube[1], TopAbs_EDGE) + 4 * 2
