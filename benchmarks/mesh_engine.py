@@ -14,8 +14,9 @@ OpenCascade draws a visible line through them (within 0.1 units on the view plan
 visible mesh line within 0.5), and casts a ray from the viewer at each against a fine
 tessellation of OpenCascade's own model (0.01 units): a surface there more than 0.05 units
 in front of the point means the edge is hidden in OpenCascade's geometry too, and its
-hidden-line removal drew it wrongly (HLRBRep assumes that solids do not pass through one
-another, which SPARE3D's compounds of overlapping primitives do).
+hidden-line removal drew it wrongly. (HLRBRep assumes that solids do not pass through one
+another, which SPARE3D's compounds of overlapping primitives do; the OpenCascade path
+corrects for that, `renderers.occ.Overlaps`, and the referee counts what is left.)
 
     python benchmarks/mesh_engine.py [--models 50] [--primitives 28] [--size 200] [--no-referee]
 """

@@ -66,7 +66,7 @@ def draw_shape(
     """Draw an in-memory OCCT shape in each view. Raises RenderError for degenerate input."""
     timings = timings if timings is not None else Timings()
     t0 = time.perf_counter()
-    prepared = occ.drawable(shape, source, split_overlaps=options.mode != "mesh")
+    prepared = occ.drawable(shape, source)
     timings.prepare += time.perf_counter() - t0
     if options.mode == "mesh":
         return _through_mesh(prepared, views, options, source, timings)
@@ -75,6 +75,10 @@ def draw_shape(
     timings.plan += time.perf_counter() - t0
     meshed = plan == "poly"
     t0 = time.perf_counter()
+    # Plans are made on the model as it is (`auto`'s rules count edges, and pieces of one
+    # edge would stack); the hidden-line removal draws it split where solids overlap.
+    whole = prepared.shape
+    prepared = occ.split_overlaps(prepared)
     mesh_seconds = 0.0
     if meshed:
         # Tessellate first: the tight box then comes from the mesh, in a fraction of the
@@ -90,7 +94,7 @@ def draw_shape(
         results = _poly_views(prepared.shape, views, options, deflection, "", meshed=True)
     else:
         t0 = time.perf_counter()
-        poly = _poly_view_notes(prepared.shape, views, options.force_poly) if options.mode == "auto" else {}
+        poly = _poly_view_notes(whole, views, options.force_poly) if options.mode == "auto" else {}
         timings.plan += time.perf_counter() - t0
         keep = [v for i, v in enumerate(views) if i not in poly]
         exact = iter(

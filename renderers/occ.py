@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -329,14 +329,12 @@ class Prepared:
     overlaps: Overlaps | None = None
 
 
-def drawable(shape: Shape, source: object = "<shape>", split_overlaps: bool = False) -> Prepared:
+def drawable(shape: Shape, source: object = "<shape>") -> Prepared:
     """Keep solids, shells and faces; drop free wires, edges and points.
 
     Free wires in CAD files are construction geometry (the CAx-IF k1 part carries
     reference-plane borders 2e6 mm wide); they are not part of the object and would
     shrink it to a dot. A model with no face but with edges (a wireframe) keeps its edges.
-    With `split_overlaps`, solids that pass into one another have their edges split there
-    and come with the `Overlaps` that `hlr_exact` needs to draw them right.
     """
     kept: list[Shape] = []
     dropped = 0
@@ -354,18 +352,11 @@ def drawable(shape: Shape, source: object = "<shape>", split_overlaps: bool = Fa
         if not has(shape, TopAbs_EDGE):
             raise RenderError(source, "no faces or edges to draw")
         return Prepared(shape, 0)
-    solids = [i for i, s in enumerate(kept) if s.ShapeType() == TopAbs_ShapeEnum.TopAbs_SOLID]
-    overlaps = None
-    if split_overlaps and len(solids) > 1:
-        split = Overlaps([kept[i] for i in solids]).split()
-        for i, solid in zip(solids, split):
-            kept[i] = solid
-        overlaps = Overlaps(split)
     comp = compound(kept)
     # Mark tangent-continuous edges as such: HLR then reports them as smooth (left out by
     # default, as SPARE3D did) instead of as sharp edges.
     BRepLib.EncodeRegularity_s(comp, SMOOTH_ANGLE)
-    return Prepared(comp, dropped, overlaps)
+    return Prepared(comp, dropped)
 
 
 def _unique_edges(shape: Shape) -> list[Shape]:
@@ -486,6 +477,21 @@ def _split_at(solid: Shape, points: list) -> Shape:
     split = pieces.Current()
     pieces.Next()
     return solid if pieces.More() else split
+
+
+def split_overlaps(prepared: Prepared) -> Prepared:
+    """`prepared` with the edges of solids that pass into one another split there, and the
+    `Overlaps` that `hlr_exact` needs to draw them right; as it is with fewer than two solids."""
+    parts = list(_iter_sub(prepared.shape))
+    solids = [i for i, s in enumerate(parts) if s.ShapeType() == TopAbs_ShapeEnum.TopAbs_SOLID]
+    if len(solids) < 2:
+        return prepared
+    split = Overlaps([parts[i] for i in solids]).split()
+    for i, solid in zip(solids, split):
+        parts[i] = solid
+    comp = compound(parts)
+    BRepLib.EncodeRegularity_s(comp, SMOOTH_ANGLE)  # the new pieces of tangent edges too
+    return replace(prepared, shape=comp, overlaps=Overlaps(split))
 
 
 def rough_size(shape: Shape, source: object = "<shape>") -> float:
