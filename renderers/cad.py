@@ -78,7 +78,8 @@ def draw_shape(
     # Plans are made on the model as it is (`auto`'s rules count edges, and pieces of one
     # edge would stack); the hidden-line removal draws it split where solids overlap.
     whole = prepared.shape
-    prepared = occ.split_overlaps(prepared)
+    if options.overlaps:
+        prepared = occ.split_overlaps(prepared)
     mesh_seconds = 0.0
     if meshed:
         # Tessellate first: the tight box then comes from the mesh, in a fraction of the
@@ -90,6 +91,7 @@ def draw_shape(
     timings.prepare += time.perf_counter() - t0 - mesh_seconds
     deflection = options.chordal * float(np.max(box[1] - box[0]))
     notes = (f"dropped {prepared.dropped_free} free wires/edges/points",) if prepared.dropped_free else ()
+    notes += prepared.notes
     if plan == "poly":
         results = _poly_views(prepared.shape, views, options, deflection, "", meshed=True)
     else:

@@ -259,6 +259,8 @@ def test_a_solid_wholly_inside_another_is_drawn_hidden():
             assert _distance(d, HIDDEN, point) < 1e-3, (name, point)
             assert _distance(d, VISIBLE, point) > 0.5, (name, point)
         assert _distance(d, VISIBLE, (0, 0, 0)) < 20.5  # the sphere's outline is still drawn
+    (alone,) = _draw(box_in_sphere, ["f"], overlaps=False)  # OCCT's hidden-line removal alone
+    assert any(_distance(alone, VISIBLE, (-5, -5, z)) < 1e-3 for z in (-3.0, 0.0, 3.0))
 
 
 def test_overlaps_split_only_edges_that_enter_another_solid():
