@@ -496,6 +496,7 @@ class Overlaps:
                 crossings[e][k] = np.sort(ws)
         cuts: dict[int, list] = {}
         hidden = []
+        pad = 1e-3 * float(np.max(self.boxes[:, 1] - self.boxes[:, 0]))
         for e, by_solid in crossings.items():
             curve = curves[e]
             first, last = curve.FirstParameter(), curve.LastParameter()
@@ -505,20 +506,31 @@ class Overlaps:
             mids = 0.5 * (ends[:-1] + ends[1:])
             state = np.zeros(len(mids), dtype=bool)
             for k, w in inner.items():
-                # Inside solid k or not toggles at each crossing: one test says where it
-                # starts. An edge that never crosses k's faces and leaves its box is outside.
-                if not len(w) and not np.all((eboxes[e, 0] >= self.boxes[k, 0]) & (eboxes[e, 1] <= self.boxes[k, 1])):
-                    continue
-                start = curve.Value(0.5 * (first + (w[0] if len(w) else last)))
-                if not self.inside([start], [k])[0]:
-                    state |= np.searchsorted(w, mids) % 2 == 1
-                else:
-                    state |= np.searchsorted(w, mids) % 2 == 0
+                # An edge that never crosses k's faces and leaves k's box is outside k.
+                if len(w) or np.all((eboxes[e, 0] >= self.boxes[k, 0] - pad) & (eboxes[e, 1] <= self.boxes[k, 1] + pad)):
+                    state |= self._inside_along(curve, k, w, mids)
             change = np.flatnonzero(state[:-1] != state[1:])
             cuts.setdefault(int(owner[e]), []).extend(curve.Value(float(ends[i + 1])) for i in change)
             hidden += [_curve_box(curve, a, b) for a, b, inside in zip(ends[:-1], ends[1:], state) if inside]
         self.hidden_boxes = np.stack(hidden) if hidden else np.zeros((0, 2, 3))
         return [_split_at(solid, cuts[k]) if cuts.get(k) else solid for k, solid in enumerate(self.solids)]
+
+    def _inside_along(self, curve: BRepAdaptor_Curve, k: int, w: np.ndarray, mids: np.ndarray) -> np.ndarray:
+        """Whether the points at parameters `mids` of `curve` lie inside solid k, given where
+        the curve crosses k's faces (`w`, sorted): inside or not toggles at each crossing, so
+        a test at each end suffices; where the two ends disagree with the number of
+        crossings (one missed, or counted twice), each stretch between crossings is tested."""
+        first, last = curve.FirstParameter(), curve.LastParameter()
+        ends = np.concatenate([[first], w, [last]])
+        at = [curve.Value(float(0.5 * (ends[0] + ends[1])))]
+        if len(w):
+            at.append(curve.Value(float(0.5 * (ends[-2] + ends[-1]))))
+        tested = self.inside(at, [k])
+        if len(w) and tested[1] != (tested[0] ^ (len(w) % 2 == 1)):
+            stretch = self.inside([curve.Value(float(0.5 * (a + b))) for a, b in zip(ends[:-1], ends[1:])], [k])
+        else:
+            stretch = tested[0] ^ (np.arange(len(w) + 1) % 2 == 1)
+        return stretch[np.searchsorted(w, mids)]
 
     def _sampled_crossings(self, curve: BRepAdaptor_Curve, k: int, samples: int = 33) -> list[float]:
         """Where the curve passes into or out of solid k, to 1/64 of its range: between
@@ -906,8 +918,8 @@ def _edges_of(comp: Shape) -> list[Shape]:
 
 def _hide_inside(extractor: HLRBRep_HLRToShape, classes: list[EdgeClass], overlaps: Overlaps) -> list[tuple[EdgeClass, Shape]]:
     """HLR's projected edges per class, each visible piece whose 3D midpoint lies inside a
-    solid moved to the hidden class of its kind. OCCT lists a class's projected and 3D
-    edges in the same order, which pairs them."""
+    solid moved to the hidden class of its kind (outlines, made per view, included). OCCT
+    lists a class's projected and 3D edges in the same order, which pairs them."""
     pieces: dict[EdgeClass, list[Shape]] = {cls: [] for cls in classes}
     for cls, (hidden_cls, kind) in _KINDS.items():
         if cls not in pieces:
@@ -919,7 +931,9 @@ def _hide_inside(extractor: HLRBRep_HLRToShape, classes: list[EdgeClass], overla
             pieces[cls] += flat
             continue
         curves = [BRepAdaptor_Curve(TopoDS.Edge(b)) for b in solid]
-        inside = overlaps.hidden([c.Value(0.5 * (c.FirstParameter() + c.LastParameter())) for c in curves])
+        middles = [c.Value(0.5 * (c.FirstParameter() + c.LastParameter())) for c in curves]
+        # An outline is no edge of the model, so `split` knows nothing of it: test them all.
+        inside = overlaps.inside(middles) if cls == EdgeClass.VISIBLE_OUTLINE else overlaps.hidden(middles)
         for a, hide in zip(flat, inside):
             pieces[hidden_cls if hide else cls].append(a)
     return [(cls, compound(pieces.get(cls, []))) for cls in classes]

@@ -78,6 +78,7 @@ class TaskOptions:
     poses: int = 8
     line_width: float = 1.0  # times the style's widths
     mode: str = "lines"  # or "shaded": grey shaded renders (renderers.shaded) instead of line drawings
+    overlaps: bool = True  # OpenCascade: draw right solids that pass into one another (HLROptions.overlaps)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -156,7 +157,8 @@ class Drawer:
             from renderers.cad import draw_shape  # OpenCascade, loaded for OCCT models only
 
             tolerance = self.render.hlr.tolerance  # scaled to the image size
-            hlr = HLROptions(self.options.hlr, tolerance=tolerance, force_poly=tuple(sorted(self.poly_views)))
+            hlr = HLROptions(self.options.hlr, tolerance=tolerance, force_poly=tuple(sorted(self.poly_views)),
+                             overlaps=self.options.overlaps)
             drawings = draw_shape(shape, views, hlr)
         out = {}
         for d in drawings:

@@ -376,3 +376,16 @@ def test_bad_seed_or_split_is_one_line_before_any_work(tmp_path, capsys, option,
     assert main(["generate", "i2p", "--csg", "2", "--size", "32", "--out", str(out), "--quiet", *option]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and not out.exists()
+
+
+def test_overlaps_option_reaches_the_drawings_the_card_and_the_command_line(tmp_path):
+    from spare3d_bench.cli import main
+
+    # 28 overlapping primitives: OpenCascade alone draws parts inside other primitives visible
+    for name in ("correct", "ignore"):
+        assert main(["generate", "i2p", "--csg", "1", "--primitives", "28", "--size", "64", "--split", "1,0,0",
+                     "--no-filter", "pose_ambiguous", "--overlaps", name, "--out", str(tmp_path / name)]) == 0
+    cards = [json.loads((tmp_path / n / "dataset.json").read_text()) for n in ("correct", "ignore")]
+    assert [c["render"]["overlaps"] for c in cards] == [True, False]
+    views = [(tmp_path / n / "train" / "0" / "0_f.png").read_bytes() for n in ("correct", "ignore")]
+    assert views[0] != views[1]
