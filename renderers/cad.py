@@ -224,9 +224,9 @@ def _poly_views(shape, views, options, deflection, note, meshed=False):
     return out
 
 
-def _exact_helper(conn, shape, views, deflection, smooth, overlaps) -> None:
+def _exact_helper(conn, parent, shape, views, deflection, smooth, overlaps) -> None:
     """Forked helper: draw views exactly one after another, sending each result back."""
-    die_with_parent()  # a killed job's helper must not live on, holding the job's lock
+    die_with_parent(parent)  # a killed job's helper must not live on, holding the job's lock
     try:
         for v in views:
             conn.send(occ.hlr_exact(shape, v, deflection, smooth, overlaps))
@@ -241,7 +241,7 @@ def _budgeted(shape, views, options, deflection, overlaps=None):
         return [("exact", occ.hlr_exact(shape, v, deflection, options.smooth, overlaps), "") for v in views]
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
-    helper = ctx.Process(target=_exact_helper, args=(send, shape, views, deflection, options.smooth, overlaps), daemon=True)
+    helper = ctx.Process(target=_exact_helper, args=(send, os.getpid(), shape, views, deflection, options.smooth, overlaps), daemon=True)
     helper.start()
     send.close()
     out: list[tuple[str, occ.HLRResult, str]] = []

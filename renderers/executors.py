@@ -56,14 +56,18 @@ def check_timeout(seconds: float, what: str = "timeout") -> None:
         raise ValueError(f"{what} must be more than 0 and at most {MAX_SECONDS:.0f} seconds, got {seconds!r}")
 
 
-def die_with_parent() -> None:
+def die_with_parent(parent: int | None = None) -> None:
     """Linux: SIGKILL this process when its parent dies (a `kill -9` of the job must not
-    leave hung OCCT workers, or helpers holding its lock, behind)."""
+    leave hung OCCT workers, or helpers holding its lock, behind). `parent`: the pid that
+    started this process; if it died before this call, the signal would never come, so the
+    process ends here."""
     if sys.platform.startswith("linux"):
         try:
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
 
 
 def _call(fn: Callable, payload: Any) -> tuple[Any, str | None]:
@@ -75,10 +79,10 @@ def _call(fn: Callable, payload: Any) -> tuple[Any, str | None]:
         return None, f"{type(e).__name__}: {e}"
 
 
-def _worker_loop(conn) -> None:
+def _worker_loop(conn, parent: int) -> None:
     """Worker body: run the (fn, payload) pairs it is sent, one at a time, until told to stop."""
     os.setpgid(0, 0)
-    die_with_parent()
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         while True:
@@ -113,7 +117,7 @@ class Worker:
 
     def __init__(self, ctx) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker_loop, args=(child,))
+        self.proc = ctx.Process(target=_worker_loop, args=(child, os.getpid()))
         self.proc.start()
         try:  # also set in the child: whichever runs first wins the race
             os.setpgid(self.proc.pid, self.proc.pid)

@@ -82,3 +82,17 @@ def test_dask_worker_threads_each_run_units_in_their_own_process():
         for w in executors._DASK_WORKER.values():
             w.stop()
         executors._DASK_WORKER.clear()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_process_whose_parent_died_before_it_asked_to_die_with_it_ends():
+    # The death signal only comes if the parent dies after the request: a worker whose job
+    # was killed while it started must notice and end, or it hangs on as an orphan.
+    from renderers.executors import die_with_parent
+
+    pid = os.fork()
+    if pid == 0:  # the child: claim a parent that is not this one's
+        die_with_parent(os.getppid() + 100000)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 1
