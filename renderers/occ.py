@@ -589,11 +589,11 @@ def split_overlaps(prepared: Prepared) -> Prepared:
     """`prepared` with the edges of solids that pass into one another split there, and the
     `Overlaps` that `hlr_exact` needs to draw them right; as it is with fewer than two solids."""
     parts = list(_iter_sub(prepared.shape))
-    solids = [i for i, s in enumerate(parts) if s.ShapeType() == TopAbs_ShapeEnum.TopAbs_SOLID]
+    solids = [i for i, s in enumerate(parts) if s.ShapeType() == TopAbs_ShapeEnum.TopAbs_SOLID and has(s, TopAbs_FACE)]
     if len(solids) < 2:
         return prepared
-    overlaps = Overlaps([parts[i] for i in solids])
     try:
+        overlaps = Overlaps([parts[i] for i in solids])
         split = overlaps.split()
     except Exception as e:  # noqa: BLE001 - any OCCT failure: draw as OCCT alone would, and say so
         return replace(prepared, notes=(*prepared.notes, f"overlapping solids not corrected ({type(e).__name__})"))
