@@ -368,16 +368,9 @@ def _unique_edges(shape: Shape) -> list[Shape]:
     return [e for e in edges if not BRep_Tool.Degenerated_s(e)]
 
 
-def _bounds(shape: Shape) -> np.ndarray:
-    box = Bnd_Box()
-    BRepBndLib.Add_s(shape, box)
+def _corners(box: Bnd_Box) -> np.ndarray:
+    """(2, 3) min and max corners of a box (unchecked: see `_box_array`)."""
     return np.array([_xyz(box.CornerMin()), _xyz(box.CornerMax())])
-
-
-def _edge_curve(edge: Shape) -> BRepAdaptor_Curve:
-    """The edge's 3D curve where the edge is (its location applied; built from its curve on
-    a surface where it has no 3D curve)."""
-    return BRepAdaptor_Curve(TopoDS.Edge(edge))
 
 
 #: `Overlaps.inside`'s rays toward +x, +y, +z, -x, -y, -z, each tilted off its axis (and
@@ -402,7 +395,7 @@ class Overlaps:
     def __init__(self, solids: list[Shape], tolerance: float = 1e-7):
         self.solids = solids
         self.tolerance = tolerance
-        self.boxes = np.stack([_bounds(s) for s in solids])
+        self.boxes = np.stack([loose_box(s) for s in solids])
         self._rays: dict[int, IntCurvesFace_ShapeIntersector] = {}
         self.hidden_boxes = np.zeros((0, 2, 3))
 
@@ -476,11 +469,13 @@ class Overlaps:
         if not edges:
             return list(self.solids)
         owner = np.array([k for k, _ in edges])
-        eboxes = np.stack([_bounds(e) for _, e in edges])
+        eboxes = np.stack([loose_box(e) for _, e in edges])
         # near[e, k]: edge e's box meets solid k's box and solid k is not the edge's own.
         near = np.all((eboxes[:, None, 0] <= self.boxes[None, :, 1]) & (eboxes[:, None, 1] >= self.boxes[None, :, 0]), axis=2)
         near[np.arange(len(edges)), owner] = False
-        curves = {e: _edge_curve(edges[e][1]) for e in np.flatnonzero(near.any(axis=1))}
+        # BRepAdaptor_Curve: the edge where it is (its location applied), also where it has
+        # no 3D curve of its own, only curves on its faces.
+        curves = {e: BRepAdaptor_Curve(TopoDS.Edge(edges[e][1])) for e in np.flatnonzero(near.any(axis=1))}
         # crossings[e][k]: where edge e passes through solid k's faces (not touching them)
         crossings: dict[int, dict[int, np.ndarray]] = {e: {} for e in curves}
         for k in np.flatnonzero(near.any(axis=0)):
@@ -561,7 +556,7 @@ def _distinct(values: np.ndarray, eps: float) -> np.ndarray:
 def _curve_box(curve: BRepAdaptor_Curve, first: float, last: float) -> np.ndarray:
     box = Bnd_Box()
     BndLib_Add3dCurve.Add_s(curve, first, last, 0.0, box)
-    return np.array([_xyz(box.CornerMin()), _xyz(box.CornerMax())])
+    return _corners(box)
 
 
 def _split_at(solid: Shape, points: list) -> Shape:
@@ -617,7 +612,7 @@ def loose_box(shape: Shape) -> np.ndarray:
     """(2, 3) fast conservative bounds (control points, padded by tolerances)."""
     box = Bnd_Box()
     BRepBndLib.Add_s(shape, box, False)
-    return np.array([_xyz(box.CornerMin()), _xyz(box.CornerMax())])
+    return _corners(box)
 
 
 def children(shape: Shape) -> list[Shape]:
@@ -640,7 +635,7 @@ def _box_array(box: Bnd_Box, source: object) -> np.ndarray:
     """(2, 3) corners of a box, checked to be finite and of non-zero size."""
     if box.IsVoid():
         raise RenderError(source, "geometry has no extent (empty bounding box)")
-    arr = np.array([_xyz(box.CornerMin()), _xyz(box.CornerMax())])
+    arr = _corners(box)
     if not np.all(np.isfinite(arr)) or box.IsOpen() or np.abs(arr).max() > 1e15:
         raise RenderError(source, "geometry is unbounded (infinite bounding box)")
     extent = float(np.max(arr[1] - arr[0]))
