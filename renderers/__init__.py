@@ -5,3 +5,9 @@ Import the submodules you need: `views`, `drawing`, `raster`, `writers` are nump
 only; `occ` and `cad` load OpenCascade; `mesh_lines` loads trimesh/Embree when it traces
 rays; `shaded` loads pyrender.
 """
+
+#: Bumped whenever a change to the code alters the drawings made from the same input and
+#: options. Generation jobs and the experiment harness's cached stages key on it, so a
+#: dataset is never resumed, or reused, across such a change; `dataset.json` records it.
+#: 2: overlapping solids drawn right by OpenCascade (`occ.Overlaps`).
+DRAWING_REVISION = 2

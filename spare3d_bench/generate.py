@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from renderers import DRAWING_REVISION
 from renderers.errors import RenderError
 from renderers.executors import make_executor
 from renderers.writers import atomic_write
@@ -294,8 +295,8 @@ def config_fingerprint(config: GenerateConfig) -> str:
     """sha256 of everything that decides the dataset: a resumed job must have the same.
     That includes the contents of the source files: a model edited between two runs of a
     job would otherwise mix its old and new questions in one dataset."""
-    text = json.dumps({"version": __version__, "config": asdict(config), "contents": [_file_digest(f) for f in config.sources]},
-                      sort_keys=True, default=str)  # fmt: skip
+    text = json.dumps({"version": __version__, "drawings": DRAWING_REVISION, "config": asdict(config),
+                       "contents": [_file_digest(f) for f in config.sources]}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -495,6 +496,7 @@ def assemble(config: GenerateConfig, out: Path, journal: Journal) -> dict:
         "task": config.task,
         "format": config.layout,
         "package_version": __version__,
+        "drawing_revision": DRAWING_REVISION,
         "seed": config.seed,
         "models": config.models,
         "questions_asked": config.n_questions,

@@ -43,6 +43,8 @@ from pathlib import Path
 
 import yaml
 
+from renderers import DRAWING_REVISION
+
 from .. import __version__
 
 SCALES = ("tiny", "cpu", "gpu", "paper")
@@ -71,12 +73,13 @@ class Stage:
 
     @cached_property
     def key(self) -> str:
-        """Content hash of the stage: kind, settings (less NOT_HASHED), inputs' keys and
-        the package version. Equal keys mean the same work. Computed once: the runner asks
+        """Content hash of the stage: kind, settings (less NOT_HASHED), inputs' keys, the
+        package version and the drawings' revision (a code change that alters drawings
+        re-runs every stage). Equal keys mean the same work. Computed once: the runner asks
         for it at every turn."""
         settings = {k: v for k, v in self.settings.items() if k not in NOT_HASHED}
-        text = json.dumps({"kind": self.kind, "settings": settings, "inputs": list(self.inputs), "version": __version__},
-                          sort_keys=True, default=str)
+        text = json.dumps({"kind": self.kind, "settings": settings, "inputs": list(self.inputs), "version": __version__,
+                           "drawings": DRAWING_REVISION}, sort_keys=True, default=str)
         return f"{self.kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+import renderers
+from spare3d_bench import generate as gen
 from spare3d_bench.csg import CSGRecipe
 from spare3d_bench.generate import GenerateConfig, generate, verify
 from spare3d_bench.pipeline import JobMismatch
@@ -188,11 +190,16 @@ def test_a_full_disk_is_one_line_and_leaves_no_partial_file(tmp_path):
     assert _tree(tmp_path / "full") == _tree(tmp_path / "ref")
 
 
-def test_other_settings_or_a_running_job_in_the_folder_are_refused(tmp_path):
+def test_other_settings_or_a_running_job_in_the_folder_are_refused(tmp_path, monkeypatch):
     cfg = GenerateConfig("i2p", 2, seed=3, recipe=SMALL, options=OPTS, split=(1, 0, 0))
     generate(cfg, tmp_path, progress=False)
     with pytest.raises(JobMismatch, match="other settings"):
         generate(GenerateConfig("i2p", 2, seed=4, recipe=SMALL, options=OPTS, split=(1, 0, 0)), tmp_path, progress=False)
+    assert json.loads((tmp_path / "dataset.json").read_text())["drawing_revision"] == renderers.DRAWING_REVISION
+    with monkeypatch.context() as m:  # code that draws differently: not resumed into this job
+        m.setattr(gen, "DRAWING_REVISION", renderers.DRAWING_REVISION + 1)
+        with pytest.raises(JobMismatch, match="other settings"):
+            generate(cfg, tmp_path, progress=False)
     from spare3d_bench.generate import config_fingerprint
     from spare3d_bench.pipeline import Journal
 
@@ -311,7 +318,6 @@ def test_a_relative_out_means_the_same_folder_to_workers_elsewhere(tmp_path, mon
     from renderers import batch
     from renderers.render import RenderOptions
     from renderers.views import parse_views
-    from spare3d_bench import generate as gen
 
     worker_cwd = tmp_path / "worker"
     worker_cwd.mkdir()
@@ -422,8 +428,6 @@ def test_a_damaged_file_of_an_older_journal_is_reported(tmp_path):
 def test_an_assembly_that_fails_midway_leaves_no_card(tmp_path, monkeypatch):
     """Re-assembling a finished job deletes its split folders first: a disk that filled up
     midway left the old card beside half the questions, describing files that were gone."""
-    import spare3d_bench.generate as gen
-
     cfg = GenerateConfig("i2p", 6, seed=3, recipe=SMALL, options=OPTS, split=(1, 0, 0))
     out = tmp_path / "ds"
     monkeypatch.setenv("SPARE3D_FAULT", "raise:4")  # a failed question keeps the others stored

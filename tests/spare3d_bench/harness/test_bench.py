@@ -20,6 +20,7 @@ pytest.importorskip("torch")
 pytest.importorskip("OCP")
 
 from spare3d_bench.harness import results  # noqa: E402
+from spare3d_bench.harness import suite as suite_module  # noqa: E402
 from spare3d_bench.harness.runner import Bench  # noqa: E402
 from spare3d_bench.harness.suite import Claim, SuiteError, builtin_suites, expand, load_suite  # noqa: E402
 
@@ -81,7 +82,7 @@ def test_a_bad_suite_is_one_line_naming_the_file(tmp_path, edit, message):
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"spare3d bench: error: {e.value}"]
 
 
-def test_stage_hashes_change_with_what_decides_the_work_and_nothing_else():
+def test_stage_hashes_change_with_what_decides_the_work_and_nothing_else(monkeypatch):
     spec = json.loads(json.dumps(TINY))
     spec["experiments"] = {"e": {}}
     base = expand(spec, "tiny").runs[0].stages
@@ -104,6 +105,10 @@ def test_stage_hashes_change_with_what_decides_the_work_and_nothing_else():
     seeds = {**spec, "seeds": [0, 1]}
     a, b = expand(seeds, "tiny").runs
     assert a.stages[0].key == b.stages[0].key and a.stages[1].key != b.stages[1].key
+    # code that draws differently: every stage again
+    monkeypatch.setattr(suite_module, "DRAWING_REVISION", suite_module.DRAWING_REVISION + 1)
+    keys = [s.key for s in expand(spec, "tiny").runs[0].stages]
+    assert all(a != b for a, b in zip(keys, [gen, train, ev]))
 
 
 POSES = {"task": "poses", "csg": 12, "primitives": 3, "size": 32, "layout": "packed", "seed": 4, "split": [0.75, 0.25, 0]}
