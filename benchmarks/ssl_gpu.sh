@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # SimCLR, MoCo v2, CLSA and DisCo pretrained on the same drawings, then probed on the same
-# validation drawings beside randomly initialised encoders: one prepared script.
+# test drawings beside randomly initialised encoders: one prepared script. The pose data are
+# split 70/10/20 by model: each run keeps as best.pt the epoch with the highest kNN pose
+# accuracy on the validation split, and the probes score the test split, which no choice saw.
 #
 #   benchmarks/ssl_gpu.sh prepare ARCHIVE [SCALE]   # where OpenCascade is: make the pose data
 #   benchmarks/ssl_gpu.sh run ARCHIVE OUT [SCALE]   # pretrain, probe, report
@@ -11,19 +13,20 @@
 #                  pose data of 2,500 models (27,500 drawings), 3 primitives, 128 px, shipped
 #                  as a .tar.xz (31 MB) under the 64 MiB a GPU call carries; ResNet-18 encoders
 #                  (DisCo: a MobileNet-v3 student of the MoCo run), batch 256, 8 epochs.
-#   cpu            the 2-core CPU protocol of docs/pretraining.md: 400 models at 64 px, 4 epochs.
+#   cpu            the 2-core CPU protocol of docs/pretraining.md: 500 models at 64 px, 4 epochs.
 #   tiny           seconds on a CPU, to check the script (the test suite runs it).
 # METHODS (environment; default "simclr moco clsa disco") picks the methods; disco needs moco.
 # EPOCHS (environment) overrides the scale's epochs.
 # `run` needs only this checkout (PYTHONPATH, no install) and python3 with torch, torchvision,
 # numpy, tqdm, pyyaml, kornia, timm and scikit-learn; it writes OUT/results.md and
-# OUT/results.json (kNN and linear pose accuracy of each encoder, with 95% intervals),
+# OUT/results.json (kNN and linear pose accuracy of each encoder on the test split, with 95% intervals),
 # rewritten as each probe finishes so that a run cut short keeps the rows it finished.
 # Each probe runs beside the next method's pretraining, whose time it shares.
 set -euo pipefail
 EPOCHS_OVERRIDE="${EPOCHS:-}"
 METHODS="${METHODS:-simclr moco clsa disco}"
-# Pose-preserving augmentation: no rotation, crops that keep most of the drawing.
+# Pose-preserving augmentation: no rotation, crops that keep most of the drawing (and CLSA's
+# strong views neither rotate nor shear).
 AUG=(--crop 0.9 --rotate 0)
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
@@ -33,7 +36,7 @@ spare3d() { "$PYTHON" -m spare3d_bench.cli "$@"; }
 scale() {
     case "$1" in
         gpu) MODELS=2500 SIZE=128 EPOCHS=8 BATCH=256 QUEUE=8192 DEVICE=auto STUDENT=mobilenet_v3_large ;;
-        cpu) MODELS=400 SIZE=64 EPOCHS=4 BATCH=64 QUEUE=4096 DEVICE=cpu STUDENT=mobilenet_v3_large ;;
+        cpu) MODELS=500 SIZE=64 EPOCHS=4 BATCH=64 QUEUE=4096 DEVICE=cpu STUDENT=mobilenet_v3_large ;;
         tiny) MODELS=12 SIZE=32 EPOCHS=1 BATCH=16 QUEUE=64 DEVICE=cpu STUDENT=resnet18 ;;
         *) echo "unknown scale '$1' (gpu, cpu or tiny)" >&2; exit 2 ;;
     esac
@@ -44,7 +47,7 @@ prepare() {
     local archive="$1"
     WORK="$(mktemp -d)"
     trap 'rm -rf "$WORK"' EXIT
-    spare3d generate poses --csg "$MODELS" --primitives 3 --size "$SIZE" --layout packed --split 0.8,0.2,0 --seed 3 \
+    spare3d generate poses --csg "$MODELS" --primitives 3 --size "$SIZE" --layout packed --split 0.7,0.1,0.2 --seed 3 \
         --workers "$(nproc)" --out "$WORK/poses" --quiet
     tar -C "$WORK" --exclude=.spare3d -cJf "$archive" poses
     ls -l "$archive"
@@ -74,8 +77,10 @@ run() {
         case "$m" in
             simclr) timed simclr spare3d pretrain --method simclr --out "$runs/simclr" --weight-decay 1e-6 --warmup 0.5 \
                         "${AUG[@]}" "${common[@]}" ;;
-            moco|clsa) timed "$m" spare3d pretrain --method "$m" --queue "$QUEUE" --out "$runs/$m" "${adam[@]}" \
-                           "${AUG[@]}" "${common[@]}" ;;
+            moco) timed moco spare3d pretrain --method moco --queue "$QUEUE" --out "$runs/moco" "${adam[@]}" \
+                      "${AUG[@]}" "${common[@]}" ;;
+            clsa) timed clsa spare3d pretrain --method clsa --strong-geometry no --queue "$QUEUE" --out "$runs/clsa" \
+                      "${adam[@]}" "${AUG[@]}" "${common[@]}" ;;
             disco) timed disco spare3d pretrain --method disco --model "$STUDENT-embed" --teacher "$runs/moco" \
                        --queue "$QUEUE" --out "$runs/disco" "${adam[@]}" "${AUG[@]}" "${common[@]}" ;;
             *) echo "unknown method '$m' in METHODS" >&2; exit 2 ;;

@@ -23,9 +23,9 @@ from spare3d_bench.probe import probe  # noqa: E402
 
 
 def baseline(out: Path, device: str, models: list[str]) -> None:
-    """Probe each backbone with random weights on the validation drawings: the floor a
-    pretrained encoder must beat."""
-    rows = {f"random {m}": [r.__dict__ for r in probe(None, out / "data" / "poses", "val", device, f"{m}-embed")]
+    """Probe each backbone with random weights on the test drawings: the floor a pretrained
+    encoder must beat."""
+    rows = {f"random {m}": [r.__dict__ for r in probe(None, out / "data" / "poses", "test", device, f"{m}-embed")]
             for m in dict.fromkeys(models)}
     atomic_write(out / "random.json", (json.dumps(rows, indent=1) + "\n").encode())
 

@@ -42,5 +42,6 @@ def test_the_gpu_script_pretrains_probes_and_tabulates_at_the_tiny_scale(tmp_pat
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert list(results) == ["moco", "disco", "random resnet18"]
     assert all({r["protocol"] for r in rows} == {"kNN", "linear"} for rows in results.values())
-    assert len({r["data"] for rows in results.values() for r in rows}) == 1  # the same validation drawings
+    scored = {r["data"] for rows in results.values() for r in rows}
+    assert len(scored) == 1 and Path(scored.pop()).name == "test"  # the same drawings, none that picked best.pt
     assert (tmp_path / "out" / "results.md").read_text().count("\n") == 5
