@@ -114,8 +114,8 @@ class DisCo(MoCo):
         self.teacher = teacher
         self.distill = DistillLoss()
 
-    def loss(self, features, views):
-        queries, _, loss = self.contrast(features, views)
+    def loss(self, features, views, ids):
+        queries, _, loss = self.contrast(features, views, ids)
         targets = [self.teacher(v).float() for v in views[:2]]
         distill = (self.distill(queries[0], targets[0]) + self.distill(queries[1], targets[1])) / 2
         return loss + self.options.beta * distill

@@ -20,5 +20,5 @@ class SimCLR(DrawingMethod):
         super().__init__(spec, model, options, inputs)
         self.criterion = NTXentLoss(options.temperature, gather_distributed=True)
 
-    def loss(self, features, views):
+    def loss(self, features, views, ids):
         return self.criterion(self.head(features[0]), self.head(features[1]))

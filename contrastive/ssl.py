@@ -159,26 +159,29 @@ class DrawingMethod(Method):
             raise ValueError(f"{where}: no drawings to pretrain on")
 
     def prepare(self, batch: dict, device: torch.device, generator: torch.Generator | None = None) -> tuple:
-        """(drawing views..., labels): two weak views (and `n_strong` strong ones) of each
-        drawing when training, the drawing itself otherwise."""
+        """(drawing views..., labels, ids): two weak views (and `n_strong` strong ones) of
+        each drawing when training, the drawing itself otherwise; ids are the drawings'
+        indices in the pool (MoCo's queue keeps them)."""
         x = to_float(batch["views"].to(device, non_blocking=device.type == "cuda"), self.inputs)[:, 0]
         labels = batch["answer"].to(device, non_blocking=device.type == "cuda")
+        ids = batch["index"].to(device, non_blocking=device.type == "cuda")
         if generator is None:
-            return (x, x, *[x] * self.n_strong, labels)
+            return (x, x, *[x] * self.n_strong, labels, ids)
         # One call per kind of view, on the batch repeated: a call costs the same whatever the batch.
         views = list(self.weak(x.repeat(2, 1, 1, 1), generator).chunk(2))
         if self.n_strong:
             views += self.strong(x.repeat(self.n_strong, 1, 1, 1), generator).chunk(self.n_strong)
-        return (*views, labels)
+        return (*views, labels, ids)
 
-    def loss(self, features: list[torch.Tensor], views: list[torch.Tensor]) -> torch.Tensor:
-        """The method's loss from the encoder's features of each view (and the views)."""
+    def loss(self, features: list[torch.Tensor], views: list[torch.Tensor], ids: torch.Tensor) -> torch.Tensor:
+        """The method's loss from the encoder's features of each view (and the views, and
+        the drawings' pool indices)."""
         raise NotImplementedError
 
     def compute(self, *inputs: torch.Tensor) -> StepOutput:
-        *views, labels = inputs
+        *views, labels, ids = inputs
         features = [self.net(v) for v in views]
-        loss = self.loss(features, views)
+        loss = self.loss(features, views, ids)
         # The online linear monitor: detached features, labelled drawings only, by mask
         # rather than by selection, so that the step never waits for the device.
         known = labels > 0

@@ -405,7 +405,12 @@ class Trainer:
             if key not in RESUMABLE and old != new:
                 raise ValueError(f"{self.out / LAST}: saved with {key}={old!r}, now {new!r} (only "
                                  f"{', '.join(RESUMABLE)} may change on --resume)")
-        self.method.load_state_dict({**{f"model.{k}": v for k, v in ckpt["model"].items()}, **ckpt.get("method", {})})
+        state = {**{f"model.{k}": v for k, v in ckpt["model"].items()}, **ckpt.get("method", {})}
+        found = self.method.load_state_dict(state, strict=False)
+        if found.missing_keys or found.unexpected_keys:
+            names = [*(f"no {k}" for k in found.missing_keys[:3]), *(f"an unknown {k}" for k in found.unexpected_keys[:3])]
+            raise ValueError(f"{self.out / LAST}: written by another version of the {self.config.method} method "
+                             f"({', '.join(names)}); start the run afresh")
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.epoch, self.best, self.history = ckpt["epoch"], ckpt["best"], ckpt["history"]

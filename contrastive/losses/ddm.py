@@ -33,4 +33,7 @@ class DDMLoss(nn.Module):
         if weak.shape != strong.shape or weak.dim() != 2:
             raise ValueError(f"expected two (B, 1 + K) similarity tables, got {tuple(weak.shape)} and {tuple(strong.shape)}")
         target = F.softmax(weak.detach().float() / self.temperature, dim=1)
-        return -(target * F.log_softmax(strong.float() / self.temperature, dim=1)).sum(1).mean()
+        log_p = F.log_softmax(strong.float() / self.temperature, dim=1)
+        # A key left out of both rows (similarity -inf: `queue_similarities`' exclude) has
+        # target 0 and log_p -inf; its term is 0, not 0 * -inf.
+        return -(target * log_p.masked_fill(target == 0, 0.0)).sum(1).mean()

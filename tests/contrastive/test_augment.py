@@ -56,7 +56,7 @@ def test_the_uint8_batch_is_left_as_it_was(poses_data):
     pool = drawing_pool(open_split(poses_data / "train"))
     batch = pool.gather(torch.arange(6).numpy())
     before = batch["views"].clone()
-    a, b, labels = method.prepare(batch, torch.device("cpu"), torch.Generator().manual_seed(0))
+    a, b, labels, ids = method.prepare(batch, torch.device("cpu"), torch.Generator().manual_seed(0))
     assert torch.equal(batch["views"], before) and batch["views"].dtype == torch.uint8
     assert a.shape == b.shape == (6, 3, 32, 32) and not torch.equal(a, b)
 

@@ -1,7 +1,8 @@
 """Two processes with half a batch each (gloo, on the CPU) give the loss, the gradients and
-the MoCo queue of one process with the whole batch, for SimCLR, CLSA and DisCo: the place
-where both libraries users rely on shipped bugs (negatives gathered without gradient, or
-the gradient of the gathered rows dropped or double-counted)."""
+the MoCo queue (its keys and their drawings) of one process with the whole batch, for
+SimCLR, CLSA and DisCo: the place where both libraries users rely on shipped bugs
+(negatives gathered without gradient, or the gradient of the gathered rows dropped or
+double-counted)."""
 
 from __future__ import annotations
 
@@ -39,20 +40,25 @@ def _method(name: str, teacher: Path):
 def _inputs(method) -> list[torch.Tensor]:
     g = torch.Generator().manual_seed(1)
     sides = [32, 32, *getattr(method, "sides", [])]
-    return [torch.rand(BATCH, 3, s, s, generator=g) for s in sides] + [torch.zeros(BATCH, dtype=torch.long)]
+    labels, ids = torch.zeros(BATCH, dtype=torch.long), torch.arange(BATCH)
+    return [torch.rand(BATCH, 3, s, s, generator=g) for s in sides] + [labels, ids]
 
 
 def _step(method, inputs) -> dict:
-    """Loss, gradients and queue after one step's backward and after-step."""
+    """Loss, gradients and queue after a second step on the same drawings (backward and
+    after-step), when the queue holds each drawing's own key of the first."""
     from spare3d_bench import distributed
 
-    out = method.compute(*inputs)
-    out.loss.backward()
-    distributed.average_gradients(method.parameters())
-    method.after_step()
+    for _ in range(2):
+        method.zero_grad()
+        out = method.compute(*inputs)
+        out.loss.backward()
+        distributed.average_gradients(method.parameters())
+        method.after_step()
     loss = torch.tensor(distributed.sum_over_ranks([out.loss.item()])[0] / distributed.world_size())
     grads = {k: p.grad.clone() for k, p in method.named_parameters() if p.grad is not None}
-    return {"loss": loss, "grads": grads, "queue": getattr(method, "queue", torch.zeros(0)).clone()}
+    queue = getattr(method, "queue", torch.zeros(0)).clone(), getattr(method, "queue_ids", torch.zeros(0)).clone()
+    return {"loss": loss, "grads": grads, "queue": queue[0], "queue_ids": queue[1]}
 
 
 def _worker(rank: int, world: int, root: str) -> None:
@@ -87,6 +93,7 @@ def test_two_ranks_with_half_a_batch_each_equal_one_with_all_of_it(tmp_path):
             worst = max(float((part["grads"][k] - g).abs().max() / (g.abs().max() + 1e-12)) for k, g in whole["grads"].items())
             assert worst < 1e-4, f"{name}: gradients differ by up to {worst:.2e} of their size"
             assert torch.allclose(part["queue"], whole["queue"], atol=1e-6), name
+            assert torch.equal(part["queue_ids"], whole["queue_ids"]), name
 
 
 def test_torchrun_trains_with_two_processes_and_one_writer(poses_data, tmp_path):

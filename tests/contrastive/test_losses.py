@@ -78,6 +78,20 @@ def test_infonce_is_low_when_the_key_is_the_query_and_the_queue_is_orthogonal():
     assert value.item() == pytest.approx(-math.log(math.e / (math.e + 2)), rel=1e-6)
 
 
+def test_infonce_leaves_excluded_keys_out_of_each_querys_negatives():
+    # Query 0 is not contrasted with queued keys 1 and 4, query 2 not with key 0: the
+    # hand-computed loss of each query over its own remaining negatives.
+    g = torch.Generator().manual_seed(3)
+    q, k, queue = torch.randn(3, 6, generator=g), torch.randn(3, 6, generator=g), torch.randn(5, 6, generator=g)
+    exclude = torch.zeros(3, 5, dtype=torch.bool)
+    exclude[0, [1, 4]] = exclude[2, 0] = True
+    keep = [[j for j in range(5) if not exclude[i, j]] for i in range(3)]
+    expected = sum(_infonce_by_hand(q[i : i + 1], k[i : i + 1], queue[keep[i]], 0.2) for i in range(3)) / 3
+    assert InfoNCELoss(0.2)(q, k, queue, exclude).item() == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="exclusion mask"):
+        InfoNCELoss(0.2)(q, k, queue, exclude[:, :4])
+
+
 def _ddm_by_hand(weak, strong, tau):
     total = 0.0
     for w, s in zip(weak.tolist(), strong.tolist()):
@@ -105,6 +119,19 @@ def test_ddm_is_stable_where_a_softmax_underflows():
     strong = torch.tensor([[0.0, 1.0, 0.0]])
     value = DDMLoss(1e-3)(weak, strong)
     assert math.isfinite(value.item()) and value.item() == pytest.approx(1000.0, rel=1e-4)
+
+
+def test_ddm_over_rows_with_excluded_keys_equals_ddm_without_those_columns():
+    # An excluded key is -inf in both rows (the same queue and mask): 0 * -inf must not
+    # make the loss or its gradient NaN; the loss is that of the rows without the column.
+    g = torch.Generator().manual_seed(4)
+    weak, strong = torch.randn(2, 5, generator=g), torch.randn(2, 5, generator=g).requires_grad_()
+    cut = torch.tensor([[False, False, True, False, False], [False, False, False, False, True]])
+    value = DDMLoss(0.2)(weak.masked_fill(cut, float("-inf")), strong.masked_fill(cut, float("-inf")))
+    expected = sum(_ddm_by_hand(weak[i : i + 1, ~cut[i]], strong[i : i + 1, ~cut[i]], 0.2) for i in range(2)) / 2
+    assert value.item() == pytest.approx(expected, rel=1e-5)
+    value.backward()
+    assert torch.isfinite(strong.grad).all() and (strong.grad[cut] == 0).all()
 
 
 def test_distill_matches_the_hand_computed_value_and_never_moves_the_teacher():

@@ -5,6 +5,7 @@ refusals."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -80,6 +81,32 @@ def test_moco_queues_the_keys_after_the_step_and_wraps_around(poses_data, tmp_pa
     assert int(method.queue_ptr) == 48 % 40  # 16 + 16 + 16 wraps past 40
 
 
+def test_a_drawing_never_meets_its_own_queued_key_as_a_negative(poses_data, tmp_path):
+    """A pool of a few thousand drawings and a queue of 4,096: each drawing would meet its
+    key of the epoch before among its negatives. The queue keeps the keys' drawings and the
+    loss leaves them out, here against InfoNCE over each query's remaining keys."""
+    from contrastive.losses import InfoNCELoss
+
+    trainer = Trainer(_config(poses_data, "moco", queue=40), tmp_path / "run", progress=False)
+    method = trainer.method
+    trainer.step(trainer.train_set.gather(np.arange(16)))
+    assert torch.equal(method.queue_ids[:16], torch.arange(16)) and (method.queue_ids[16:] == -1).all()
+    *views, _, ids = method.prepare(trainer.train_set.gather(np.arange(8, 24)), trainer.device)  # 8..15 queued
+    assert ids.tolist() == list(range(8, 24))
+    with torch.no_grad():
+        features = [method.net(v) for v in views]
+        loss = method.loss(features, views, ids)
+        queries = [method.head(f) for f in features[:2]]
+        keys = [method.keys(v) for v in views[:2]]
+    method._pending = None
+    by_hand, nce = 0.0, InfoNCELoss(method.options.temperature)
+    for i, drawing in enumerate(ids.tolist()):
+        negatives = method.queue[method.queue_ids != drawing]
+        assert len(negatives) == (39 if drawing < 16 else 40)
+        by_hand += nce(queries[0][i : i + 1], keys[1][i : i + 1], negatives) + nce(queries[1][i : i + 1], keys[0][i : i + 1], negatives)
+    assert loss.item() == pytest.approx(by_hand.item() / (2 * len(ids)), rel=1e-5)
+
+
 def test_the_teacher_is_never_updated(poses_data, teacher_run, tmp_path):
     trainer = Trainer(_config(poses_data, "disco", teacher=str(teacher_run)), tmp_path / "run", progress=False)
     teacher = trainer.method.teacher
@@ -116,6 +143,19 @@ def test_a_killed_and_resumed_run_ends_bit_identical(method, poses_data, teacher
     assert "val_knn" in whole["history"][-1] and "val_linear" in whole["history"][-1]
     if method in ("moco", "clsa", "disco"):
         assert "queue" in whole["method"] and torch.equal(whole["method"]["queue"], resumed["method"]["queue"])
+        assert torch.equal(whole["method"]["queue_ids"], resumed["method"]["queue_ids"])
+
+
+def test_a_checkpoint_without_the_queues_record_is_refused_in_one_line(poses_data, tmp_path):
+    config = _config(poses_data, "moco", epochs=1)
+    Trainer(config, tmp_path / "run", progress=False).fit()
+    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    del ckpt["method"]["queue_ids"]  # as written before MoCo recorded the keys' drawings
+    torch.save(ckpt, tmp_path / "run" / "last.pt")
+    with pytest.raises(ValueError) as e:
+        Trainer(replace(config, epochs=2), tmp_path / "run", resume=True, progress=False)
+    assert "last.pt: written by another version of the moco method (no queue_ids)" in str(e.value)
+    assert "\n" not in str(e.value)
 
 
 @pytest.mark.parametrize("model", ["resnet18-late", "resnet18-early", "resnet18-compare"])
