@@ -29,12 +29,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from spare3d_bench.backbones import FEATURE_BACKBONES, make_feature_encoder
-from spare3d_bench.data import QuestionDataset, drawing_pool
+from spare3d_bench.data import QuestionDataset, drawing_pool, subset
 from spare3d_bench.inputs import to_float
 from spare3d_bench.methods import DATA_KINDS, Method, StepOutput
 from spare3d_bench.models import TASKS, TaskModel, TaskSpec
 from spare3d_bench.options import option
-from spare3d_bench.probe import knn_predict
+from spare3d_bench.probe import data_bn, knn_predict
 
 from .augment import AugmentOptions, LineAugment
 
@@ -193,23 +193,20 @@ class DrawingMethod(Method):
         return StepOutput(loss, right, count)
 
     @torch.no_grad()
-    def embed_pool(self, pool: QuestionDataset, device: torch.device, batch: int, limit: int | None = None) -> tuple:
-        """Encoder features (float32) and labels of the labelled drawings of `pool` (at most
-        `limit`, evenly spread), in eval mode."""
+    def embed_pool(self, encoder: nn.Module, pool: QuestionDataset, device: torch.device, batch: int,
+                   limit: int | None = None) -> tuple:
+        """Features (float32) by `encoder` and labels of the labelled drawings of `pool` (at
+        most `limit`, evenly spread)."""
         from spare3d_bench.train import host_batches
 
         labelled = np.flatnonzero(np.asarray(pool.answers) > 0)
         if limit is not None and len(labelled) > limit:
             labelled = labelled[np.linspace(0, len(labelled) - 1, limit).round().astype(np.int64)]
-        sub = QuestionDataset(pool.images, pool.view_rows[labelled], pool.candidate_rows[labelled],
-                              [pool.answers[i] for i in labelled], pool.poses[labelled].tolist(),
-                              [pool.ids[i] for i in labelled], pool.task)
-        self.eval()
         feats, labels = [], []
-        for b in host_batches(sub, batch, device, None):
+        for b in host_batches(subset(pool, labelled), batch, device, None):
             x = to_float(b["views"].to(device), self.inputs)[:, 0]
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                feats.append(self.model.embed(x).float())
+                feats.append(encoder(x).float())
             labels.append(b["answer"].to(device))
         if not feats:
             return torch.zeros(0, self.model.features, device=device), torch.zeros(0, dtype=torch.long, device=device)
@@ -218,11 +215,15 @@ class DrawingMethod(Method):
     def validate(self, ds: QuestionDataset, device: torch.device, batch: int) -> dict[str, float]:
         """val_knn and val_linear: pose accuracy of the validation drawings' features, by
         kNN against the training drawings and by the online linear head (none when the
-        data give no pose labels)."""
-        queries, truth = self.embed_pool(ds, device, batch)
-        if not len(queries) or self.bank_source is None:
+        data give no pose labels). The features are the offline probe's: eval mode, with
+        batch-norm statistics of the training drawings (`spare3d_bench.probe.data_bn`, on
+        a copy: the network in training keeps its own)."""
+        if self.bank_source is None or not (np.asarray(ds.answers) > 0).any():
             return {}
-        bank, labels = self.embed_pool(self.bank_source, device, batch, KNN_BANK)
+        self.eval()
+        encoder = data_bn(self.model.encoder, self.bank_source, self.inputs, device, batch)
+        queries, truth = self.embed_pool(encoder, ds, device, batch)
+        bank, labels = self.embed_pool(encoder, self.bank_source, device, batch, KNN_BANK)
         result = {"val_linear": float((self.probe(queries).argmax(1) == truth).float().mean())}
         if len(bank):
             result["val_knn"] = float((knn_predict(queries, bank, labels, self.classes) == truth).float().mean())

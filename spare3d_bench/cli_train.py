@@ -303,6 +303,9 @@ def add_probe(sub) -> None:
                    help="split to score, a plain name (default test; val when there is no test split)")
     p.add_argument("--random", metavar="NAME", help="probe the encoder NAME (e.g. resnet18-embed) at random initialisation instead of a run (default: none, RUN is probed)")
     p.add_argument("--seed", type=int, default=0, metavar="N", help="seed of --random and of the linear fits (default 0)")
+    p.add_argument("--bn", choices=("data", "saved"), default="data",
+                   help="batch-norm statistics: data (those of up to 4,096 drawings of the train split, for every "
+                        "encoder) or saved (as the run or the initialisation has them) (default data)")
     p.add_argument("--name", type=_file_name, metavar="NAME", help="name of the result file in RUN/probe (default <data folder>-<split>)")
     p.add_argument("--device", type=_device_name, default="auto", metavar="DEV",
                    help="auto (CUDA if present), cpu, cuda or cuda:N (default auto)")
@@ -320,7 +323,7 @@ def cmd_probe(args: argparse.Namespace) -> int:
     if split == "test" and not (Path(args.data) / "test").is_dir() and (Path(args.data) / "val").is_dir():
         split = "val"
     try:
-        results = probe(args.run, args.data, split, args.device, args.random, args.seed, args.name)
+        results = probe(args.run, args.data, split, args.device, args.random, args.seed, args.name, args.bn)
     except (ValueError, RuntimeError) as err:
         return _usage("probe", str(err))
     for r in results:

@@ -102,6 +102,12 @@ class QuestionDataset(Dataset):
         }
 
 
+def subset(ds: QuestionDataset, idx: np.ndarray) -> QuestionDataset:
+    """Items `idx` of a dataset, the drawings left where they are (the same uint8 array)."""
+    return QuestionDataset(ds.images, ds.view_rows[idx], ds.candidate_rows[idx], [ds.answers[i] for i in idx],
+                           ds.poses[idx].tolist(), [ds.ids[i] for i in idx], ds.task)
+
+
 def drawing_pool(ds: QuestionDataset) -> QuestionDataset:
     """Every distinct drawing of a split as a dataset of its own: item i has one view (the
     drawing) and no candidates; its answer is the pose an isometric of pose data shows

@@ -2,7 +2,8 @@
 
 The offline protocol for self-supervised encoders (`<backbone>-embed` runs): every
 drawing of a dataset's train split and of the split scored is encoded once, in eval mode,
-without augmentation; then
+without augmentation, with batch-norm statistics taken from the train split's drawings
+(`data_bn`); then
 
 - on pose data: which pose an isometric shows (8 or 20 classes), by a weighted kNN
   (k = 20, votes exp(cosine / 0.07): the online monitor's rule) and by a linear classifier
@@ -21,6 +22,7 @@ epoch's end: they are monitors, these are the results to report.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -33,12 +35,13 @@ import torch.nn.functional as F
 from renderers.files import plain_name
 from renderers.writers import atomic_write
 
-from .data import QuestionDataset, drawing_pool, open_split, split_task
+from .data import QuestionDataset, drawing_pool, open_split, split_task, subset
 from .evaluate import split_folder, wilson_interval
 from .inputs import InputOptions, to_float
 from .models import TaskSpec, build_model, model_class
 
 KNN_K, KNN_T = 20, 0.07
+BN_DRAWINGS = 4096  # drawings whose activations give an evaluated encoder its batch-norm statistics
 
 
 def knn_predict(queries: torch.Tensor, bank: torch.Tensor, labels: torch.Tensor, classes: int, k: int = KNN_K,
@@ -97,6 +100,35 @@ def load_encoder(run: str | os.PathLike | None, model: str | None, channels: int
 
 
 @torch.no_grad()
+def data_bn(encoder: torch.nn.Module, pool: QuestionDataset, inputs: InputOptions, device: torch.device,
+            batch: int = 128, limit: int = BN_DRAWINGS) -> torch.nn.Module:
+    """A copy of `encoder` in eval mode whose batch-norm running statistics are those of up
+    to `limit` drawings of `pool` (evenly spread), computed by torch's `update_bn` (an
+    average over batches, in train mode).
+
+    Why: an encoder evaluated with the statistics it carries can be degenerate.
+    torchvision's MobileNet-v3 updates them with momentum 0.01. At initialisation, or after
+    a few hundred steps, they are far from the data's, and in eval mode the signal fades
+    layer by layer. A random MobileNet-v3's features came out 1e-9 in size. A DisCo student
+    of 240 steps gave features whose differences between drawings were 5e-5 of their size,
+    finer than bf16 (the GPU's autocast) resolves. ResNets (momentum 0.1) are hardly
+    changed. Every encoder, pretrained or random, is evaluated this way, so all share one
+    protocol."""
+    from torch.optim.swa_utils import update_bn
+
+    from .train import host_batches
+
+    twin = copy.deepcopy(encoder)
+    rows = np.arange(len(pool))
+    if len(rows) > limit:
+        rows = rows[np.linspace(0, len(rows) - 1, limit).round().astype(np.int64)]
+    batches = (to_float(b["views"].to(device), inputs)[:, 0] for b in host_batches(subset(pool, rows), batch, device, None))
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        update_bn((x for x in batches if len(x) > 1), twin)  # batch norm cannot train on one value per channel
+    return twin.eval()
+
+
+@torch.no_grad()
 def encode(net, pool: QuestionDataset, inputs: InputOptions, device: torch.device, batch: int = 128) -> np.ndarray:
     """Features (len(pool), D) float32 of every drawing of a pool, in order."""
     from .train import host_batches
@@ -144,13 +176,17 @@ def _task_rows(task: str, ds: QuestionDataset, feats: np.ndarray, pool: Question
 
 
 def probe(run: str | os.PathLike | None, data: str | os.PathLike, split: str = "test", device: str = "auto",
-          model: str | None = None, seed: int = 0, name: str | None = None) -> list[ProbeResult]:
+          model: str | None = None, seed: int = 0, name: str | None = None, bn: str = "data") -> list[ProbeResult]:
     """Probe an encoder (a run, or `model` at random) on DATA: trained on DATA/train,
-    scored on DATA/<split>. Results are written to RUN/probe/<name>.json for a run."""
+    scored on DATA/<split>. `bn`: batch-norm statistics from the train split's drawings
+    ("data", `data_bn`) or as the encoder carries them ("saved"). Results are written to
+    RUN/probe/<name>.json for a run."""
     from .train import pick_device
 
     if name is not None:
         plain_name(name, "result name")
+    if bn not in ("data", "saved"):
+        raise ValueError(f"batch-norm statistics {bn!r}: data or saved")
     data = Path(data)
     folder = split_folder(data, split)
     task = split_task(folder)
@@ -161,6 +197,8 @@ def probe(run: str | os.PathLike | None, data: str | os.PathLike, split: str = "
     if folder == data / "train":
         raise ValueError(f"{folder}: the probe is trained on the train split; score another (--split val or test)")
     pools = [drawing_pool(train), drawing_pool(test)]
+    if bn == "data":
+        net.encoder = data_bn(net.encoder, pools[0], inputs, dev)
     feats = [encode(net, p, inputs, dev) for p in pools]
     poses = int(json.loads((data / "dataset.json").read_text()).get("poses", 8)) if (data / "dataset.json").exists() else 8
     results = []

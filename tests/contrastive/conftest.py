@@ -71,6 +71,18 @@ def spare3d(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
+def teacher_run(poses_data, tmp_path_factory) -> Path:
+    """A SimCLR run of one epoch on the pose data: a teacher for DisCo, an encoder to probe."""
+    from spare3d_bench.train import TrainConfig, Trainer
+
+    out = tmp_path_factory.mktemp("teacher")
+    config = TrainConfig(task="poses", model="resnet18-embed", data=str(poses_data), method="simclr", epochs=1,
+                         batch_size=16, lr=0.01, optimizer="sgd", device="cpu")
+    Trainer(config, out, progress=False).fit()
+    return out
+
+
+@pytest.fixture(scope="session")
 def i2p_data(tmp_path_factory) -> Path:
     return _generate(tmp_path_factory.mktemp("i2p"), "i2p", 12, split=(0.5, 0.25, 0.25))
 

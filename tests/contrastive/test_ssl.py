@@ -27,13 +27,6 @@ def _config(data, method: str, epochs: int = 2, **options) -> TrainConfig:
                        lr=0.01, optimizer="sgd", device="cpu", options=options)
 
 
-@pytest.fixture(scope="module")
-def teacher_run(poses_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("teacher")
-    Trainer(_config(poses_data, "simclr", epochs=1), out, progress=False).fit()
-    return out
-
-
 def test_the_pool_is_every_drawing_once_labelled_by_the_pose_it_shows(poses_data, pairs_data):
     split = open_split(poses_data / "train")
     pool = drawing_pool(split)

@@ -18,6 +18,12 @@ def test_wilson_interval_of_8_of_10():
     assert low == pytest.approx(0.4902, abs=1e-4) and high == pytest.approx(0.9433, abs=1e-4)
 
 
+def test_wilson_interval_ends_exactly_at_0_and_1_when_none_or_all_are_right():
+    # 0 of 3: centre and half are both 0.28075 in exact arithmetic; in floats the low bound came out 5.6e-17
+    assert wilson_interval(0, 3)[0] == 0.0 and wilson_interval(3, 3)[1] == 1.0
+    assert wilson_interval(0, 3)[1] == pytest.approx(0.5615, abs=1e-4)
+
+
 def test_t_interval_of_three_seeds():
     # mean 0.5, s = 0.1, t(0.975, 2) = 4.302653: half 4.302653 * 0.1 / sqrt(3) = 0.248414
     r = t_interval([0.4, 0.5, 0.6])
