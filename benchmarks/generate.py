@@ -4,8 +4,9 @@ For 8- and 28-primitive models at 200 px: questions per second with 1 and 2 work
 processes; in one process, the time split between boolean operations (making models and
 similar objects), OCCT hidden-line removal (with the splitting of overlapping solids it
 needs), and everything else; and the speed-up of the similar-object cut that only touches
-the solids the tool can reach over cutting the whole compound. Targets (issue 4): everything outside OCCT under 10% of the time; T2I on
-28-primitive models at least 3x faster than with whole-compound cuts.
+the solids the tool can reach over cutting the whole compound. Targets (issue 4):
+everything outside OCCT under 10% of the time; T2I on 28-primitive models at least 3x
+faster than with whole-compound cuts.
 
 Then the engines (issue 21), 28 primitives, the faster of two runs each: `--engine mesh`
 against the default (OpenCascade, `--hlr auto`) and OpenCascade with `--hlr mesh`, one

@@ -115,7 +115,7 @@ class DisCo(MoCo):
         self.distill = DistillLoss()
 
     def loss(self, features, views, ids):
-        queries, _, loss = self.contrast(features, views, ids)
+        queries, _, loss, _ = self.contrast(features, views, ids)
         targets = [self.teacher(v).float() for v in views[:2]]
         distill = (self.distill(queries[0], targets[0]) + self.distill(queries[1], targets[1])) / 2
         return loss + self.options.beta * distill

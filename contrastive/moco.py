@@ -67,16 +67,17 @@ class MoCo(DrawingMethod):
         """(B, K) bool: which queued keys came from each drawing of the batch."""
         return self.queue_ids[None, :] == ids[:, None]
 
-    def contrast(self, features, views, ids) -> tuple[list[torch.Tensor], list[torch.Tensor], torch.Tensor]:
-        """Queries (normalised) of the two weak views, their keys, and the symmetric InfoNCE
-        (each drawing's own queued keys left out); the keys of view 2 wait to be queued after
-        the step."""
+    def contrast(self, features, views, ids) -> tuple:
+        """Queries (normalised) of the two weak views, their keys, the symmetric InfoNCE and
+        the step's negatives (the queue as it was before the step, and which of its keys
+        are each drawing's own, left out); the keys of view 2 wait to be queued after the
+        step."""
         queries = [F.normalize(self.head(f).float(), dim=1) for f in features[:2]]
         keys = [self.keys(v) for v in views[:2]]
-        queue, own = self.queue.clone(), self.own_keys(ids)  # the step's negatives, as they were before it
-        loss = (self.criterion(queries[0], keys[1], queue, own) + self.criterion(queries[1], keys[0], queue, own)) / 2
+        negatives = self.queue.clone(), self.own_keys(ids)
+        loss = (self.criterion(queries[0], keys[1], *negatives) + self.criterion(queries[1], keys[0], *negatives)) / 2
         self._pending = distributed.gather_nograd(keys[1]), distributed.gather_nograd(ids)
-        return queries, keys, loss
+        return queries, keys, loss, negatives
 
     def loss(self, features, views, ids):
         return self.contrast(features, views, ids)[2]
@@ -134,9 +135,8 @@ class CLSA(MoCo):
         return (*views[:2], *strong, labels, ids)
 
     def loss(self, features, views, ids):
-        queries, keys, loss = self.contrast(features, views, ids)
-        queue, own = self.queue.clone(), self.own_keys(ids)
-        weak = queue_similarities(queries[0], keys[1], queue, own)
-        strong = [queue_similarities(self.head(f), keys[1], queue, own) for f in features[2:]]
+        queries, keys, loss, negatives = self.contrast(features, views, ids)
+        weak = queue_similarities(queries[0], keys[1], *negatives)
+        strong = [queue_similarities(self.head(f), keys[1], *negatives) for f in features[2:]]
         ddm = torch.stack([self.ddm(weak, s) for s in strong]).mean()
         return loss + self.options.alpha * ddm

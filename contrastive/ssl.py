@@ -199,11 +199,9 @@ class DrawingMethod(Method):
         most `limit`, evenly spread)."""
         from spare3d_bench.train import host_batches
 
-        labelled = np.flatnonzero(np.asarray(pool.answers) > 0)
-        if limit is not None and len(labelled) > limit:
-            labelled = labelled[np.linspace(0, len(labelled) - 1, limit).round().astype(np.int64)]
+        labelled = subset(pool, np.flatnonzero(np.asarray(pool.answers) > 0), limit)
         feats, labels = [], []
-        for b in host_batches(subset(pool, labelled), batch, device, None):
+        for b in host_batches(labelled, batch, device, None):
             x = to_float(b["views"].to(device), self.inputs)[:, 0]
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 feats.append(encoder(x).float())

@@ -102,8 +102,11 @@ class QuestionDataset(Dataset):
         }
 
 
-def subset(ds: QuestionDataset, idx: np.ndarray) -> QuestionDataset:
-    """Items `idx` of a dataset, the drawings left where they are (the same uint8 array)."""
+def subset(ds: QuestionDataset, idx: np.ndarray, limit: int | None = None) -> QuestionDataset:
+    """Items `idx` of a dataset (at most `limit` of them, evenly spread), the drawings left
+    where they are (the same uint8 array)."""
+    if limit is not None and len(idx) > limit:
+        idx = idx[np.linspace(0, len(idx) - 1, limit).round().astype(np.int64)]
     return QuestionDataset(ds.images, ds.view_rows[idx], ds.candidate_rows[idx], [ds.answers[i] for i in idx],
                            ds.poses[idx].tolist(), [ds.ids[i] for i in idx], ds.task)
 

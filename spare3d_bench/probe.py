@@ -119,10 +119,8 @@ def data_bn(encoder: torch.nn.Module, pool: QuestionDataset, inputs: InputOption
     from .train import host_batches
 
     twin = copy.deepcopy(encoder)
-    rows = np.arange(len(pool))
-    if len(rows) > limit:
-        rows = rows[np.linspace(0, len(rows) - 1, limit).round().astype(np.int64)]
-    batches = (to_float(b["views"].to(device), inputs)[:, 0] for b in host_batches(subset(pool, rows), batch, device, None))
+    some = subset(pool, np.arange(len(pool)), limit)
+    batches = (to_float(b["views"].to(device), inputs)[:, 0] for b in host_batches(some, batch, device, None))
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
         update_bn((x for x in batches if len(x) > 1), twin)  # batch norm cannot train on one value per channel
     return twin.eval()
