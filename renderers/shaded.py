@@ -12,10 +12,18 @@ renders vary run to run: four is the deterministic maximum. Materials: `grey` (m
 pyrender 0.1.45 bugs are worked around here: `PYOPENGL_PLATFORM=egl` is set before
 OpenGL loads, numpy 2's missing `np.infty` is restored for it, and its orthographic depth
 (linearised as if perspective) is converted back to true distances.
+
+Mesa's software EGL (llvmpipe, where no GPU driver is) loads the system's libLLVM, and a
+Python extension with its own copy of LLVM loaded later binds to that library's
+process-wide (GNU unique) symbols: importing triton (torchvision or torch.compile do) after
+a shaded render crashed the process in triton's static initialisers. Such extensions, when
+installed, are loaded before EGL, so that each keeps its own LLVM.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -51,7 +59,22 @@ class ShadedImage:
     normal: np.ndarray | None = None
 
 
+#: Extensions carrying a static LLVM, loaded before Mesa's libLLVM can be (module docstring).
+LLVM_EXTENSIONS = ("triton._C.libtriton",)
+
+
+def _load_llvm_extensions() -> None:
+    for name in LLVM_EXTENSIONS:
+        if importlib.util.find_spec(name.split(".")[0]) is None:
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError:  # an extension that cannot load cannot clash either
+            pass
+
+
 def _pyrender():
+    _load_llvm_extensions()
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     if not hasattr(np, "infty"):
         np.infty = np.inf  # type: ignore[attr-defined]  # pyrender 0.1.45 uses the numpy-1 alias

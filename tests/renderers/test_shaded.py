@@ -120,6 +120,27 @@ def test_shaded_images_are_identical_across_processes(egl):
     assert len(digests) == 1
 
 
+def test_triton_loads_after_a_shaded_render_in_the_same_process(egl):
+    """Mesa's llvmpipe loads the system's libLLVM; triton, imported afterwards (as
+    torchvision and torch.compile import it), crashed with a segmentation fault."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("triton")
+    code = (
+        "import numpy as np, trimesh\n"
+        "from renderers.mesh_io import Mesh\n"
+        "from renderers.shaded import render_shaded\n"
+        "from renderers.views import parse_views\n"
+        "box = trimesh.creation.box()\n"
+        "render_shaded(Mesh(np.asarray(box.vertices, float), np.asarray(box.faces)), parse_views('f'), size=32)\n"
+        "import triton._C.libtriton\n"
+        "print('loaded')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and r.stdout == "loaded\n", (r.returncode, r.stderr[-800:])
+
+
 def test_outline_pixels_carry_no_blended_normals(egl):
     """Multisampled outline pixels mixed the encoded normal with the black background:
     350 pixels of a cube's front face decoded up to 90 degrees off."""
