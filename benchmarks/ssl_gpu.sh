@@ -17,6 +17,8 @@
 #   tiny           seconds on a CPU, to check the script (the test suite runs it).
 # METHODS (environment; default "simclr moco clsa disco") picks the methods; disco needs moco.
 # EPOCHS (environment) overrides the scale's epochs.
+# RANDOM_SEEDS (environment; default 0) the initialisation seeds of the random encoders, e.g.
+# "0 1 2 3 4": the table then also gives the range of their accuracies.
 # `run` needs only this checkout (PYTHONPATH, no install) and python3 with torch, torchvision,
 # numpy, tqdm, pyyaml, kornia, timm and scikit-learn; it writes OUT/results.md and
 # OUT/results.json (kNN and linear pose accuracy of each encoder on the test split, with 95% intervals),
@@ -25,6 +27,8 @@
 set -euo pipefail
 EPOCHS_OVERRIDE="${EPOCHS:-}"
 METHODS="${METHODS:-simclr moco clsa disco}"
+RANDOM_SEEDS="${RANDOM_SEEDS:-0}"
+[[ "$RANDOM_SEEDS" =~ ^[0-9]+(\ [0-9]+)*$ ]] || { echo "RANDOM_SEEDS '$RANDOM_SEEDS': seeds separated by spaces, e.g. '0 1 2'" >&2; exit 2; }
 # Pose-preserving augmentation: no rotation, crops that keep most of the drawing (and CLSA's
 # strong views neither rotate nor shear).
 AUG=(--crop 0.9 --rotate 0)
@@ -71,7 +75,8 @@ run() {
     # pretrains, so a process's start-up and the probe's feature pass overlap GPU work; the
     # table is rewritten whenever one finishes, so a run cut short keeps every finished row.
     local pids=() m
-    "$PYTHON" "$ROOT/benchmarks/ssl_gpu_table.py" baseline "$out" "$DEVICE" resnet18 "$STUDENT" &
+    "$PYTHON" "$ROOT/benchmarks/ssl_gpu_table.py" baseline "$out" "$DEVICE" "$(echo $RANDOM_SEEDS | tr ' ' ,)" \
+        resnet18 "$STUDENT" &
     pids+=($!)
     for m in $METHODS; do
         case "$m" in

@@ -1,8 +1,12 @@
-"""The probe table of benchmarks/ssl_gpu.sh: randomly initialised encoders probed once, then
-the table rewritten after each pretrained method.
+"""The probe table of benchmarks/ssl_gpu.sh: randomly initialised encoders probed once (at
+one or more initialisation seeds), then the table rewritten after each pretrained method.
 
-    python benchmarks/ssl_gpu_table.py baseline OUT DEVICE MODEL...   # OUT/random.json
-    python benchmarks/ssl_gpu_table.py table OUT METHOD...            # OUT/results.md, results.json
+    python benchmarks/ssl_gpu_table.py baseline OUT DEVICE SEEDS MODEL...   # OUT/random.json
+    python benchmarks/ssl_gpu_table.py table OUT METHOD...                  # OUT/results.md, results.json
+
+SEEDS is a comma list of initialisation seeds (e.g. 0 or 0,1,2,3,4). One random encoder
+is one draw: with several seeds the table adds, per backbone, the range its accuracies
+span, the spread a pretrained encoder's lead should be read against.
 
 OUT is the script's output folder: data/poses (the drawings), runs/METHOD/probe/probe.json
 (each method's probe) and rows.tsv (each method's pretraining wall time in ms). The script
@@ -22,12 +26,27 @@ from renderers.writers import atomic_write  # noqa: E402
 from spare3d_bench.probe import probe  # noqa: E402
 
 
-def baseline(out: Path, device: str, models: list[str]) -> None:
-    """Probe each backbone with random weights on the test drawings: the floor a pretrained
-    encoder must beat."""
-    rows = {f"random {m}": [r.__dict__ for r in probe(None, out / "data" / "poses", "test", device, f"{m}-embed")]
-            for m in dict.fromkeys(models)}
+def baseline(out: Path, device: str, seeds: list[int], models: list[str]) -> None:
+    """Probe each backbone with random weights, once per initialisation seed, on the test
+    drawings: the floor a pretrained encoder must beat. Rows are named `random MODEL`, or
+    `random MODEL seed S` when there are several seeds."""
+    rows = {}
+    for m in dict.fromkeys(models):
+        for seed in seeds:
+            name = f"random {m}" + (f" seed {seed}" if len(seeds) > 1 else "")
+            rows[name] = [r.__dict__ for r in probe(None, out / "data" / "poses", "test", device, f"{m}-embed", seed=seed)]
     atomic_write(out / "random.json", (json.dumps(rows, indent=1) + "\n").encode())
+
+
+def seed_ranges(results: dict[str, list[dict]]) -> dict[str, dict[str, tuple[float, float]]]:
+    """{"random MODEL": {protocol: (lowest, highest) accuracy}} over the seeds of each
+    backbone probed at more than one seed."""
+    spans: dict[str, dict[str, list[float]]] = {}
+    for name, rows in results.items():
+        if name.startswith("random ") and " seed " in name:
+            for r in rows:
+                spans.setdefault(name.rsplit(" seed ", 1)[0], {}).setdefault(r["protocol"], []).append(r["accuracy"])
+    return {m: {p: (min(v), max(v)) for p, v in by.items()} for m, by in spans.items()}
 
 
 def table(out: Path, methods: list[str]) -> str:
@@ -46,6 +65,10 @@ def table(out: Path, methods: list[str]) -> str:
         cells = [f"{100 * r['accuracy']:.1f}% | {100 * r['ci95'][0]:.1f}-{100 * r['ci95'][1]:.1f}%" for r in (knn, lin)]
         secs = f"{int(seconds[name]) / 1000:.0f}" if name in seconds else "-"
         lines.append(f"| {name} | {cells[0]} | {cells[1]} | {knn['n']} | {secs} |")
+    for name, span in seed_ranges(results).items():
+        seeds = sum(n.startswith(f"{name} seed ") for n in results)
+        cells = [f"{100 * span[p][0]:.1f}-{100 * span[p][1]:.1f}% | -" for p in ("kNN", "linear")]
+        lines.append(f"| {name}, range of {seeds} seeds | {cells[0]} | {cells[1]} | - | - |")
     text = "\n".join(lines) + "\n"
     atomic_write(out / "results.md", text.encode())
     atomic_write(out / "results.json", (json.dumps(results, indent=1) + "\n").encode())
@@ -55,7 +78,7 @@ def table(out: Path, methods: list[str]) -> str:
 if __name__ == "__main__":
     command, out, rest = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
     if command == "baseline":
-        baseline(out, rest[0], rest[1:])
+        baseline(out, rest[0], [int(x) for x in rest[1].split(",")], rest[2:])
     elif command == "table":
         print(table(out, rest), end="", flush=True)
     else:

@@ -30,9 +30,10 @@ def test_the_throughput_benchmark_prints_views_per_second_of_the_bare_and_real_l
 
 @pytest.mark.skipif(shutil.which("tar") is None or shutil.which("xz") is None, reason="needs tar and xz")
 def test_the_gpu_script_pretrains_probes_and_tabulates_at_the_tiny_scale(tmp_path):
-    """MoCo and a DisCo student of it (the teacher path), probed beside random encoders."""
+    """MoCo and a DisCo student of it (the teacher path), probed beside random encoders of
+    two initialisation seeds and the range they span."""
     script = ROOT / "benchmarks" / "ssl_gpu.sh"
-    env = {**os.environ, "PYTHON": sys.executable, "METHODS": "moco disco"}
+    env = {**os.environ, "PYTHON": sys.executable, "METHODS": "moco disco", "RANDOM_SEEDS": "0 1"}
     res = subprocess.run(["bash", str(script), "prepare", str(tmp_path / "data.tar.xz"), "tiny"], capture_output=True,
                          text=True, env=env, timeout=900)
     assert res.returncode == 0, res.stderr[-1500:]
@@ -40,8 +41,14 @@ def test_the_gpu_script_pretrains_probes_and_tabulates_at_the_tiny_scale(tmp_pat
                          capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-1500:]
     results = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert list(results) == ["moco", "disco", "random resnet18"]
+    assert list(results) == ["moco", "disco", "random resnet18 seed 0", "random resnet18 seed 1"]
     assert all({r["protocol"] for r in rows} == {"kNN", "linear"} for rows in results.values())
     scored = {r["data"] for rows in results.values() for r in rows}
     assert len(scored) == 1 and Path(scored.pop()).name == "test"  # the same drawings, none that picked best.pt
-    assert (tmp_path / "out" / "results.md").read_text().count("\n") == 5
+    table = (tmp_path / "out" / "results.md").read_text().splitlines()
+    assert len(table) == 7
+    knn = sorted(next(r["accuracy"] for r in results[f"random resnet18 seed {s}"] if r["protocol"] == "kNN") for s in (0, 1))
+    assert table[-1].startswith(f"| random resnet18, range of 2 seeds | {100 * knn[0]:.1f}-{100 * knn[1]:.1f}% |")
+    bad = subprocess.run(["bash", str(script), "run", "x", "y", "tiny"], capture_output=True, text=True,
+                         env={**env, "RANDOM_SEEDS": "0,1"})
+    assert bad.returncode == 2 and bad.stderr.startswith("RANDOM_SEEDS '0,1': seeds separated by spaces")
