@@ -28,7 +28,8 @@ set -euo pipefail
 EPOCHS_OVERRIDE="${EPOCHS:-}"
 METHODS="${METHODS:-simclr moco clsa disco}"
 RANDOM_SEEDS="${RANDOM_SEEDS:-0}"
-[[ "$RANDOM_SEEDS" =~ ^[0-9]+(\ [0-9]+)*$ ]] || { echo "RANDOM_SEEDS '$RANDOM_SEEDS': seeds separated by spaces, e.g. '0 1 2'" >&2; exit 2; }
+[[ "$RANDOM_SEEDS" =~ ^[0-9]+(\ [0-9]+)*$ ]] \
+    || { echo "RANDOM_SEEDS '$RANDOM_SEEDS': seeds separated by spaces, e.g. '0 1 2'" >&2; exit 2; }
 # Pose-preserving augmentation: no rotation, crops that keep most of the drawing (and CLSA's
 # strong views neither rotate nor shear).
 AUG=(--crop 0.9 --rotate 0)

@@ -34,7 +34,8 @@ def baseline(out: Path, device: str, seeds: list[int], models: list[str]) -> Non
     for m in dict.fromkeys(models):
         for seed in seeds:
             name = f"random {m}" + (f" seed {seed}" if len(seeds) > 1 else "")
-            rows[name] = [r.__dict__ for r in probe(None, out / "data" / "poses", "test", device, f"{m}-embed", seed=seed)]
+            found = probe(None, out / "data" / "poses", "test", device, f"{m}-embed", seed=seed)
+            rows[name] = [r.__dict__ for r in found]
     atomic_write(out / "random.json", (json.dumps(rows, indent=1) + "\n").encode())
 
 

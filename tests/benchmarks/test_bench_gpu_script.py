@@ -18,14 +18,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("manifold3d")
 ROOT = Path(__file__).resolve().parents[2]
-
-
 EXPERIMENTS = ["t2i-methods", "t2i-ssl", "i2p", "p2i"]
 
 
 def _run(tmp_path: Path, out: str, limit: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "benchmarks/bench_gpu.sh", "paper-ssl", "tiny", str(tmp_path / out), limit, *EXPERIMENTS],
-                          capture_output=True, text=True, cwd=ROOT, timeout=900,
+    command = ["bash", "benchmarks/bench_gpu.sh", "paper-ssl", "tiny", str(tmp_path / out), limit, *EXPERIMENTS]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900,
                           env={**os.environ, "PYTHON": sys.executable, "STORE": str(tmp_path / "store"),
                                "WORKERS": "2", "DEVICE": "cpu"})
 

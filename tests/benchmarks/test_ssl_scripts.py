@@ -47,7 +47,8 @@ def test_the_gpu_script_pretrains_probes_and_tabulates_at_the_tiny_scale(tmp_pat
     assert len(scored) == 1 and Path(scored.pop()).name == "test"  # the same drawings, none that picked best.pt
     table = (tmp_path / "out" / "results.md").read_text().splitlines()
     assert len(table) == 7
-    knn = sorted(next(r["accuracy"] for r in results[f"random resnet18 seed {s}"] if r["protocol"] == "kNN") for s in (0, 1))
+    knn = sorted(next(r["accuracy"] for r in results[f"random resnet18 seed {s}"] if r["protocol"] == "kNN")
+                 for s in (0, 1))
     assert table[-1].startswith(f"| random resnet18, range of 2 seeds | {100 * knn[0]:.1f}-{100 * knn[1]:.1f}% |")
     bad = subprocess.run(["bash", str(script), "run", "x", "y", "tiny"], capture_output=True, text=True,
                          env={**env, "RANDOM_SEEDS": "0,1"})

@@ -219,3 +219,30 @@ def test_lars_neither_decays_nor_adapts_batch_norm_weights_and_biases(poses_data
     assert any(p is bn.weight for p in plain["params"]) and any(p is bn.bias for p in plain["params"])
     # timm's rule: a group without weight decay and without always_adapt takes plain SGD steps (no trust ratio)
     assert len(decay["params"]) + len(plain["params"]) == len([p for p in trainer.method.parameters() if p.requires_grad])
+
+
+@pytest.mark.parametrize("student, features, teacher_hidden", [("efficientnet_b0-embed", 1280, 512),
+                                                              ("mobilenet_v3_large-embed", 960, 1024)])
+def test_a_disco_students_head_is_never_narrower_than_its_teachers(student, features, teacher_hidden, poses_data,
+                                                                   teacher_run, tmp_path):
+    """DisCo's distilling bottleneck: the student's head is as wide as its own features or
+    the teacher's head, whichever is wider (EfficientNet-B0's 1,280 against a ResNet-18
+    teacher's 512; a teacher head of 1,024 against MobileNet-v3's 960); a narrower one is
+    refused. The EfficientNet-B0 student, DisCo's headline one, trains an epoch."""
+    teacher = teacher_run
+    if teacher_hidden != 512:
+        teacher = tmp_path / "wide"
+        Trainer(_config(poses_data, "simclr", epochs=1, head_hidden=teacher_hidden), teacher, progress=False).fit()
+    config = replace(_config(poses_data, "disco", epochs=1, teacher=str(teacher)), model=student)
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    linears = [m for m in trainer.method.head.modules() if isinstance(m, torch.nn.Linear)]
+    width = max(features, teacher_hidden)
+    assert (linears[0].in_features, linears[0].out_features) == (features, width)
+    assert trainer.method.options.head_hidden == width
+    assert trainer.method.teacher.hidden == teacher_hidden
+    if student.startswith("efficientnet"):
+        (row,) = trainer.fit()
+        assert np.isfinite(row["train_loss"]) and 0 <= row["val_knn"] <= 1
+    narrow = replace(config, options={**config.options, "head_hidden": 256})
+    with pytest.raises(ValueError, match=f"--head-hidden 256 is narrower than the teacher's {teacher_hidden}"):
+        Trainer(narrow, tmp_path / "narrow", progress=False)
