@@ -17,6 +17,7 @@
 #   tiny           seconds on a CPU, to check the script (the test suite runs it).
 # METHODS (environment; default "simclr moco clsa disco") picks the methods; disco needs moco.
 # EPOCHS (environment) overrides the scale's epochs.
+# SEED (environment; default 0) the pretrainings' seed (initialisation, order, augmentation).
 # RANDOM_SEEDS (environment; default 0) the initialisation seeds of the random encoders, e.g.
 # "0 1 2 3 4": the table then also gives the range of their accuracies.
 # `run` needs only this checkout (PYTHONPATH, no install) and python3 with torch, torchvision,
@@ -28,6 +29,8 @@ set -euo pipefail
 EPOCHS_OVERRIDE="${EPOCHS:-}"
 METHODS="${METHODS:-simclr moco clsa disco}"
 RANDOM_SEEDS="${RANDOM_SEEDS:-0}"
+SEED="${SEED:-0}"
+[[ "$SEED" =~ ^[0-9]+$ ]] || { echo "SEED '$SEED': a whole number" >&2; exit 2; }
 [[ "$RANDOM_SEEDS" =~ ^[0-9]+(\ [0-9]+)*$ ]] \
     || { echo "RANDOM_SEEDS '$RANDOM_SEEDS': seeds separated by spaces, e.g. '0 1 2'" >&2; exit 2; }
 # Pose-preserving augmentation: no rotation, crops that keep most of the drawing (and CLSA's
@@ -63,7 +66,7 @@ run() {
     mkdir -p "$out/data" "$out/runs"
     tar -C "$out/data" -xJf "$archive"
     local data="$out/data/poses" runs="$out/runs" rows="$out/rows.tsv"
-    local common=(--data "$data" --epochs "$EPOCHS" --batch-size "$BATCH" --device "$DEVICE" --quiet)
+    local common=(--data "$data" --epochs "$EPOCHS" --batch-size "$BATCH" --device "$DEVICE" --seed "$SEED" --quiet)
     local adam=(--optimizer adamw --lr 1e-3 --weight-decay 1e-4 --warmup 0.5)
     : > "$rows"
     timed() {  # timed NAME COMMAND...: run COMMAND and note its wall time

@@ -30,10 +30,10 @@ def test_the_throughput_benchmark_prints_views_per_second_of_the_bare_and_real_l
 
 @pytest.mark.skipif(shutil.which("tar") is None or shutil.which("xz") is None, reason="needs tar and xz")
 def test_the_gpu_script_pretrains_probes_and_tabulates_at_the_tiny_scale(tmp_path):
-    """MoCo and a DisCo student of it (the teacher path), probed beside random encoders of
-    two initialisation seeds and the range they span."""
+    """MoCo and a DisCo student of it (the teacher path), pretrained with the seed asked for
+    and probed beside random encoders of two initialisation seeds and the range they span."""
     script = ROOT / "benchmarks" / "ssl_gpu.sh"
-    env = {**os.environ, "PYTHON": sys.executable, "METHODS": "moco disco", "RANDOM_SEEDS": "0 1"}
+    env = {**os.environ, "PYTHON": sys.executable, "METHODS": "moco disco", "RANDOM_SEEDS": "0 1", "SEED": "3"}
     res = subprocess.run(["bash", str(script), "prepare", str(tmp_path / "data.tar.xz"), "tiny"], capture_output=True,
                          text=True, env=env, timeout=900)
     assert res.returncode == 0, res.stderr[-1500:]
@@ -42,6 +42,8 @@ def test_the_gpu_script_pretrains_probes_and_tabulates_at_the_tiny_scale(tmp_pat
     assert res.returncode == 0, res.stderr[-1500:]
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert list(results) == ["moco", "disco", "random resnet18 seed 0", "random resnet18 seed 1"]
+    runs = tmp_path / "out" / "runs"
+    assert {json.loads((runs / m / "config.json").read_text())["seed"] for m in ("moco", "disco")} == {3}
     assert all({r["protocol"] for r in rows} == {"kNN", "linear"} for rows in results.values())
     scored = {r["data"] for rows in results.values() for r in rows}
     assert len(scored) == 1 and Path(scored.pop()).name == "test"  # the same drawings, none that picked best.pt
