@@ -13,11 +13,12 @@ pyrender 0.1.45 bugs are worked around here: `PYOPENGL_PLATFORM=egl` is set befo
 OpenGL loads, numpy 2's missing `np.infty` is restored for it, and its orthographic depth
 (linearised as if perspective) is converted back to true distances.
 
-Mesa's software EGL (llvmpipe, where no GPU driver is) loads the system's libLLVM, and a
-Python extension with its own copy of LLVM loaded later binds to that library's
-process-wide (GNU unique) symbols: importing triton (torchvision or torch.compile do) after
-a shaded render crashed the process in triton's static initialisers. Such extensions, when
-installed, are loaded before EGL, so that each keeps its own LLVM.
+Mesa's software EGL (llvmpipe, where no GPU driver is) loads the system's libLLVM.
+Importing triton afterwards (torchvision and torch.compile do), whose extension carries
+its own LLVM, crashed the process with a segmentation fault in that LLVM's static
+initialisers; with triton loaded first, both work (the dynamic linker shows no symbol of
+one bound to the other, so the exact cause is unknown). Such extensions, when installed,
+are therefore loaded before EGL.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class ShadedImage:
     normal: np.ndarray | None = None
 
 
-#: Extensions carrying a static LLVM, loaded before Mesa's libLLVM can be (module docstring).
+#: Extensions carrying their own LLVM, loaded before Mesa's libLLVM (module docstring).
 LLVM_EXTENSIONS = ("triton._C.libtriton",)
 
 
