@@ -34,7 +34,7 @@ from spare3d_bench.inputs import to_float
 from spare3d_bench.methods import DATA_KINDS, Method, StepOutput
 from spare3d_bench.models import TASKS, TaskModel, TaskSpec
 from spare3d_bench.options import option
-from spare3d_bench.probe import data_bn, knn_predict
+from spare3d_bench.probe import data_bn, drawing_batches, knn_predict
 
 from .augment import AugmentOptions, LineAugment
 
@@ -197,12 +197,9 @@ class DrawingMethod(Method):
                    limit: int | None = None) -> tuple:
         """Features (float32) by `encoder` and labels of the labelled drawings of `pool` (at
         most `limit`, evenly spread)."""
-        from spare3d_bench.train import host_batches
-
         labelled = subset(pool, np.flatnonzero(np.asarray(pool.answers) > 0), limit)
         feats, labels = [], []
-        for b in host_batches(labelled, batch, device, None):
-            x = to_float(b["views"].to(device), self.inputs)[:, 0]
+        for x, b in drawing_batches(labelled, self.inputs, device, batch):
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 feats.append(encoder(x).float())
             labels.append(b["answer"].to(device))

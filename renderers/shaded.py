@@ -64,6 +64,7 @@ class ShadedImage:
 LLVM_EXTENSIONS = ("triton._C.libtriton",)
 
 
+@lru_cache(maxsize=None)
 def _load_llvm_extensions() -> None:
     for name in LLVM_EXTENSIONS:
         if importlib.util.find_spec(name.split(".")[0]) is None:

@@ -99,6 +99,15 @@ def load_encoder(run: str | os.PathLike | None, model: str | None, channels: int
     return net.eval(), label, inputs
 
 
+def drawing_batches(pool: QuestionDataset, inputs: InputOptions, device: torch.device, batch: int):
+    """(drawings (B, C, H, W) as floats on `device`, the loader batch) over a drawing pool
+    (`drawing_pool`), in order, unaugmented: what every feature pass of an encoder reads."""
+    from .train import host_batches
+
+    for b in host_batches(pool, batch, device, None):
+        yield to_float(b["views"].to(device), inputs)[:, 0], b
+
+
 @torch.no_grad()
 def data_bn(encoder: torch.nn.Module, pool: QuestionDataset, inputs: InputOptions, device: torch.device,
             batch: int = 128, limit: int = BN_DRAWINGS) -> torch.nn.Module:
@@ -116,11 +125,8 @@ def data_bn(encoder: torch.nn.Module, pool: QuestionDataset, inputs: InputOption
     protocol."""
     from torch.optim.swa_utils import update_bn
 
-    from .train import host_batches
-
     twin = copy.deepcopy(encoder)
-    some = subset(pool, np.arange(len(pool)), limit)
-    batches = (to_float(b["views"].to(device), inputs)[:, 0] for b in host_batches(some, batch, device, None))
+    batches = (x for x, _ in drawing_batches(subset(pool, np.arange(len(pool)), limit), inputs, device, batch))
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
         update_bn((x for x in batches if len(x) > 1), twin)  # batch norm cannot train on one value per channel
     return twin.eval()
@@ -129,11 +135,8 @@ def data_bn(encoder: torch.nn.Module, pool: QuestionDataset, inputs: InputOption
 @torch.no_grad()
 def encode(net, pool: QuestionDataset, inputs: InputOptions, device: torch.device, batch: int = 128) -> np.ndarray:
     """Features (len(pool), D) float32 of every drawing of a pool, in order."""
-    from .train import host_batches
-
     out = []
-    for b in host_batches(pool, batch, device, None):
-        x = to_float(b["views"].to(device), inputs)[:, 0]
+    for x, _ in drawing_batches(pool, inputs, device, batch):
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
             out.append(net.embed(x).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, 1), np.float32)
