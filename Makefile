@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check --quiet
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= demo
+# pytest-xdist workers for make test (tests/conftest.py gives each one compute thread)
+TEST_WORKERS ?= 2
 
 .PHONY: demo test bench docs clean-demo
 
@@ -22,7 +24,7 @@ demo: $(STAMP)
 	@echo "report: $(DEMO_OUT)/report.md, figure: $(DEMO_OUT)/examples.png"
 
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) tests
 
 bench: $(STAMP)
 	$(PY) benchmarks/render.py
