@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# `make test` runs one pytest-xdist worker per core: each worker and the commands it starts
+# `make test` runs pytest-xdist workers (two by default): each worker and the commands it starts
 # get one compute thread, as two workers of two threads each on two cores spend their time
 # waiting for each other (the suite ran 44% longer than on one worker).
 if os.environ.get("PYTEST_XDIST_WORKER"):

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from renderers.cad import HLROptions, draw_file
 from renderers.errors import RenderError
 from renderers.render import MANIFEST, RenderOptions, image
 from renderers.views import parse_views
-from tests.conftest import ROOT, fixture_path
+from tests.conftest import fixture_path
 
 EMPTY_STEP = """ISO-10303-21;
 HEADER;
@@ -354,33 +355,31 @@ def test_binary_brep_is_read_and_a_cut_one_refused(tmp_path):
         occ.read_cad(tmp_path / "cut.brep")
 
 
+def _peaks_of_a_second_model(out: Path, source: Path) -> tuple[bool, float, float] | None:
+    """Render `source` twice in this process, with a 400 MB array made and freed between the
+    two: the second model's reported peak and the peak just before it (MB); None where the
+    peak cannot be reset."""
+    task = batch.Task("tet", source)
+    batch._render_one(out / "first", _options(), task)  # the worker's first model loads OpenCascade
+    if not batch._reset_peak_rss():
+        return None
+    big = np.ones(400 * 2**20 // 8)  # a 400 MB peak, given back before the next model
+    del big
+    peak_so_far = batch._peak_rss_kb() / 1024
+    report = batch._render_one(out / "second", _options(), task)
+    return report.ok, report.peak_rss_mb, peak_so_far
+
+
 def test_peak_memory_is_each_models_own(tmp_path):
     """A reused worker reported its lifetime peak for every model after a large one. Run in
     a fresh process: in a pytest-xdist worker that had run other tests, the 400 MB array
     left the peak where it was (3,095.16 MB, to the kB that of the model after it)."""
-    code = f"""
-import numpy as np
-from renderers import batch
-from renderers.render import RenderOptions
-from renderers.views import parse_views
-from pathlib import Path
-options = RenderOptions(tuple(parse_views("f,t,2")), formats=("png", "svg"))
-task = batch.Task("tet", Path({str(fixture_path("cad/tet.step"))!r}))
-batch._render_one(Path({str(tmp_path / "first")!r}), options, task)  # the worker's first model loads OpenCascade
-if not batch._reset_peak_rss():
-    raise SystemExit(3)
-big = np.ones(400 * 2**20 // 8)  # a 400 MB peak, given back before the next model
-del big
-peak_so_far = batch._peak_rss_kb() / 1024
-report = batch._render_one(Path({str(tmp_path / "second")!r}), options, task)
-print(report.ok, report.peak_rss_mb, peak_so_far)
-"""
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    if res.returncode == 3:
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as pool:
+        peaks = pool.submit(_peaks_of_a_second_model, tmp_path, fixture_path("cad/tet.step")).result(timeout=120)
+    if peaks is None:
         pytest.skip("no /proc/self/clear_refs here")
-    assert res.returncode == 0, res.stderr[-1500:]
-    ok, model_peak, peak_so_far = res.stdout.split()
-    assert ok == "True" and 0 < float(model_peak) < float(peak_so_far) - 300
+    ok, model_peak, peak_so_far = peaks
+    assert ok and 0 < model_peak < peak_so_far - 300
 
 
 def test_folders_follow_linked_folders_and_report_dangling_links(tmp_path):
