@@ -39,36 +39,42 @@ def baseline(out: Path, device: str, seeds: list[int], models: list[str]) -> Non
     atomic_write(out / "random.json", (json.dumps(rows, indent=1) + "\n").encode())
 
 
-def seed_accuracies(results: dict[str, list[dict]]) -> dict[str, dict[str, list[float]]]:
-    """{"random MODEL": {protocol: [accuracy at each seed]}} for each backbone probed at
-    more than one seed."""
-    found: dict[str, dict[str, list[float]]] = {}
+def seed_accuracies(results: dict[str, list[dict]]) -> dict[str, dict[tuple[str, str], list[float]]]:
+    """{"random MODEL": {(task, protocol): [accuracy at each seed]}} for each backbone probed
+    at more than one seed."""
+    found: dict[str, dict[tuple[str, str], list[float]]] = {}
     for name, rows in results.items():
         if name.startswith("random ") and " seed " in name:
             for r in rows:
-                found.setdefault(name.rsplit(" seed ", 1)[0], {}).setdefault(r["protocol"], []).append(r["accuracy"])
+                found.setdefault(name.rsplit(" seed ", 1)[0], {}).setdefault((r["task"], r["protocol"]), []).append(
+                    r["accuracy"])
     return found
 
 
 def table(out: Path, methods: list[str]) -> str:
     """The Markdown table of the methods probed so far and the random encoders (once
-    probed), also as JSON."""
+    probed), also as JSON: the pose (8 classes) and its elevation (above or below, the
+    part of it one isometric shows) by kNN and by the linear probe."""
     rows_tsv, random_json = out / "rows.tsv", out / "random.json"
     seconds = dict(line.split("\t") for line in rows_tsv.read_text().splitlines()) if rows_tsv.exists() else {}
     probes = {m: out / "runs" / m / "probe" / "probe.json" for m in methods}
     results = {m: json.loads(p.read_text()) for m, p in probes.items() if p.exists()}
     if random_json.exists():
         results |= json.loads(random_json.read_text())
-    lines = ["| encoder | pose kNN | 95% CI | pose linear | 95% CI | drawings | pretraining s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| encoder | pose kNN | 95% CI | pose linear | 95% CI | above/below kNN | above/below linear | drawings "
+             "| pretraining s |", "|---|---|---|---|---|---|---|---|---|"]
     for name, rows in results.items():
-        knn, lin = (next(r for r in rows if r["protocol"] == p) for p in ("kNN", "linear"))
-        cells = [f"{100 * r['accuracy']:.1f}% | {100 * r['ci95'][0]:.1f}-{100 * r['ci95'][1]:.1f}%" for r in (knn, lin)]
+        found = {(r["task"], r["protocol"]): r for r in rows}
+        knn = found[("pose", "kNN")]
+        cells = [f"{100 * r['accuracy']:.1f}% | {100 * r['ci95'][0]:.1f}-{100 * r['ci95'][1]:.1f}%"
+                 for r in (knn, found[("pose", "linear")])]
+        cells += [f"{100 * found[('elevation', p)]['accuracy']:.1f}%" for p in ("kNN", "linear")]
         secs = f"{int(seconds[name]) / 1000:.0f}" if name in seconds else "-"
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {knn['n']} | {secs} |")
+        lines.append(f"| {name} | {' | '.join(cells)} | {knn['n']} | {secs} |")
     for name, by in seed_accuracies(results).items():
-        cells = [f"{100 * min(by[p]):.1f}-{100 * max(by[p]):.1f}% | -" for p in ("kNN", "linear")]
-        lines.append(f"| {name}, range of {len(by['kNN'])} seeds | {cells[0]} | {cells[1]} | - | - |")
+        cells = [f"{100 * min(by[k]):.1f}-{100 * max(by[k]):.1f}%" + (" | -" if k[0] == "pose" else "")
+                 for k in (("pose", "kNN"), ("pose", "linear"), ("elevation", "kNN"), ("elevation", "linear"))]
+        lines.append(f"| {name}, range of {len(by[('pose', 'kNN')])} seeds | {' | '.join(cells)} | - | - |")
     text = "\n".join(lines) + "\n"
     atomic_write(out / "results.md", text.encode())
     atomic_write(out / "results.json", (json.dumps(results, indent=1) + "\n").encode())

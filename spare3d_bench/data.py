@@ -15,7 +15,25 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from renderers.views import PRESETS
+
 from .packed import MANIFEST, PackedSplit
+
+#: Elevation classes of a pose: seen from above, from below, or level (poses 17-20).
+ELEVATIONS = ("above", "below", "level")
+
+
+def pose_elevation(poses: np.ndarray) -> np.ndarray:
+    """Where each pose (1..20, any shape) sees the object from, as an index into
+    `ELEVATIONS`: the sign of its view direction's z. Of a pose, this is what one
+    isometric of an unknown object shows best: a model's sides have no fixed front, its
+    top and bottom differ."""
+    z = np.asarray([0.0] + [PRESETS[str(k)].direction[2] for k in range(1, 21)])
+    poses = np.asarray(poses)
+    if poses.size and (poses.min() < 1 or poses.max() > 20):
+        raise ValueError(f"poses are 1..20, not {int(poses.min())}..{int(poses.max())}")
+    zs = z[poses]
+    return np.where(zs > 0, 0, np.where(zs < 0, 1, 2))
 
 
 class QuestionDataset(Dataset):

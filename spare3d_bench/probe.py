@@ -7,7 +7,9 @@ without augmentation, with batch-norm statistics taken from the train split's dr
 
 - on pose data: which pose an isometric shows (8 or 20 classes), by a weighted kNN
   (k = 20, votes exp(cosine / 0.07): the online monitor's rule) and by a linear classifier
-  (scikit-learn's logistic regression on standardised features);
+  (scikit-learn's logistic regression on standardised features); and, the same two ways,
+  its elevation (seen from above or below, `data.pose_elevation`), the part of the pose
+  one isometric of an unknown object shows best;
 - on I2P: the 4-way answer from the features of f, r, t and the isometric side by side;
 - on T2I and P2I: a binary linear classifier scores each candidate from the features of
   f, r, t and the candidate (and, for P2I, the queried pose one-hot); the answer is the
@@ -35,7 +37,7 @@ import torch.nn.functional as F
 from renderers.files import plain_name
 from renderers.writers import atomic_write
 
-from .data import QuestionDataset, drawing_pool, open_split, split_task, subset
+from .data import ELEVATIONS, QuestionDataset, drawing_pool, open_split, pose_elevation, split_task, subset
 from .evaluate import split_folder, wilson_interval
 from .inputs import InputOptions, to_float
 from .models import TaskSpec, build_model, model_class
@@ -62,7 +64,7 @@ class ProbeResult:
     """One probe of one encoder on one split."""
 
     protocol: str  # "kNN" or "linear"
-    task: str  # "pose", "t2i", "i2p" or "p2i"
+    task: str  # "pose", "elevation" (of the pose), "t2i", "i2p" or "p2i"
     encoder: str  # the run folder, or "random <model>"
     data: str
     n: int
@@ -219,6 +221,14 @@ def probe(run: str | os.PathLike | None, data: str | os.PathLike, split: str = "
         results.append(result("kNN", "pose", int((knn == y_te).sum()), len(y_te), 1 / poses))
         linear = _linear(x_tr, y_tr, seed).predict(x_te)
         results.append(result("linear", "pose", int((linear == y_te).sum()), len(y_te), 1 / poses))
+        # Above or below: the part of the pose one isometric shows (chance: the commonest class's share).
+        e_tr, e_te = pose_elevation(y_tr), pose_elevation(y_te)
+        chance = float(np.bincount(e_te).max()) / len(e_te)
+        knn = knn_predict(torch.from_numpy(x_te), torch.from_numpy(x_tr), torch.from_numpy(e_tr),
+                          len(ELEVATIONS)).numpy()
+        results.append(result("kNN", "elevation", int((knn == e_te).sum()), len(e_te), chance))
+        linear = _linear(x_tr, e_tr, seed).predict(x_te)
+        results.append(result("linear", "elevation", int((linear == e_te).sum()), len(e_te), chance))
     elif task in ("t2i", "i2p", "p2i"):
         x_tr, y_tr, _ = _task_rows(task, train, feats[0], pools[0], poses)
         x_te, y_te, answers = _task_rows(task, test, feats[1], pools[1], poses)

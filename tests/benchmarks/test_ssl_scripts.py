@@ -44,14 +44,20 @@ def test_the_gpu_script_pretrains_probes_and_tabulates_at_the_tiny_scale(tmp_pat
     assert list(results) == ["moco", "disco", "random resnet18 seed 0", "random resnet18 seed 1"]
     runs = tmp_path / "out" / "runs"
     assert {json.loads((runs / m / "config.json").read_text())["seed"] for m in ("moco", "disco")} == {3}
-    assert all({r["protocol"] for r in rows} == {"kNN", "linear"} for rows in results.values())
+    kinds = {("pose", "kNN"), ("pose", "linear"), ("elevation", "kNN"), ("elevation", "linear")}
+    assert all({(r["task"], r["protocol"]) for r in rows} == kinds and len(rows) == 4 for rows in results.values())
     scored = {r["data"] for rows in results.values() for r in rows}
     assert len(scored) == 1 and Path(scored.pop()).name == "test"  # the same drawings, none that picked best.pt
     table = (tmp_path / "out" / "results.md").read_text().splitlines()
     assert len(table) == 7
-    knn = sorted(next(r["accuracy"] for r in results[f"random resnet18 seed {s}"] if r["protocol"] == "kNN")
-                 for s in (0, 1))
-    assert table[-1].startswith(f"| random resnet18, range of 2 seeds | {100 * knn[0]:.1f}-{100 * knn[1]:.1f}% |")
+    def accuracies(task: str, protocol: str) -> list[float]:
+        return sorted(next(r["accuracy"] for r in results[f"random resnet18 seed {s}"]
+                           if (r["task"], r["protocol"]) == (task, protocol)) for s in (0, 1))
+
+    (a, b), (c, d) = accuracies("pose", "kNN"), accuracies("elevation", "linear")
+    assert table[-1].startswith(f"| random resnet18, range of 2 seeds | {100 * a:.1f}-{100 * b:.1f}% |")
+    assert table[-1].endswith(f"| {100 * c:.1f}-{100 * d:.1f}% | - | - |")
+    assert table[0].count("|") == table[-1].count("|") == table[2].count("|")
     bad = subprocess.run(["bash", str(script), "run", "x", "y", "tiny"], capture_output=True, text=True,
                          env={**env, "RANDOM_SEEDS": "0,1"})
     assert bad.returncode == 2 and bad.stderr.startswith("RANDOM_SEEDS '0,1': seeds separated by spaces")

@@ -75,3 +75,41 @@ def test_the_probe_scores_every_test_question_of_each_task_and_writes_its_result
         assert saved[0]["correct"] == result.correct and saved[0]["data"] == str(data / "test")
     with pytest.raises(ValueError, match="batch-norm statistics 'mean': data or saved"):
         probe(teacher_run, t2i_data, "test", "cpu", bn="mean")
+
+
+@pytest.mark.parametrize("carried, pose_right", [("pose", 1.0), ("elevation", 0.25)])
+def test_the_pose_probe_names_the_pose_and_its_elevation_from_what_the_features_carry(carried, pose_right, poses_data,
+                                                                                     monkeypatch):
+    """Features that are a one-hot of each drawing's pose, or only of whether it is seen from
+    above (poses 1-4) or below (5-8): the elevation is named right either way; the pose, every
+    time from the first, and from the second one pose of each four (every model is drawn
+    from all 8)."""
+    import spare3d_bench.probe as probe_module
+
+    above_below = np.array([0, 1, 1, 1, 1, 2, 2, 2, 2])  # f, r, t (label 0), poses 1-8, written out
+    width = 9 if carried == "pose" else 3
+
+    def features(net, pool, inputs, device, batch=128):
+        labels = np.asarray(pool.answers)
+        return np.eye(width, dtype=np.float32)[labels if carried == "pose" else above_below[labels]]
+
+    monkeypatch.setattr(probe_module, "encode", features)
+    results = {(r.task, r.protocol): r for r in probe(None, poses_data, "val", "cpu", "resnet18-embed")}
+    isometrics = 8 * len(open_split(poses_data / "val"))
+    assert set(results) == {("pose", "kNN"), ("pose", "linear"), ("elevation", "kNN"), ("elevation", "linear")}
+    assert all(r.n == isometrics for r in results.values())
+    assert results[("pose", "kNN")].chance == 1 / 8 and results[("elevation", "kNN")].chance == 0.5
+    assert results[("elevation", "kNN")].accuracy == results[("elevation", "linear")].accuracy == 1.0
+    assert results[("pose", "linear")].accuracy == pose_right
+
+
+def test_each_pose_is_seen_from_above_below_or_level_as_its_direction_says():
+    from spare3d_bench.data import ELEVATIONS, pose_elevation
+
+    # SPARE3D's directions: poses 1-4 (x, y, +1), 5-8 (x, y, -1), 9-16 cube edges alternating
+    # +z and -z, 17-20 in the horizontal plane.
+    written = ["above"] * 4 + ["below"] * 4 + ["above", "below"] * 4 + ["level"] * 4
+    assert [ELEVATIONS[e] for e in pose_elevation(np.arange(1, 21))] == written
+    assert pose_elevation(np.array([[2, 6]])).tolist() == [[0, 1]]
+    with pytest.raises(ValueError, match="poses are 1..20, not 0..3"):
+        pose_elevation(np.array([0, 3]))
