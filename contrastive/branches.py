@@ -39,11 +39,14 @@ class BranchOptions:
     head: str = option("joint", "joint: the FC layers score a (views, isometric) pair; cosine: the cosine of the views' "
                                 "and the isometric's embeddings over `temperature` (for NT-Xent)", choices=("joint", "cosine"))
     temperature: float = option(0.1, "the cosine head's temperature", range=(1e-3, 10.0))
+    views: bool = option(True, "read f, r and t; no: the isometric alone (the ablation that measures what one "
+                               "isometric tells without its views)")
 
 
 class FourBranchNet(nn.Module):
     """(views (B, 3, C, H, W), isometrics (B, K, C, H, W)) -> (B, K, outputs): every
-    isometric of row b paired with row b's views. The views are encoded once per row."""
+    isometric of row b paired with row b's views. The views are encoded once per row;
+    with `views=no` they are not read at all."""
 
     def __init__(self, backbone: str, spec: TaskSpec, options: BranchOptions, outputs: int, weights=None) -> None:
         super().__init__()
@@ -53,20 +56,26 @@ class FourBranchNet(nn.Module):
         if o.head == "cosine" and (o.fc != 3 or o.branches != 4 or outputs != 1):
             raise ValueError("the cosine head compares the views' and the isometric's embeddings: it needs fc=3, "
                              "branches=4 and one output")
+        if o.head == "cosine" and not o.views:
+            raise ValueError("the cosine head compares the views with the isometric: it needs views=yes")
         self.options, self.outputs = o, outputs
 
         def encoder(stacked: int):
             return make_encoder(backbone, stacked * c, c, o.width, o.pool, spec.size, weights)
 
         if o.branches == 1:
-            self.fused = encoder(4)
+            self.fused = encoder(4 if o.views else 1)
             features = self.fused.out_features
         elif o.share:
             self.shared = encoder(1)
             features = self.shared.out_features
-        else:
+        elif o.views:
             self.enc_f, self.enc_r, self.enc_t, self.enc_iso = (encoder(1) for _ in range(4))
             features = self.enc_iso.out_features
+        else:
+            self.enc_iso = encoder(1)
+            features = self.enc_iso.out_features
+        seen = 4 if o.views else 1  # drawings whose features reach the head
         h, drop = o.hidden, (lambda: nn.Dropout(0.5)) if o.dropout else nn.Identity
         if o.branches == 1:
             layers = [nn.Linear(features, outputs)] if o.fc == 1 else [
@@ -74,13 +83,15 @@ class FourBranchNet(nn.Module):
                 nn.Linear(h, h), nn.ReLU(inplace=True), drop(), nn.Linear(h, outputs)]
             self.head = nn.Sequential(*layers)
         elif o.fc == 1:
-            self.head = nn.Linear(4 * features, outputs)
+            self.head = nn.Linear(seen * features, outputs)
         else:
-            self.views_fc = nn.Linear(3 * features, h)
+            if o.views:
+                self.views_fc = nn.Linear(3 * features, h)
             self.iso_fc = nn.Linear(features, h)
             self.drop = drop()
             if o.head == "joint":
-                self.head = nn.Sequential(nn.Linear(2 * h, h), nn.ReLU(inplace=True), drop(), nn.Linear(h, outputs))
+                self.head = nn.Sequential(nn.Linear((2 if o.views else 1) * h, h), nn.ReLU(inplace=True), drop(),
+                                          nn.Linear(h, outputs))
 
     def encoders(self) -> dict[str, nn.Module]:
         """The encoders by the drawings they read."""
@@ -88,6 +99,8 @@ class FourBranchNet(nn.Module):
             return {"stack": self.fused}
         if self.options.share:
             return {"shared": self.shared}
+        if not self.options.views:
+            return {"iso": self.enc_iso}
         return {"f": self.enc_f, "r": self.enc_r, "t": self.enc_t, "iso": self.enc_iso}
 
     def _views(self, views: torch.Tensor) -> torch.Tensor:
@@ -112,12 +125,16 @@ class FourBranchNet(nn.Module):
         b, k = isos.shape[:2]
         o = self.options
         if o.branches == 1:
-            stack = torch.cat([views.flatten(1, 2).unsqueeze(1).expand(b, k, -1, -1, -1), isos], dim=2)
+            stack = isos if not o.views else torch.cat(
+                [views.flatten(1, 2).unsqueeze(1).expand(b, k, -1, -1, -1), isos], dim=2)
             return self.head(self.fused(stack.flatten(0, 1))).view(b, k, -1)
         if o.head == "cosine":
             za, zb = self.embed(views, isos.flatten(0, 1))
             return (zb.view(b, k, -1) * za[:, None]).sum(-1, keepdim=True) / o.temperature
-        v, i = self._views(views), self._iso(isos.flatten(0, 1))
+        i = self._iso(isos.flatten(0, 1))
+        if not o.views:
+            return self.head(i if o.fc == 1 else self.drop(F.relu(self.iso_fc(i)))).view(b, k, -1)
+        v = self._views(views)
         if o.fc == 1:
             return self.head(torch.cat([v.repeat_interleave(k, dim=0), i], dim=1)).view(b, k, -1)
         a = self.drop(F.relu(self.views_fc(v)))

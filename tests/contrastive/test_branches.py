@@ -76,6 +76,24 @@ def test_pose_outputs_and_shapes():
     assert _count(net) == 4 * _vgg13_params(3) + _head3(512 * 36, outputs=8)
 
 
+@pytest.mark.parametrize("switches, encoders, head", [
+    ({}, 1, 512 * 36 * H + H + H * H + H + H * 8 + 8),  # isometric FC, joint FC (H -> H), output
+    ({"fc": 1}, 1, 512 * 36 * 8 + 8),
+    ({"share": True}, 1, 512 * 36 * H + H + H * H + H + H * 8 + 8),
+    ({"branches": 1}, 1, 512 * 36 * H + H + H * H + H + H * 8 + 8),  # one 3-channel encoder: the isometric's
+])
+def test_without_views_the_network_reads_the_isometric_alone(switches, encoders, head):
+    net = _net(outputs=8, views=False, dropout=False, **switches).eval()
+    assert _count(net) == encoders * _vgg13_params(3) + head
+    views, isos = torch.rand(2, 3, 3, 32, 32), torch.rand(2, 4, 3, 32, 32)
+    out = net(views, isos)
+    assert out.shape == (2, 4, 8)
+    assert torch.equal(net(torch.rand_like(views), isos), out)  # the views change nothing
+    assert torch.equal(net(views, isos[:, [1, 0, 3, 2]]), out[:, [1, 0, 3, 2]])  # each isometric its own logits
+    with pytest.raises(ValueError, match="needs views=yes"):
+        _net(head="cosine", views=False)
+
+
 def test_dropout_only_makes_training_passes_random():
     views, isos = torch.rand(2, 3, 3, 32, 32), torch.rand(2, 2, 3, 32, 32)
     for dropout in (True, False):

@@ -82,6 +82,33 @@ def test_the_pretext_trains_on_pose_data_and_answers_i2p_and_p2i_directly(poses_
     assert json.loads((tmp_path / "ft" / "config.json").read_text())["model"] == "resnet18-pose"
 
 
+class _Named(torch.nn.Module):
+    """A stand-in network that names pose NAMED[k] (0-based) for the k-th isometric of every row."""
+
+    NAMED = [0, 2, 1, 4, 5, 7, 6, 3]
+
+    def forward(self, views, isos):
+        return 5.0 * torch.nn.functional.one_hot(torch.tensor(self.NAMED), 8).float().expand(len(isos), 8, 8)
+
+
+def test_validation_scores_each_isometrics_pose_and_its_elevation(poses_data, tmp_path):
+    from contrastive.pose import PosePretext
+    from spare3d_bench.data import open_split
+    from spare3d_bench.inputs import InputOptions
+
+    spec = TaskSpec("i2p", 3, 8, 32)
+    model = PoseModel("resnet18", spec, options=PoseModel.Options(hidden=8))
+    model.net = _Named()
+    method = PosePretext(spec, model, None, InputOptions(3))
+    val = open_split(poses_data / "val")
+    got = method.validate(val, torch.device("cpu"), 3)  # batches of 3, the last one short
+    # Poses 1-4 are seen from above, 5-8 from below: 2 of the 8 named right, 6 on the right side.
+    hit, miss = -math.log(math.exp(5) / (math.exp(5) + 7)), -math.log(1 / (math.exp(5) + 7))
+    assert got["val_accuracy"] == 2 / 8 and got["val_elevation"] == 6 / 8
+    assert got["val_loss"] == pytest.approx((2 * hit + 6 * miss) / 8, rel=1e-6)
+    assert len(val) % 3 != 0
+
+
 def test_a_killed_and_resumed_pose_pretext_ends_with_the_same_weights(poses_data, tmp_path):
     command = ["pretrain", "--method", "pose", "--model", "resnet18-pose", "--arch", "hidden=32", "--data", str(poses_data),
                "--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "--shift", "0.05", "--device", "cpu"]

@@ -191,6 +191,11 @@ def test_built_in_suites_expand_at_every_scale():
     pose = {e: [s for s in r.stages if s.kind == "pretrain"] for r in ssl["cpu"].runs for e in ("i2p", "p2i")
             if r.experiment == e and r.label == "pose pretext, direct"}
     assert pose["i2p"] == pose["p2i"]  # one pose pretraining serves I2P and P2I
+    views = {r.label: [s for s in r.stages if s.kind == "pretrain"] for r in ssl["cpu"].runs if r.experiment == "i2p-views"}
+    [alone] = views.pop("isometric alone, direct")
+    assert views == {"pose pretext, direct": pose["i2p"]}  # the same run as I2P's, beside the isometric alone
+    assert alone.settings == {**pose["i2p"][0].settings, "arch": {**pose["i2p"][0].settings["arch"], "views": 0}}
+    assert alone.inputs == pose["i2p"][0].inputs  # on the same pose drawings
     pretrain = {(r.experiment, r.label): [s for s in r.stages if s.kind == "pretrain"] for r in ssl["cpu"].runs}
     assert pretrain["complexity", "3 primitives"] == pretrain["pairs", "pretrain.data.csg=1000"]  # one run, not two
     assert len(ssl["paper"].runs) == 3 * len({(r.experiment, r.label) for r in ssl["paper"].runs})  # three seeds
