@@ -68,11 +68,13 @@ def table(out: Path, methods: list[str]) -> str:
         knn = found[("pose", "kNN")]
         cells = [f"{100 * r['accuracy']:.1f}% | {100 * r['ci95'][0]:.1f}-{100 * r['ci95'][1]:.1f}%"
                  for r in (knn, found[("pose", "linear")])]
-        cells += [f"{100 * found[('elevation', p)]['accuracy']:.1f}%" for p in ("kNN", "linear")]
+        cells += [f"{100 * found[('elevation', p)]['accuracy']:.1f}%" if ("elevation", p) in found else "-"
+                  for p in ("kNN", "linear")]  # "-": a probe made before the elevation was scored
         secs = f"{int(seconds[name]) / 1000:.0f}" if name in seconds else "-"
         lines.append(f"| {name} | {' | '.join(cells)} | {knn['n']} | {secs} |")
     for name, by in seed_accuracies(results).items():
-        cells = [f"{100 * min(by[k]):.1f}-{100 * max(by[k]):.1f}%" + (" | -" if k[0] == "pose" else "")
+        spans = {k: f"{100 * min(v):.1f}-{100 * max(v):.1f}%" for k, v in by.items()}
+        cells = [spans.get(k, "-") + (" | -" if k[0] == "pose" else "")
                  for k in (("pose", "kNN"), ("pose", "linear"), ("elevation", "kNN"), ("elevation", "linear"))]
         lines.append(f"| {name}, range of {len(by[('pose', 'kNN')])} seeds | {' | '.join(cells)} | - | - |")
     text = "\n".join(lines) + "\n"

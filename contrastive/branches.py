@@ -131,10 +131,11 @@ class FourBranchNet(nn.Module):
         if o.head == "cosine":
             za, zb = self.embed(views, isos.flatten(0, 1))
             return (zb.view(b, k, -1) * za[:, None]).sum(-1, keepdim=True) / o.temperature
-        i = self._iso(isos.flatten(0, 1))
         if not o.views:
+            i = self._iso(isos.flatten(0, 1))
             return self.head(i if o.fc == 1 else self.drop(F.relu(self.iso_fc(i)))).view(b, k, -1)
-        v = self._views(views)
+        # The views first: a shared encoder's batch-norm statistics are updated in this order.
+        v, i = self._views(views), self._iso(isos.flatten(0, 1))
         if o.fc == 1:
             return self.head(torch.cat([v.repeat_interleave(k, dim=0), i], dim=1)).view(b, k, -1)
         a = self.drop(F.relu(self.views_fc(v)))

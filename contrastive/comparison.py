@@ -92,6 +92,9 @@ class ViewComparison(Method):
 
     def __init__(self, spec, model, options, inputs) -> None:
         super().__init__(spec, model, options, inputs)
+        if not model.net.options.views:
+            raise ValueError("the pair pretext asks whether the views and the isometric show one object: it needs "
+                             "--arch views=yes (each isometric is labelled 1 with one view set and 0 with the other)")
         if options.loss == "ntxent":
             self.ntxent = NTXentLoss(model.net.options.temperature)
 

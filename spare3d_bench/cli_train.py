@@ -292,7 +292,8 @@ def add_probe(sub) -> None:
             "Encode every drawing of DATA/train and DATA/<split> with RUN's pretrained encoder (a SimCLR, MoCo, "
             "CLSA or DisCo run; or, with --random MODEL, that encoder at random initialisation, the baseline) "
             "and score what its frozen features tell: on pose data, the pose of each isometric and its "
-            "elevation (seen from above or from below) by kNN and by a linear classifier; on I2P, T2I or P2I questions, the answers by a linear classifier (fitted on "
+            "elevation (seen from above, from below or, for poses 17-20, level) by kNN and by a linear "
+            "classifier; on I2P, T2I or P2I questions, the answers by a linear classifier (fitted on "
             "the train split with scikit-learn). Prints each accuracy with its 95%% Wilson interval and "
             "chance; writes RUN/probe/<name>.json."
         ),

@@ -8,8 +8,8 @@ without augmentation, with batch-norm statistics taken from the train split's dr
 - on pose data: which pose an isometric shows (8 or 20 classes), by a weighted kNN
   (k = 20, votes exp(cosine / 0.07): the online monitor's rule) and by a linear classifier
   (scikit-learn's logistic regression on standardised features); and, the same two ways,
-  its elevation (seen from above or below, `data.pose_elevation`), the part of the pose
-  one isometric of an unknown object shows best;
+  its elevation (seen from above or below, or level for poses 17-20: `data.pose_elevation`),
+  the part of the pose one isometric of an unknown object shows best;
 - on I2P: the 4-way answer from the features of f, r, t and the isometric side by side;
 - on T2I and P2I: a binary linear classifier scores each candidate from the features of
   f, r, t and the candidate (and, for P2I, the queried pose one-hot); the answer is the

@@ -94,6 +94,20 @@ def test_without_views_the_network_reads_the_isometric_alone(switches, encoders,
         _net(head="cosine", views=False)
 
 
+def test_a_shared_encoder_reads_the_views_before_the_isometric():
+    """Batch-norm statistics follow the order of the calls, so the order is part of the network."""
+    import copy
+
+    torch.manual_seed(0)
+    net = FourBranchNet("resnet18", TaskSpec("t2i", 3, 8, 32), BranchOptions(hidden=H, share=True), 1).train()
+    twin = copy.deepcopy(net.shared)
+    views, isos = torch.rand(2, 3, 3, 32, 32), torch.rand(2, 2, 3, 32, 32)
+    net(views, isos)
+    twin(views.flatten(0, 1))
+    twin(isos.flatten(0, 1))
+    assert all(torch.equal(a, b) for a, b in zip(net.shared.buffers(), twin.buffers()))
+
+
 def test_dropout_only_makes_training_passes_random():
     views, isos = torch.rand(2, 3, 3, 32, 32), torch.rand(2, 2, 3, 32, 32)
     for dropout in (True, False):

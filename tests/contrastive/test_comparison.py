@@ -146,6 +146,8 @@ def test_bad_input_is_one_line(pairs_data, t2i_data, tmp_path):
         (["pretrain", "--method", "nosuch", "--data", str(pairs_data)], "unknown method 'nosuch'"),
         (["pretrain", "--method", "view-comparison", "--loss", "ntxent", "--arch", "head=joint", "--data", str(pairs_data)],
          "needs --arch head=cosine"),
+        (["pretrain", "--method", "view-comparison", "--arch", "views=no", "--data", str(pairs_data)],
+         "it needs --arch views=yes"),
         (["evaluate", str(tmp_path / "vc"), "--data", str(pairs_data), "--split", "val"], "a view-comparison run answers t2i"),
     ]
     garbage = tmp_path / "garbage"
