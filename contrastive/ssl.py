@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spare3d_bench.backbones import FEATURE_BACKBONES, make_feature_encoder
-from spare3d_bench.data import QuestionDataset, drawing_pool, subset
+from spare3d_bench.data import ELEVATIONS, QuestionDataset, drawing_pool, pose_elevation, subset
 from spare3d_bench.inputs import to_float
 from spare3d_bench.methods import DATA_KINDS, Method, StepOutput
 from spare3d_bench.models import TASKS, TaskModel, TaskSpec
@@ -210,9 +210,10 @@ class DrawingMethod(Method):
     def validate(self, ds: QuestionDataset, device: torch.device, batch: int) -> dict[str, float]:
         """val_knn and val_linear: pose accuracy of the validation drawings' features, by
         kNN against the training drawings and by the online linear head (none when the
-        data give no pose labels). The features are the offline probe's: eval mode, with
-        batch-norm statistics of the training drawings (`spare3d_bench.probe.data_bn`, on
-        a copy: the network in training keeps its own)."""
+        data give no pose labels); val_knn_elevation: their elevation (above, below or
+        level) by the same kNN, the part of a pose one isometric shows. The features are
+        the offline probe's: eval mode, with batch-norm statistics of the training drawings
+        (`spare3d_bench.probe.data_bn`, on a copy: the network in training keeps its own)."""
         if self.bank_source is None or not (np.asarray(ds.answers) > 0).any():
             return {}
         self.eval()
@@ -222,6 +223,9 @@ class DrawingMethod(Method):
         result = {"val_linear": float((self.probe(queries).argmax(1) == truth).float().mean())}
         if len(bank):
             result["val_knn"] = float((knn_predict(queries, bank, labels, self.classes) == truth).float().mean())
+            elevation = torch.as_tensor(pose_elevation(np.arange(1, self.classes)), device=device)  # of poses 1..P
+            named = knn_predict(queries, bank, elevation[labels - 1], len(ELEVATIONS))
+            result["val_knn_elevation"] = float((named == elevation[truth - 1]).float().mean())
         return result
 
     def param_groups(self, weight_decay: float) -> list[dict]:

@@ -51,6 +51,27 @@ def test_knn_votes_by_similarity_weighted_neighbours():
     assert knn_predict(q, bank, labels, 3, k=5, temperature=100.0).tolist() == [2]
 
 
+@pytest.mark.parametrize("grouping, elevation_right", [("elevation", 1.0), ("side", 0.5)])
+def test_the_monitor_names_the_elevation_by_knn_from_what_the_features_carry(grouping, elevation_right, poses_data,
+                                                                             tmp_path):
+    """Features that only tell poses 1-4 (above) from 5-8 (below) name every validation
+    isometric's elevation; features that only tell poses 1, 2, 5, 6 from 3, 4, 7, 8 (the
+    side) leave it at chance: each group holds as many isometrics seen from above as from
+    below."""
+    trainer = Trainer(_config(poses_data, "simclr", epochs=1), tmp_path / "run", progress=False)
+    method, val = trainer.method, drawing_pool(open_split(poses_data / "val"))
+    group = {"elevation": [0, 0, 0, 0, 1, 1, 1, 1], "side": [0, 0, 1, 1, 0, 0, 1, 1]}[grouping]  # of poses 1..8
+
+    def features(encoder, pool, device, batch, limit=None):
+        labels = torch.as_tensor(np.asarray(pool.answers)[np.asarray(pool.answers) > 0])
+        return torch.eye(method.model.features)[[group[int(y) - 1] for y in labels]], labels  # a one-hot of the group
+
+    method.embed_pool = features
+    row = method.validate(val, torch.device("cpu"), 16)
+    assert row["val_knn_elevation"] == elevation_right
+    assert set(row) == {"val_knn", "val_linear", "val_knn_elevation"}
+
+
 def test_momentum_update_is_the_exponential_average():
     a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     expected = 0.9 * a.weight.detach() + 0.1 * b.weight.detach()
