@@ -18,7 +18,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("manifold3d")
 ROOT = Path(__file__).resolve().parents[2]
-EXPERIMENTS = ["t2i-methods", "t2i-ssl", "i2p", "p2i"]
+EXPERIMENTS = ["t2i-methods", "t2i-ssl", "i2p", "i2p-views", "p2i"]
 
 
 def _run(tmp_path: Path, out: str, limit: str) -> subprocess.CompletedProcess:
