@@ -80,6 +80,12 @@ class PosePretext(Method):
             raise ValueError(f"the pose pretext trains a <backbone>-pose network, not {model}")
         return arch
 
+    def __init__(self, spec: TaskSpec, model: TaskModel, options, inputs) -> None:
+        super().__init__(spec, model, options, inputs)
+        # Each pose's elevation (index: pose - 1), for val_elevation; not part of a checkpoint.
+        self.register_buffer("elevation", torch.as_tensor(pose_elevation(np.arange(1, spec.poses + 1))),
+                             persistent=False)
+
     def forward_module(self):
         return self.model.net
 
@@ -97,35 +103,18 @@ class PosePretext(Method):
         views, isos, _, poses = prepare(batch, self.inputs, device, generator)
         return views, isos, poses
 
-    def _logits(self, views: torch.Tensor, isos: torch.Tensor,
-                poses: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pose logits (B * P, P) of every isometric, its pose index (B * P,))."""
-        return self.net(views, isos).float().flatten(0, 1), poses.flatten().long() - 1
-
     def compute(self, views: torch.Tensor, isos: torch.Tensor, poses: torch.Tensor) -> StepOutput:
         """views (B, 3, C, H, W), isos (B, P, C, H, W), poses (B, P) -> cross-entropy over
-        the poses of every isometric, and how many it names right."""
-        logits, target = self._logits(views, isos, poses)
-        return StepOutput(F.cross_entropy(logits, target), (logits.detach().argmax(1) == target).sum(), len(target))
+        the poses of every isometric, how many it names right and, in validation, how many
+        of the named poses see the object from the right elevation."""
+        logits = self.net(views, isos).float().flatten(0, 1)  # (B * P, P)
+        target = poses.flatten().long() - 1
+        named = logits.detach().argmax(1)
+        tallies = {} if self.training else {"elevation": (self.elevation[named] == self.elevation[target]).sum()}
+        return StepOutput(F.cross_entropy(logits, target), (named == target).sum(), len(target), tallies)
 
-    @torch.no_grad()
     def validate(self, ds, device, batch: int) -> dict[str, float]:
         """val_loss and val_accuracy over every isometric, and val_elevation: the share whose
         named pose sees the object from the right elevation (above, below or level), the
         part of a pose that one isometric shows without its views (`--arch views=no`)."""
-        from spare3d_bench.train import host_batches
-
-        self.eval()
-        elevation = torch.as_tensor(pose_elevation(np.arange(1, self.spec.poses + 1)), device=device)
-        loss, right, level, count = 0.0, 0, 0, 0
-        for b in host_batches(ds, batch, device, None):
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                logits, target = self._logits(*self.prepare(b, device))
-            named = logits.argmax(1)
-            loss += float(F.cross_entropy(logits, target, reduction="sum"))
-            right += int((named == target).sum())
-            level += int((elevation[named] == elevation[target]).sum())
-            count += len(target)
-        if not count:
-            return {"val_loss": float("nan")}
-        return {"val_loss": loss / count, "val_accuracy": right / count, "val_elevation": level / count}
+        return self.evaluate_loop(ds, device, batch)

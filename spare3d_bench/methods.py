@@ -16,7 +16,7 @@ under `spare3d.models`: `spare3d_bench` never imports the packages that provide 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -37,11 +37,14 @@ class StepOutput:
     """One step's result: the loss to minimise (a scalar), and `right` of `count`
     predictions correct (for the training accuracy; `right` None when the method makes
     no predictions). `count` may be a device scalar, so that a method whose number of
-    predictions depends on the batch's contents need not read the device back."""
+    predictions depends on the batch's contents need not read the device back. `tallies`:
+    further counts among `count` (a coarser reading of each prediction, scored in
+    validation), which `evaluate_loop` reports as val_<name>."""
 
     loss: torch.Tensor
     right: torch.Tensor | None
     count: int | torch.Tensor
+    tallies: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class Method(nn.Module):
@@ -117,11 +120,13 @@ class Method(nn.Module):
     @torch.no_grad()
     def evaluate_loop(self, ds: QuestionDataset, device: torch.device, batch: int) -> dict[str, float]:
         """`compute` over a split in order, in eval mode, without augmentation: the mean
-        loss per question and the share of right predictions (val_loss, val_accuracy)."""
+        loss per question and the share of right predictions (val_loss, val_accuracy), and
+        of each of the step's `tallies` (val_<name>)."""
         from .train import host_batches
 
         self.eval()
         total, right, count, n = 0.0, 0, 0, 0
+        tallies: dict[str, int] = {}
         for b in host_batches(ds, batch, device, None):
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):
                 out = self.compute(*self.prepare(b, device))
@@ -130,9 +135,12 @@ class Method(nn.Module):
             n += questions
             if out.right is not None:
                 right, count = right + int(out.right), count + int(out.count)
+            for name, value in out.tallies.items():
+                tallies[name] = tallies.get(name, 0) + int(value)
         result = {"val_loss": total / n if n else float("nan")}
         if count:
             result["val_accuracy"] = right / count
+            result.update({f"val_{name}": value / count for name, value in tallies.items()})
         return result
 
     def param_groups(self, weight_decay: float) -> list[dict]:

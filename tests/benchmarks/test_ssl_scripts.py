@@ -50,6 +50,7 @@ def test_the_gpu_script_pretrains_probes_and_tabulates_at_the_tiny_scale(tmp_pat
     assert len(scored) == 1 and Path(scored.pop()).name == "test"  # the same drawings, none that picked best.pt
     table = (tmp_path / "out" / "results.md").read_text().splitlines()
     assert len(table) == 7
+
     def accuracies(task: str, protocol: str) -> list[float]:
         return sorted(next(r["accuracy"] for r in results[f"random resnet18 seed {s}"]
                            if (r["task"], r["protocol"]) == (task, protocol)) for s in (0, 1))
