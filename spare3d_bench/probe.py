@@ -37,7 +37,16 @@ import torch.nn.functional as F
 from renderers.files import plain_name
 from renderers.writers import atomic_write
 
-from .data import ELEVATIONS, QuestionDataset, drawing_pool, open_split, pose_elevation, split_task, subset
+from .data import (
+    ELEVATIONS,
+    QuestionDataset,
+    dataset_info,
+    drawing_pool,
+    open_split,
+    pose_elevation,
+    split_task,
+    subset,
+)
 from .evaluate import split_folder, wilson_interval
 from .inputs import InputOptions, to_float
 from .models import TaskSpec, build_model, model_class
@@ -203,7 +212,7 @@ def probe(run: str | os.PathLike | None, data: str | os.PathLike, split: str = "
     if bn == "data":
         net.encoder = data_bn(net.encoder, pools[0], inputs, dev)
     feats = [encode(net, p, inputs, dev) for p in pools]
-    poses = int(json.loads((data / "dataset.json").read_text()).get("poses", 8)) if (data / "dataset.json").exists() else 8
+    poses = int(dataset_info(data).get("poses", 8))  # the card keeps it under render.poses
     results = []
 
     def result(protocol: str, what: str, correct: int, n: int, chance: float) -> ProbeResult:

@@ -103,6 +103,22 @@ def test_the_pose_probe_names_the_pose_and_its_elevation_from_what_the_features_
     assert results[("pose", "linear")].accuracy == pose_right
 
 
+def test_the_probe_reads_twenty_poses_from_the_dataset_card(tmp_path_factory, monkeypatch):
+    """The card keeps the pose count under render.poses: a 20-pose dataset is probed 20-way
+    (chance 5%), with the level poses 17-20 a class of their own."""
+    import spare3d_bench.probe as probe_module
+    from .conftest import _generate
+
+    data = _generate(tmp_path_factory.mktemp("poses20"), "poses", 6, split=(0.5, 0.5, 0.0), poses=20)
+    assert json.loads((data / "dataset.json").read_text())["render"]["poses"] == 20
+    monkeypatch.setattr(probe_module, "encode", lambda net, pool, inputs, device, batch=128:
+                        np.eye(21, dtype=np.float32)[np.asarray(pool.answers)])
+    results = {(r.task, r.protocol): r for r in probe(None, data, "val", "cpu", "resnet18-embed")}
+    assert results[("pose", "kNN")].n == 20 * len(open_split(data / "val"))
+    assert results[("pose", "kNN")].chance == 1 / 20 and results[("pose", "kNN")].accuracy == 1.0
+    assert results[("elevation", "kNN")].chance == 8 / 20 and results[("elevation", "kNN")].accuracy == 1.0
+
+
 def test_each_pose_is_seen_from_above_below_or_level_as_its_direction_says():
     from spare3d_bench.data import ELEVATIONS, pose_elevation
 
