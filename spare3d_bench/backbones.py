@@ -16,6 +16,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from .inputs import LUMA
+
 
 def _vgg(depth: int) -> Callable[[int], nn.Module]:
     def build(out_features: int) -> nn.Module:
@@ -152,8 +154,8 @@ def make_backbone(
     `weights`: optional local torchvision/BagNet ImageNet state dict (loaded with
     weights_only=True). The classifier's last layer is left at random init. The first
     convolution sees each stacked image through the pretrained filters, averaged over the
-    images so activations keep their scale: RGB images get the RGB filters, grey images
-    their sum (what the filters give a grey image with R = G = B).
+    images so activations keep their scale (`first_conv_weight`: RGB filters, or a grey
+    run's filters, for grey or RGB images).
     """
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r} (use {', '.join(BACKBONES)})")
@@ -166,16 +168,41 @@ def make_backbone(
         _load_pretrained(model, weights)
         old = getattr(owner, attr)
     if in_channels != old.in_channels or (weights is not None and image_channels != old.in_channels):
-        new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=old.bias is not None)
-        if weights is not None:
-            with torch.no_grad():
-                per_image = old.weight if image_channels == old.in_channels else old.weight.sum(1, keepdim=True)
-                images = in_channels // image_channels
-                new.weight.copy_(per_image.repeat(1, images, 1, 1) / images)
-                if old.bias is not None:
-                    new.bias.copy_(old.bias)
-        setattr(owner, attr, new)
+        setattr(owner, attr, _stacked_conv(old, in_channels, image_channels, pretrained=weights is not None))
     return model
+
+
+def first_conv_weight(weight: torch.Tensor, image_channels: int, images: int = 1) -> torch.Tensor:
+    """A pretrained first convolution's weight (O, 1 or 3, k, k) for a stack of `images`
+    images of `image_channels` channels each: (O, images * image_channels, k, k).
+
+    Each image sees the pretrained filters, averaged over the images so activations keep
+    their scale. Between grey and RGB the filters keep what they compute: RGB filters give
+    a grey image (R = G = B) their sum; a grey filter gives an RGB image its luma's
+    share per channel (the BT.601 weights `inputs` makes grey drawings with, which add up
+    to one), so it answers an RGB drawing exactly as it answered that drawing in grey."""
+    own = weight.shape[1]
+    if own == image_channels:
+        per_image = weight
+    elif own == 3 and image_channels == 1:
+        per_image = weight.sum(1, keepdim=True)
+    elif own == 1 and image_channels == 3:
+        per_image = weight * weight.new_tensor(LUMA).view(1, 3, 1, 1)
+    else:
+        raise ValueError(f"a first convolution of {own} input channels cannot read {image_channels}-channel images")
+    return per_image.repeat(1, images, 1, 1) / images
+
+
+def _stacked_conv(old: nn.Conv2d, in_channels: int, image_channels: int, pretrained: bool) -> nn.Conv2d:
+    """`old`'s shape with `in_channels` inputs: random, or (`pretrained`) its weights
+    spread over the stacked images by `first_conv_weight`."""
+    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding, bias=old.bias is not None)
+    if pretrained:
+        with torch.no_grad():
+            new.weight.copy_(first_conv_weight(old.weight, image_channels, in_channels // image_channels))
+            if old.bias is not None:
+                new.bias.copy_(old.bias)
+    return new
 
 
 def _load_pretrained(model: nn.Module, path: str | os.PathLike | dict) -> None:
@@ -311,17 +338,24 @@ def make_feature_encoder(name: str, channels: int = 3, weights: str | os.PathLik
         if weights is not None:
             _load_pretrained(net, weights)
         if channels != net.conv1.in_channels:
-            c = net.conv1
-            net.conv1 = nn.Conv2d(channels, c.out_channels, c.kernel_size, c.stride, c.padding, bias=False)
+            net.conv1 = _stacked_conv(net.conv1, channels, channels, pretrained=weights is not None)
     else:  # MobileNet-v3, EfficientNet: features[0][0] is the stem convolution
         net.classifier = nn.Identity()
         if weights is not None:
             state = weights if isinstance(weights, dict) else read_tensor_file(weights, "pretrained weights")
-            missing, _ = net.load_state_dict({k: v for k, v in state.items() if not k.startswith("classifier.")}, strict=False)
+            where = weights if not isinstance(weights, dict) else "the weights"
+            stem, theirs = net.features[0][0], state.get("features.0.0.weight") if isinstance(state, dict) else None
+            if isinstance(theirs, torch.Tensor) and theirs.dim() == 4 and theirs.shape[1] != stem.in_channels:
+                net.features[0][0] = nn.Conv2d(theirs.shape[1], stem.out_channels, stem.kernel_size, stem.stride,
+                                               stem.padding, bias=False)  # a grey run's stem: adapted below
+            try:
+                missing, _ = net.load_state_dict({k: v for k, v in state.items() if not k.startswith("classifier.")},
+                                                 strict=False)
+            except (RuntimeError, AttributeError) as e:  # tensors of other shapes: another network's weights
+                raise ValueError(f"{where}: not weights for {name} ({str(e).splitlines()[-1].strip()})") from None
             if missing:
-                raise ValueError(f"{weights if not isinstance(weights, dict) else 'the weights'}: not weights for "
-                                 f"{name} ({len(missing)} tensors missing, e.g. {missing[0]})")
+                raise ValueError(f"{where}: not weights for {name} ({len(missing)} tensors missing, e.g. {missing[0]})")
         stem = net.features[0][0]
         if channels != stem.in_channels:
-            net.features[0][0] = nn.Conv2d(channels, stem.out_channels, stem.kernel_size, stem.stride, stem.padding, bias=False)
+            net.features[0][0] = _stacked_conv(stem, channels, channels, pretrained=weights is not None)
     return net

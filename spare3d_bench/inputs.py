@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 # ITU-R BT.601 luma: the red hidden lines stay visible as mid grey.
-_LUMA = (0.299, 0.587, 0.114)
+LUMA = (0.299, 0.587, 0.114)
 
 
 VIEWS = "frt"
@@ -54,7 +54,7 @@ def to_float(images: torch.Tensor, options: InputOptions) -> torch.Tensor:
     b, n, h, w, _ = images.shape
     x = images.permute(0, 1, 4, 2, 3).reshape(b * n, 3, h, w).float().div_(255.0)
     if options.channels == 1:
-        luma = torch.tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        luma = torch.tensor(LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
         x = (x * luma).sum(dim=1, keepdim=True)
     if options.resolution is not None and options.resolution != h:
         x = F.interpolate(x, size=(options.resolution, options.resolution), mode="bilinear", antialias=True, align_corners=False)

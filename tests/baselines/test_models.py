@@ -132,6 +132,49 @@ def test_pretrained_filters_see_grey_images_as_rgb_images_with_equal_channels(tm
         make_backbone("resnet18", 4, 1, image_channels=3)
 
 
+def test_a_grey_runs_filters_answer_an_rgb_drawing_as_they_answered_it_in_grey(tmp_path):
+    """A first convolution trained on grey drawings (--channels 1), reused on RGB ones: each
+    channel gets the filter times its luma weight, so an RGB image (red hidden lines
+    included) gets the response its grey version got, for one image and for early fusion's
+    four stacked images. The filter used to be copied whole into every channel (three times
+    the response), and four stacked images did not fit at all."""
+    from torchvision.models import resnet18
+
+    from spare3d_bench.backbones import make_feature_encoder
+    from spare3d_bench.inputs import LUMA
+
+    torch.manual_seed(3)
+    source = resnet18(weights=None)
+    source.conv1 = torch.nn.Conv2d(1, 64, 7, 2, 3, bias=False)  # as a grey run's encoder stores it
+    state = source.state_dict()
+    rgb = torch.rand(2, 3, 32, 32)
+    grey = (rgb * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    in_grey = source.conv1(grey)
+    for images in (1, 4):  # late fusion's candidate net, early fusion
+        conv = make_backbone("resnet18", 3 * images, 1, weights=state).conv1
+        assert torch.allclose(conv(rgb.repeat(1, images, 1, 1)), in_grey, atol=1e-5)
+    encoder = make_feature_encoder("resnet18", 3, weights=state)  # an RGB student of a grey run
+    assert torch.allclose(encoder.conv1(rgb), in_grey, atol=1e-5)
+    assert torch.equal(make_feature_encoder("resnet18", 1, weights=state).conv1.weight, source.conv1.weight)
+
+
+def test_a_mobilenet_embedding_keeps_pretrained_stem_filters_across_grey_and_rgb():
+    """MobileNet-v3 weights of the other channel count are adapted, not replaced by a random
+    stem; weights of another network are one line."""
+    from spare3d_bench.backbones import make_feature_encoder
+
+    torch.manual_seed(4)
+    rgb_net = make_feature_encoder("mobilenet_v3_large", 3)
+    grey = make_feature_encoder("mobilenet_v3_large", 1, weights=rgb_net.state_dict())
+    assert torch.allclose(grey.features[0][0].weight, rgb_net.features[0][0].weight.sum(1, keepdim=True))
+    back = make_feature_encoder("mobilenet_v3_large", 3, weights=grey.state_dict())
+    x = torch.rand(1, 3, 16, 16)
+    luma = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    assert torch.allclose(back.features[0][0](x), grey.features[0][0](luma), atol=1e-5)
+    with pytest.raises(ValueError, match="not weights for mobilenet_v3_large"):
+        make_feature_encoder("mobilenet_v3_large", 3, weights=make_feature_encoder("efficientnet_b0").state_dict())
+
+
 class _Hostile:
     def __reduce__(self):
         return (os.system, ("touch hacked",))
