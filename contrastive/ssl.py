@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from spare3d_bench.backbones import FEATURE_BACKBONES, make_feature_encoder
-from spare3d_bench.data import ELEVATIONS, QuestionDataset, drawing_pool, pose_elevation, subset
+from spare3d_bench.data import ELEVATIONS, QuestionDataset, drawing_pool, pose_elevation, spread_by_label, subset
 from spare3d_bench.inputs import to_float
 from spare3d_bench.methods import DATA_KINDS, Method, StepOutput
 from spare3d_bench.models import TASKS, TaskModel, TaskSpec
@@ -196,8 +196,12 @@ class DrawingMethod(Method):
     def embed_pool(self, encoder: nn.Module, pool: QuestionDataset, device: torch.device, batch: int,
                    limit: int | None = None) -> tuple:
         """Features (float32) by `encoder` and labels of the labelled drawings of `pool` (at
-        most `limit`, evenly spread)."""
-        labelled = subset(pool, np.flatnonzero(np.asarray(pool.answers) > 0), limit)
+        most `limit`, each pose keeping its share: `spread_by_label`)."""
+        answers = np.asarray(pool.answers)
+        idx = np.flatnonzero(answers > 0)
+        if limit is not None:
+            idx = idx[spread_by_label(answers[idx], limit)]
+        labelled = subset(pool, idx)
         feats, labels = [], []
         for x, b in drawing_batches(labelled, self.inputs, device, batch):
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):

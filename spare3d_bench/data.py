@@ -129,6 +129,23 @@ def subset(ds: QuestionDataset, idx: np.ndarray, limit: int | None = None) -> Qu
                            ds.poses[idx].tolist(), [ds.ids[i] for i in idx], ds.task)
 
 
+def spread_by_label(labels: np.ndarray, limit: int) -> np.ndarray:
+    """Indices (sorted) of at most `limit` items, each label keeping its share (largest
+    remainders round) and its items evenly spread. Why: a pose pool lists each model's
+    isometrics in pose order, so evenly spaced picks over the whole pool can follow that
+    cycle and leave poses out (4,095 models of 8 poses, 4,096 picks: 6 poses missing)."""
+    labels = np.asarray(labels)
+    if len(labels) <= limit:
+        return np.arange(len(labels))
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = counts * limit / len(labels)
+    take = np.floor(quota).astype(np.int64)
+    take[np.argsort(take - quota, kind="stable")[: limit - take.sum()]] += 1
+    picks = [np.flatnonzero(labels == c)[np.linspace(0, n - 1, k).round().astype(np.int64)]
+             for c, n, k in zip(classes, counts, take) if k]
+    return np.sort(np.concatenate(picks))
+
+
 def drawing_pool(ds: QuestionDataset) -> QuestionDataset:
     """Every distinct drawing of a split as a dataset of its own: item i has one view (the
     drawing) and no candidates; its answer is the pose an isometric of pose data shows

@@ -72,6 +72,21 @@ def test_the_monitor_names_the_elevation_by_knn_from_what_the_features_carry(gro
     assert set(row) == {"val_knn", "val_linear", "val_knn_elevation"}
 
 
+def test_the_knn_bank_keeps_every_poses_share_when_it_is_cut():
+    """A pose pool lists each model's isometrics in pose order. 4,095 models of 8 poses cut
+    to 4,096 by evenly spaced picks kept 2 of the 8 poses; each must keep 512, and uneven
+    labels their shares."""
+    from spare3d_bench.data import spread_by_label
+
+    labels = np.tile(np.arange(1, 9), 4095)
+    idx = spread_by_label(labels, 4096)
+    assert len(idx) == 4096 and np.bincount(labels[idx]).tolist() == [0] + [512] * 8
+    assert np.all(np.diff(idx) > 0)
+    uneven = np.array([1] * 10 + [2] * 3 + [3] * 7)
+    assert uneven[spread_by_label(uneven, 5)].tolist() == [1, 1, 2, 3, 3]  # quotas 2.5, 0.75, 1.75
+    assert spread_by_label(uneven, 20).tolist() == list(range(20))
+
+
 def test_momentum_update_is_the_exponential_average():
     a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     expected = 0.9 * a.weight.detach() + 0.1 * b.weight.detach()
