@@ -103,7 +103,7 @@ CROPS = {"single": (96 / 224,), "multi": (1.0, 192 / 224, 160 / 224, 128 / 224, 
 class CLSAOptions(MoCoOptions):
     crops: str = option("single", "strong views: single (one at 0.43 of the side) or multi (five, 1 down to 0.43)",
                         choices=tuple(CROPS))
-    alpha: float = option(1.0, "weight of the DDM loss", range=(0.0, 100.0))
+    alpha: float = option(1.0, "weight of the DDM loss (summed over the strong views)", range=(0.0, 100.0))
     strong_geometry: bool = option(True, "strong views: the reference's rotations (30 degrees) and shears (0.3); "
                                    "no keeps an isometric drawing's pose")
 
@@ -138,5 +138,5 @@ class CLSA(MoCo):
         queries, keys, loss, negatives = self.contrast(features, views, ids)
         weak = queue_similarities(queries[0], keys[1], *negatives)
         strong = [queue_similarities(self.head(f), keys[1], *negatives) for f in features[2:]]
-        ddm = torch.stack([self.ddm(weak, s) for s in strong]).mean()
+        ddm = torch.stack([self.ddm(weak, s) for s in strong]).sum()  # summed over the crops, as CLSA's code does
         return loss + self.options.alpha * ddm

@@ -87,6 +87,35 @@ def test_the_knn_bank_keeps_every_poses_share_when_it_is_cut():
     assert spread_by_label(uneven, 20).tolist() == list(range(20))
 
 
+def test_clsa_adds_alpha_times_the_ddm_of_every_strong_crop_summed(poses_data, tmp_path):
+    """CLSA's multi-crop loss is the contrastive loss plus alpha times the DDM of each of the
+    five strong crops, summed (as its training code adds them), each written out here as
+    -sum_j p_weak(j) log p_strong(j) over [positive key, queue] at the temperature."""
+    import torch.nn.functional as F
+
+    trainer = Trainer(_config(poses_data, "clsa", crops="multi", alpha=0.5), tmp_path / "run", progress=False)
+    method = trainer.method
+    *views, _, ids = method.prepare(trainer.train_set.gather(np.arange(8)), torch.device("cpu"),
+                                    torch.Generator().manual_seed(0))
+    assert len(views) == 7  # two weak views, five strong crops
+    method.eval()  # batch norm by its running statistics: every call below sees the same network
+    with torch.no_grad():
+        features = [method.net(v) for v in views]
+        total = method.loss(features, views, ids)
+        method.options = replace(method.options, alpha=0.0)
+        contrastive = method.loss(features, views, ids)
+        key = F.normalize(method.keys(views[1]), dim=1)
+        queue, tau = F.normalize(method.queue, dim=1), method.options.temperature
+
+        def logits(feature):
+            q = F.normalize(method.head(feature), dim=1)
+            return torch.cat([(q * key).sum(1, keepdim=True), q @ queue.T], dim=1) / tau
+
+        weak = logits(features[0]).softmax(1)
+        ddm = [-(weak * logits(f).softmax(1).log()).sum(1).mean() for f in features[2:]]
+    assert torch.allclose(total - contrastive, 0.5 * sum(ddm), rtol=1e-4), (float(total - contrastive), ddm)
+
+
 def test_momentum_update_is_the_exponential_average():
     a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     expected = 0.9 * a.weight.detach() + 0.1 * b.weight.detach()
