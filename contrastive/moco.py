@@ -47,7 +47,8 @@ class MoCo(DrawingMethod):
     Options = MoCoOptions
     description = "MoCo v2 on single drawings: momentum key encoder, queue of negatives, InfoNCE (symmetric)"
     default_optimizer = "sgd"
-    default_lr = 0.03
+    default_lr = 0.03  # at 256 drawings, scaled with the batch; MoCo v2's SGD with weight decay 1e-4
+    default_weight_decay = 1e-4
 
     def __init__(self, spec, model, options, inputs) -> None:
         super().__init__(spec, model, options, inputs)

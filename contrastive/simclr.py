@@ -14,7 +14,9 @@ class SimCLR(DrawingMethod):
 
     description = "SimCLR on single drawings: NT-Xent between two augmented views (LARS, warm-up, cosine)"
     default_optimizer = "lars"
-    default_lr = 0.3 * 64 / 256  # SimCLR's 0.3 x batch / 256 at the default batch of 64
+    default_lr = 0.3  # at 256 drawings, scaled with the batch: SimCLR's 0.3 x batch / 256
+    default_weight_decay = 1e-6
+    default_warmup = 10.0
 
     def __init__(self, spec, model, options, inputs) -> None:
         super().__init__(spec, model, options, inputs)

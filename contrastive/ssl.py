@@ -110,6 +110,7 @@ class DrawingMethod(Method):
     data = DATA_KINDS
     Options: ClassVar[type] = DrawingOptions
     default_model = "resnet18-embed"
+    default_batch = 256  # drawings: MoCo v2's and CLSA's batch (SimCLR's 4,096 does not fit one GPU)
     metric = "val_knn"
 
     def __init__(self, spec: TaskSpec, model: EmbeddingModel, options, inputs) -> None:

@@ -42,14 +42,16 @@ def _add_training_options(p, lr_help: str, lr_default: float | None) -> None:
                    "(default: the model's own; see docs/cli.md for each model's switches)")
     p.add_argument("--epochs", type=_positive_int, metavar="N", help="epochs (default 50, as SPARE3D; with --resume, the run's own)")
     p.add_argument("--batch-size", type=_positive_int, metavar="N",
-                   help="questions per batch (default SPARE3D's: 8 for t2i, pairs and poses, 70 for i2p/p2i)")
+                   help="questions per batch (default SPARE3D's: 8 for t2i, pairs and poses, 70 for i2p/p2i; "
+                   "pretrain: the method's, 256 drawings for simclr, moco, clsa and disco)")
     p.add_argument("--lr", type=_positive_float, default=lr_default, metavar="X", help=lr_help)
     p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "lars"),
-                   help="lars: timm's LARS (batch-norm weights and biases neither decay nor adapt) "
+                   help="sgd: momentum 0.9; lars: timm's LARS (batch-norm weights and biases neither decay nor adapt) "
                    "(default adam; pretrain: the method's, see --list-methods)")
-    p.add_argument("--weight-decay", type=_non_negative_float, default=0.0, metavar="X", help="default 0")
-    p.add_argument("--warmup", type=_non_negative_float, default=0.0, metavar="X",
-                   help="epochs of linear warm-up (default 0)")
+    p.add_argument("--weight-decay", type=_non_negative_float, metavar="X",
+                   help="default 0; pretrain: the method's (simclr 1e-6, moco, clsa and disco 1e-4)")
+    p.add_argument("--warmup", type=_non_negative_float, metavar="X",
+                   help="epochs of linear warm-up (default 0; pretrain: the method's, simclr 10)")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="after warm-up (default cosine)")
     p.add_argument("--clip", type=_non_negative_float, default=0.0, metavar="X",
                    help="clip the gradient norm to this (default 0: off)")
@@ -114,13 +116,23 @@ def _arch(args: argparse.Namespace) -> dict:
 
 
 def _config_from_args(args: argparse.Namespace, task: str, model: str, arch: dict, method: str = "supervised",
-                      options: dict | None = None, lr: float | None = None, optimizer: str = "adam"):
-    from .train import TrainConfig, saved_epochs
+                      options: dict | None = None, defaults=None):
+    """The run's TrainConfig; `defaults`: the method class whose defaults fill what the
+    command line leaves out (pretrain), else `spare3d train`'s."""
+    from .train import DEFAULT_BATCH, TrainConfig, saved_epochs
 
     epochs = args.epochs or (args.resume and saved_epochs(args.out)) or 50
+    batch_size, optimizer, lr = args.batch_size, args.optimizer, args.lr
+    weight_decay, warmup = args.weight_decay, args.warmup
+    if defaults is not None:
+        batch_size = batch_size or defaults.default_batch
+        optimizer = optimizer or defaults.default_optimizer
+        lr = lr or defaults.lr_for(batch_size or DEFAULT_BATCH[task])
+        weight_decay = defaults.default_weight_decay if weight_decay is None else weight_decay
+        warmup = defaults.default_warmup if warmup is None else warmup
     return TrainConfig(
-        task=task, model=model, data=args.data, epochs=epochs, batch_size=args.batch_size, lr=lr or args.lr,
-        optimizer=args.optimizer or optimizer, weight_decay=args.weight_decay, warmup=args.warmup, schedule=args.schedule,
+        task=task, model=model, data=args.data, epochs=epochs, batch_size=batch_size, lr=lr,
+        optimizer=optimizer or "adam", weight_decay=weight_decay or 0.0, warmup=warmup or 0.0, schedule=args.schedule,
         clip=args.clip, channels=args.channels, resolution=args.resolution, shift=args.shift,
         blank_views=args.blank_views.replace(",", ""), device=args.device,
         compile=args.compile, seed=args.seed, workers=args.loader_threads, weights=args.weights,
@@ -194,7 +206,8 @@ def add_pretrain(sub) -> None:
     p.add_argument("--method", metavar="NAME", help="the training method (required; see --list-methods)")
     p.add_argument("--model", metavar="NAME", help="<backbone>-<fusion> network to train (default: the method's, "
                    "e.g. vgg16-compare for view-comparison)")
-    _add_training_options(p, "peak learning rate (default: the method's, 5e-5 for view-comparison and pose)", None)
+    _add_training_options(p, "peak learning rate (default: the method's, 5e-5 for view-comparison and pose, "
+                          "0.3 x batch / 256 for simclr, 0.03 x batch / 256 for moco, clsa and disco)", None)
     p.set_defaults(handler=cmd_pretrain)
 
 
@@ -222,8 +235,11 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         try:
             for name, cls in sorted(methods().items()):
                 data = " or ".join(cls.data)
+                batch = (f"batch {cls.default_batch} (lr scaled with the batch)" if cls.default_batch
+                         else "the data's batch")
                 print(f"{name}: {cls.description} (trains on {data} data; default model "
-                      f"{cls.default_model or 'none'}, {cls.default_optimizer} at lr {cls.default_lr:g})")
+                      f"{cls.default_model or 'none'}, {cls.default_optimizer} at lr {cls.default_lr:g}, {batch}, "
+                      f"weight decay {cls.default_weight_decay:g}, warm-up {cls.default_warmup:g} epochs)")
         except RuntimeError as e:
             return _usage("pretrain", str(e))
         return EXIT_OK
@@ -237,7 +253,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         options = {k.removeprefix("method_"): v for k, v in vars(args).items() if k.startswith("method_") and v is not None}
         task = infer_task(args.data, allowed=cls.data)
         config = _config_from_args(args, task, args.model or cls.default_model, _arch(args), args.method, options,
-                                   args.lr or cls.default_lr, cls.default_optimizer)
+                                   defaults=cls)
     except (ValueError, RuntimeError) as e:
         return _usage("pretrain", str(e))
     return _fit(args, "pretrain", config)

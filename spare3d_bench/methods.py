@@ -61,9 +61,20 @@ class Method(nn.Module):
     default_model: ClassVar[str] = ""
     #: The validation figure that picks best.pt (higher is better).
     metric: ClassVar[str] = "val_accuracy"
-    #: The learning rate and optimiser `spare3d pretrain` uses when none is given.
-    default_lr: ClassVar[float] = 5e-5
+    #: What `spare3d pretrain` uses when the command line gives none: the optimiser, the
+    #: batch (None: the data's SPARE3D batch, 8 for pairs and poses, 70 for I2P and P2I),
+    #: the learning rate (at `default_batch`, scaled linearly with the batch when there is
+    #: one: SimCLR's 0.3 x batch / 256), weight decay and epochs of warm-up.
     default_optimizer: ClassVar[str] = "adam"
+    default_batch: ClassVar[int | None] = None
+    default_lr: ClassVar[float] = 5e-5
+    default_weight_decay: ClassVar[float] = 0.0
+    default_warmup: ClassVar[float] = 0.0
+
+    @classmethod
+    def lr_for(cls, batch: int) -> float:
+        """The default learning rate for a batch of `batch`."""
+        return cls.default_lr * batch / cls.default_batch if cls.default_batch else cls.default_lr
 
     def __init__(self, spec: TaskSpec, model: TaskModel, options, inputs: InputOptions) -> None:
         super().__init__()

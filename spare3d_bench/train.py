@@ -370,7 +370,7 @@ class Trainer:
         # fused: one kernel over all parameters; on the 2-core CPU a ResNet-18 step took 6 ms
         # (SGD) and 0.10 s (AdamW) against 0.10 s and 0.36-0.53 s for torch's CPU default.
         if c.optimizer == "sgd":
-            return torch.optim.SGD(groups, lr=c.lr, momentum=0.9, nesterov=True, fused=True)
+            return torch.optim.SGD(groups, lr=c.lr, momentum=0.9, fused=True)  # as MoCo v2 and torchvision train
         if c.optimizer == "lars":  # timm's tested LARS; groups without weight decay are not adapted either
             from timm.optim import Lars
 

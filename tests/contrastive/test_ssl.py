@@ -116,6 +116,27 @@ def test_clsa_adds_alpha_times_the_ddm_of_every_strong_crop_summed(poses_data, t
     assert torch.allclose(total - contrastive, 0.5 * sum(ddm), rtol=1e-4), (float(total - contrastive), ddm)
 
 
+@pytest.mark.parametrize("argv, expected", [
+    ([], ("lars", 256, 0.3, 1e-6, 10.0)),  # SimCLR's 0.3 x batch / 256, LARS, 10 epochs of warm-up
+    (["--batch-size", "64"], ("lars", 64, 0.075, 1e-6, 10.0)),
+    (["--batch-size", "64", "--lr", "0.5", "--weight-decay", "0", "--warmup", "0.5"], ("lars", 64, 0.5, 0.0, 0.5)),
+    (["--method", "moco", "--batch-size", "128"], ("sgd", 128, 0.015, 1e-4, 0.0)),
+    (["--method", "pose"], ("adam", 8, 5e-5, 0.0, 0.0)),  # the data's SPARE3D batch
+])
+def test_pretrain_fills_what_the_command_leaves_out_with_the_methods_recipe(argv, expected, poses_data, tmp_path):
+    from spare3d_bench.cli import build_parser
+    from spare3d_bench.cli_train import _config_from_args
+    from spare3d_bench.methods import method_class
+
+    args = build_parser().parse_args(["pretrain", "--method", "simclr", "--data", str(poses_data), "--out",
+                                      str(tmp_path / "run"), *argv])
+    config = _config_from_args(args, "poses", "resnet18-embed", {}, args.method, {}, defaults=method_class(args.method))
+    assert (config.optimizer, config.batch, config.lr, config.weight_decay, config.warmup) == pytest.approx(expected)
+    train = build_parser().parse_args(["train", "--data", str(poses_data), "--out", str(tmp_path / "t")])
+    config = _config_from_args(train, "i2p", "vgg16-early", {})
+    assert (config.optimizer, config.batch, config.lr, config.weight_decay, config.warmup) == ("adam", 70, 2e-5, 0, 0)
+
+
 def test_momentum_update_is_the_exponential_average():
     a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     expected = 0.9 * a.weight.detach() + 0.1 * b.weight.detach()
