@@ -173,6 +173,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         missing.insert(0, "--model")
     if missing:
         return _usage("train", f"missing {', '.join(missing)}")
+    if args.init is not None and args.weights is not None:
+        return _usage("train", "--init RUN and --weights FILE both give the starting weights: use one")
     from .data import infer_task
     from .train import run_checkpoint
 

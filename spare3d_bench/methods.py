@@ -24,7 +24,7 @@ from torch import nn
 
 from .data import QuestionDataset, check_answers
 from .inputs import InputOptions, prepare
-from .models import TASKS, TaskModel, TaskSpec, build_model, load_plugin, plugin_entry_points
+from .models import TASKS, TaskModel, TaskSpec, build_model, load_plugin, model_class, plugin_entry_points
 from .options import NoOptions
 
 ENTRY_POINTS = "spare3d.methods"
@@ -167,6 +167,13 @@ class Supervised(Method):
     data = TASKS
     description = "train a question model (early or late fusion, or a pretrained network) on its task's answers"
     default_model = "vgg16-early"
+
+    @classmethod
+    def check_config(cls, model: str, arch: dict, options) -> dict:
+        if model_class(model).encoder_only:
+            raise ValueError(f"{model} is a per-drawing encoder and answers no question: train a task model that "
+                             "is built on its backbone (e.g. --model resnet18-late) and start it with --init RUN")
+        return arch
 
     def check_split(self, ds: QuestionDataset, where) -> None:
         check_answers(ds, self.spec.n_scores, where)

@@ -333,7 +333,9 @@ class Trainer:
         try:
             with torch.no_grad():
                 self.method.compute(*inputs)
-        except ValueError as e:  # batch norm's "Expected more than 1 value per channel"
+        except ValueError as e:
+            if "more than 1 value per channel" not in str(e):  # the model's own refusal says what is wrong
+                raise ValueError(f"{self.config.model}: {e}") from None
             raise ValueError(f"{self.config.model}: a batch of {plural(n, 'question')} at {size} px leaves batch norm one "
                              f"value per channel ({e}); use a larger --batch-size or --resolution") from None
         except RuntimeError as e:

@@ -258,7 +258,7 @@ def test_init_hands_the_encoder_to_a_task_model(model, teacher_run, t2i_data, tm
         assert r.returncode == 0, r.stderr
 
 
-def test_bad_input_is_one_line(poses_data, teacher_run, tmp_path):
+def test_bad_input_is_one_line(poses_data, teacher_run, t2i_data, tmp_path):
     def fails(*args):
         r = spare3d("pretrain", "--data", str(poses_data), "--out", str(tmp_path / "x"), "--device", "cpu", *args)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -281,6 +281,13 @@ def test_bad_input_is_one_line(poses_data, teacher_run, tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     r = spare3d("evaluate", str(teacher_run), "--data", str(poses_data), "--split", "val", "--device", "cpu")
     assert r.returncode != 0 and "answers no question by itself" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    start = ("train", "--init", str(teacher_run), "--data", str(t2i_data), "--out", str(tmp_path / "z"), "--device", "cpu")
+    r = spare3d(*start)  # no --model: the run's own, an encoder
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "resnet18-embed is a per-drawing encoder and answers no question: train a task model" in r.stderr
+    r = spare3d(*start, "--model", "resnet18-late", "--weights", str(teacher_run / "best.pt"))
+    assert r.returncode == 2 and "--init RUN and --weights FILE both give the starting weights" in r.stderr
+    assert not (tmp_path / "z").exists()
 
 
 def test_an_encoder_model_answers_no_question():
