@@ -76,18 +76,19 @@ def load_teacher(source: str, backbone: str, channels: int) -> Teacher:
         known = {f for f in DrawingOptions.__dataclass_fields__}
         options = parse_options(DrawingOptions, {k: v for k, v in config.get("options", {}).items() if k in known},
                                 f"{path} options")
-        encoder = make_feature_encoder(name, channels)
-        hidden = options.head_hidden or FEATURE_BACKBONES[name]
-        head = ProjectionHead(FEATURE_BACKBONES[name], hidden, options.head_out, options.head_layers)
+        weights = {k.removeprefix("encoder."): v for k, v in ckpt["model"].items() if k.startswith("encoder.")}
+        head_state = {k.removeprefix("head."): v for k, v in ckpt.get("method", {}).items() if k.startswith("head.")}
+        first = head_state.get("net.0.weight")
+        # The hidden width as trained: a DisCo run's config keeps --head-hidden 0 even where
+        # its head was widened to its own teacher's.
+        hidden = int(first.shape[0]) if options.head_layers > 1 and isinstance(first, torch.Tensor) else 0
         try:
-            encoder.load_state_dict({k.removeprefix("model.encoder."): v for k, v in
-                                     {f"model.{k}": v for k, v in ckpt["model"].items()}.items()
-                                     if k.startswith("model.encoder.")})
-            head.load_state_dict({k.removeprefix("head."): v for k, v in ckpt.get("method", {}).items()
-                                  if k.startswith("head.")})
-        except RuntimeError as e:
+            encoder = make_feature_encoder(name, channels, weights=weights)  # a grey run serves an RGB student
+            head = ProjectionHead(FEATURE_BACKBONES[name], hidden, options.head_out, options.head_layers)
+            head.load_state_dict(head_state)
+        except (RuntimeError, ValueError) as e:
             raise ValueError(f"{path}: its checkpoint does not fit its own configuration "
-                             f"({str(e).splitlines()[0][:120]})") from None
+                             f"({str(e).splitlines()[0][:160]})") from None
         return Teacher(encoder, head, options.head_out, hidden)
     if not path.is_file():
         raise ValueError(f"{path}: no such teacher (a pretraining run folder or an encoder weights file)")
@@ -107,7 +108,7 @@ class DisCo(MoCo):
             raise ValueError(f"the teacher {options.teacher} gives {teacher.out}-d embeddings, the student "
                              f"{options.head_out}-d: set --head-out {teacher.out}")
         hidden = options.head_hidden or max(model.features, teacher.hidden)
-        if hidden < teacher.hidden:
+        if options.head_layers > 1 and hidden < teacher.hidden:  # a one-layer head has no hidden width
             raise ValueError(f"--head-hidden {hidden} is narrower than the teacher's {teacher.hidden}: DisCo's student "
                              "head must be at least as wide (the distilling bottleneck)")
         super().__init__(spec, model, replace(options, head_hidden=hidden), inputs)

@@ -87,6 +87,8 @@ class MoCo(DrawingMethod):
     def after_step(self) -> None:
         if self._pending is not None:
             (k, ids), n = self._pending, len(self._pending[0])
+            if n > len(self.queue):  # more keys than places (every rank's batch): keep the newest, one each
+                k, ids, n = k[-len(self.queue):], ids[-len(self.queue):], len(self.queue)
             idx = (self.queue_ptr + torch.arange(n, device=k.device)) % len(self.queue)
             self.queue[idx] = k.to(self.queue.dtype)
             self.queue_ids[idx] = ids

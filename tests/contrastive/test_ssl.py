@@ -160,6 +160,15 @@ def test_moco_queues_the_keys_after_the_step_and_wraps_around(poses_data, tmp_pa
     assert int(method.queue_ptr) == 48 % 40  # 16 + 16 + 16 wraps past 40
 
 
+def test_a_batch_larger_than_the_queue_leaves_it_the_newest_keys(poses_data, tmp_path):
+    trainer = Trainer(_config(poses_data, "moco", queue=16), tmp_path / "run", progress=False)
+    method = trainer.method
+    batch = trainer.train_set.gather(np.arange(24))
+    trainer.step(batch)
+    assert method.queue_ids.tolist() == batch["index"][8:].tolist() and int(method.queue_ptr) == 0
+    assert torch.allclose(method.queue.norm(dim=1), torch.ones(16))
+
+
 def test_a_drawing_never_meets_its_own_queued_key_as_a_negative(poses_data, tmp_path):
     """A pool of a few thousand drawings and a queue of 4,096: each drawing would meet its
     key of the epoch before among its negatives. The queue keeps the keys' drawings and the
@@ -336,6 +345,13 @@ def test_a_disco_students_head_is_never_narrower_than_its_teachers(student, feat
     if student.startswith("efficientnet"):
         (row,) = trainer.fit()
         assert np.isfinite(row["train_loss"]) and 0 <= row["val_knn"] <= 1
+    else:  # the student, widened past its own features, teaches in turn (its config keeps --head-hidden 0)
+        trainer.fit()
+        from contrastive.disco import load_teacher
+
+        assert load_teacher(str(tmp_path / "run"), "resnet50", 3).hidden == width
     narrow = replace(config, options={**config.options, "head_hidden": 256})
     with pytest.raises(ValueError, match=f"--head-hidden 256 is narrower than the teacher's {teacher_hidden}"):
         Trainer(narrow, tmp_path / "narrow", progress=False)
+    linear = replace(config, options={**config.options, "head_hidden": 256, "head_layers": 1})
+    assert Trainer(linear, tmp_path / "linear", progress=False).method.head.out == 128  # no hidden layer to widen
