@@ -270,7 +270,9 @@ class _Batches:
         rank, ranks = self.shard
         if ranks == 1:
             return chunks
-        return [c[rank * len(c) // ranks : (rank + 1) * len(c) // ranks] for c in chunks]
+        # Equal shares (gathers need them): a partial batch, which only a split smaller than
+        # one batch keeps, loses its last len % ranks items; an empty share is no batch.
+        return [c[rank * (len(c) // ranks) : (rank + 1) * (len(c) // ranks)] for c in chunks if len(c) >= ranks]
 
 
 class HostBatches(_Batches):

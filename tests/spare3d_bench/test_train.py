@@ -446,3 +446,27 @@ def test_the_api_names_each_bad_setting():
                                 ("weight_decay", float("nan"), "weight_decay must be"), ("device", "tpu", "unknown device")):
         with pytest.raises(ValueError, match=message):
             _config("d", **{key: value})
+
+
+@pytest.mark.parametrize("batch, ranks", [(4, 2), (16, 2), (16, 4)])
+def test_ranks_take_equal_disjoint_shares_of_every_batch(i2p_data, batch, ranks):
+    """Under torchrun each rank takes its share of each batch; gathers need equal shares, so
+    the one partial batch a split smaller than a batch keeps (9 questions, batch 16) is cut
+    to a multiple of the ranks."""
+    from spare3d_bench.data import HostBatches, open_split
+
+    ds = open_split(i2p_data / "train")
+    shares = []
+    for rank in range(ranks):
+        loader = HostBatches(ds, batch, drop_last=len(ds) >= batch)
+        loader.shard = (rank, ranks)
+        shares.append([b["index"].tolist() for b in loader])
+    steps = {len(s) for s in shares}
+    assert len(steps) == 1
+    for step in range(steps.pop()):
+        parts = [s[step] for s in shares]
+        assert len({len(p) for p in parts}) == 1 and len(parts[0]) > 0
+        together = [i for p in parts for i in p]
+        assert len(set(together)) == len(together)
+        if len(ds) >= batch:
+            assert len(together) == batch
