@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from .cli import (
     EXIT_OK,
@@ -341,6 +342,8 @@ def cmd_probe(args: argparse.Namespace) -> int:
     split = args.split
     if split == "test" and not (Path(args.data) / "test").is_dir() and (Path(args.data) / "val").is_dir():
         split = "val"
+        print(f"spare3d probe: note: {args.data} has no test split; scoring val, which chose best.pt of any run "
+              "pretrained on these data", file=sys.stderr)
     try:
         results = probe(args.run, args.data, split, args.device, args.random, args.seed, args.name, args.bn)
     except (ValueError, RuntimeError) as err:

@@ -129,3 +129,13 @@ def test_each_pose_is_seen_from_above_below_or_level_as_its_direction_says():
     assert pose_elevation(np.array([[2, 6]])).tolist() == [[0, 1]]
     with pytest.raises(ValueError, match="poses are 1..20, not 0..3"):
         pose_elevation(np.array([0, 3]))
+
+
+def test_the_probe_command_says_when_it_scores_val_for_a_missing_test_split(poses_data):
+    from .conftest import spare3d
+
+    r = spare3d("probe", "--random", "resnet18-embed", "--data", str(poses_data), "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert f"{poses_data} has no test split; scoring val" in r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 4 and all(f"on {poses_data / 'val'}:" in line for line in lines)
