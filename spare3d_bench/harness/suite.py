@@ -46,6 +46,7 @@ import yaml
 from renderers import DRAWING_REVISION
 
 from .. import __version__
+from ..methods import TRAINING_REVISION
 
 SCALES = ("tiny", "cpu", "gpu", "paper")
 SECTIONS = ("data", "pretrain", "train")
@@ -74,12 +75,16 @@ class Stage:
     @cached_property
     def key(self) -> str:
         """Content hash of the stage: kind, settings (less NOT_HASHED), inputs' keys, the
-        package version and the drawings' revision (a code change that alters drawings
-        re-runs every stage). Equal keys mean the same work. Computed once: the runner asks
-        for it at every turn."""
+        package version, the drawings' revision (a code change that alters drawings
+        re-runs every stage) and, for a training stage, the training revision (one that
+        alters training re-runs the training and what depends on it, not the data). Equal
+        keys mean the same work. Computed once: the runner asks for it at every turn."""
         settings = {k: v for k, v in self.settings.items() if k not in NOT_HASHED}
-        text = json.dumps({"kind": self.kind, "settings": settings, "inputs": list(self.inputs), "version": __version__,
-                           "drawings": DRAWING_REVISION}, sort_keys=True, default=str)
+        content = {"kind": self.kind, "settings": settings, "inputs": list(self.inputs), "version": __version__,
+                   "drawings": DRAWING_REVISION}
+        if self.kind in ("train", "pretrain"):
+            content["training"] = TRAINING_REVISION
+        text = json.dumps(content, sort_keys=True, default=str)
         return f"{self.kind}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 

@@ -105,6 +105,10 @@ def test_stage_hashes_change_with_what_decides_the_work_and_nothing_else(monkeyp
     seeds = {**spec, "seeds": [0, 1]}
     a, b = expand(seeds, "tiny").runs
     assert a.stages[0].key == b.stages[0].key and a.stages[1].key != b.stages[1].key
+    # code that trains differently: the training and its evaluation again, not the data
+    monkeypatch.setattr(suite_module, "TRAINING_REVISION", suite_module.TRAINING_REVISION + 1)
+    keys = [s.key for s in expand(spec, "tiny").runs[0].stages]
+    assert keys[0] == gen and keys[1] != train and keys[2] != ev
     # code that draws differently: every stage again
     monkeypatch.setattr(suite_module, "DRAWING_REVISION", suite_module.DRAWING_REVISION + 1)
     keys = [s.key for s in expand(spec, "tiny").runs[0].stages]
