@@ -182,16 +182,18 @@ class DrawingMethod(Method):
     def compute(self, *inputs: torch.Tensor) -> StepOutput:
         *views, labels, ids = inputs
         features = [self.net(v) for v in views]
-        loss = self.loss(features, views, ids)
+        pretext = self.loss(features, views, ids)
         # The online linear monitor: detached features, labelled drawings only, by mask
-        # rather than by selection, so that the step never waits for the device.
+        # rather than by selection, so that the step never waits for the device. Its loss
+        # trains only the monitor's head, and is logged apart (train_monitor_loss).
         known = labels > 0
         count = known.sum()
         logits = self.probe(features[0].detach().float())
         per_drawing = F.cross_entropy(logits, labels, reduction="none")
-        loss = loss + (per_drawing * known).sum() / count.clamp(min=1)
+        monitor = (per_drawing * known).sum() / count.clamp(min=1)
         right = ((logits.argmax(1) == labels) & known).sum()
-        return StepOutput(loss, right, count)
+        return StepOutput(pretext + monitor, right, count,
+                          parts={"pretext_loss": pretext.detach(), "monitor_loss": monitor.detach()})
 
     @torch.no_grad()
     def embed_pool(self, encoder: nn.Module, pool: QuestionDataset, device: torch.device, batch: int,

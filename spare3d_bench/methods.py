@@ -45,12 +45,14 @@ class StepOutput:
     no predictions). `count` may be a device scalar, so that a method whose number of
     predictions depends on the batch's contents need not read the device back. `tallies`:
     further counts among `count` (a coarser reading of each prediction, scored in
-    validation), which `evaluate_loop` reports as val_<name>."""
+    validation), which `evaluate_loop` reports as val_<name>. `parts`: the terms `loss`
+    adds up, detached scalars, which training logs as train_<name> (epoch means)."""
 
     loss: torch.Tensor
     right: torch.Tensor | None
     count: int | torch.Tensor
     tallies: dict[str, torch.Tensor] = field(default_factory=dict)
+    parts: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class Method(nn.Module):

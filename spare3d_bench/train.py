@@ -460,7 +460,7 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.method.after_step()
-        return StepOutput(out.loss.detach(), out.right, out.count)
+        return StepOutput(out.loss.detach(), out.right, out.count, parts=out.parts)
 
     def fit(self) -> list[dict]:
         """Train the remaining epochs; returns the metric history."""
@@ -477,6 +477,7 @@ class Trainer:
             lr = self.scheduler.get_last_lr()[0]  # the rate of the epoch's first step, not the next epoch's
             total_loss = torch.zeros((), device=self.device)
             right = torch.zeros((), dtype=torch.long, device=self.device)
+            parts: dict[str, torch.Tensor] = {}
             n = predictions = 0
             bar = tqdm(self.loader, desc=f"epoch {epoch + 1}/{self.config.epochs}", unit="batch", leave=False,
                        disable=not (self.progress and chief) or None)
@@ -484,15 +485,19 @@ class Trainer:
                 out = self.step(batch)
                 questions = len(batch["index"])
                 total_loss += out.loss * questions
+                for name, value in out.parts.items():
+                    parts[name] = parts.get(name, 0) + value.float() * questions
                 if out.right is not None:
                     right += out.right
                     predictions += out.count
                 n += questions
                 if i % 50 == 0:
                     bar.set_postfix(loss=f"{out.loss.item():.4f}")
-            loss_sum, right_sum, predictions, n = distributed.sum_over_ranks([total_loss.item(), right.item(),
-                                                                              int(predictions), n])
+            names = sorted(parts)
+            loss_sum, right_sum, predictions, n, *part_sums = distributed.sum_over_ranks(
+                [total_loss.item(), right.item(), int(predictions), n, *(float(parts[k]) for k in names)])
             row = {"epoch": epoch + 1, "train_loss": loss_sum / n}
+            row.update({f"train_{k}": v / n for k, v in zip(names, part_sums)})
             if predictions:
                 row["train_accuracy"] = right_sum / predictions
             row.update(lr=lr, seconds=time.perf_counter() - t0)

@@ -229,6 +229,9 @@ def test_a_killed_and_resumed_run_ends_bit_identical(method, poses_data, teacher
     assert same_state(whole, resumed)
     assert [r["train_loss"] for r in whole["history"]] == [r["train_loss"] for r in resumed["history"]]
     assert "val_knn" in whole["history"][-1] and "val_linear" in whole["history"][-1]
+    for row in whole["history"]:  # the loss minimised is the method's plus the monitor's, each logged
+        assert row["train_loss"] == pytest.approx(row["train_pretext_loss"] + row["train_monitor_loss"], rel=1e-5)
+        assert row["train_monitor_loss"] > 0
     if method in ("moco", "clsa", "disco"):
         assert "queue" in whole["method"] and torch.equal(whole["method"]["queue"], resumed["method"]["queue"])
         assert torch.equal(whole["method"]["queue_ids"], resumed["method"]["queue_ids"])
