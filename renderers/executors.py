@@ -248,6 +248,9 @@ class SerialExecutor:
 
 
 _DASK_WORKER: dict[int, Worker] = {}
+# One thread forks at a time: on Python 3.12+ filelock (which torch loads) refuses a fork
+# while another thread is inside one, and `children_allowed` flips a process-wide flag.
+_FORKING = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -272,7 +275,7 @@ def _isolated(fn: Callable, payload: Any, timeout: float) -> tuple[Any, str | No
     w = _DASK_WORKER.get(me_thread)
     if w is None or not w.alive:
         # Ours dies with its parent (PR_SET_PDEATHSIG) and is stopped when the Dask worker exits.
-        with children_allowed():
+        with _FORKING, children_allowed():
             w = _DASK_WORKER[me_thread] = Worker(mp.get_context("fork"))
     w.submit(None, fn, payload, timeout)
     outcome = w.collect(timeout)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -82,6 +83,41 @@ def test_dask_worker_threads_each_run_units_in_their_own_process():
         for w in executors._DASK_WORKER.values():
             w.stop()
         executors._DASK_WORKER.clear()
+
+
+def test_dask_worker_threads_start_their_processes_one_at_a_time(monkeypatch):
+    """Forks from several threads at once break on Python 3.12+ once filelock is loaded (it
+    refuses a fork while another thread is inside one: a flaky RuntimeError with torch
+    imported), and each start flips the process's daemon flag: starts must not overlap."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from renderers import executors
+
+    inside, most = [0], [0]
+    guard = threading.Lock()
+
+    class Starting:
+        alive = True
+
+        def __init__(self, ctx) -> None:
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            with guard:
+                inside[0] -= 1
+
+        def submit(self, key, fn, payload, timeout) -> None:
+            self.result = fn(payload)
+
+        def collect(self, timeout):
+            return executors.Outcome(None, self.result, None)
+
+    monkeypatch.setattr(executors, "Worker", Starting)
+    monkeypatch.setattr(executors, "_DASK_WORKER", {})
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(lambda x: executors._isolated(abs, -x, 30.0), range(8))) == [(x, None) for x in range(8)]
+    assert most[0] == 1 and len(executors._DASK_WORKER) == 4
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
