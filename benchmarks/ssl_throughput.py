@@ -118,7 +118,7 @@ def main() -> None:
     args = ap.parse_args()
     if (args.data is None) == (args.synthetic is None):
         ap.error("give --data DIR or --synthetic N")
-    where = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
+    where = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "CPU"
     print(f"{where}, torch {torch.__version__}, {args.method} {args.model} at {args.resolution} px, batch {args.batch} "
           f"drawings, bf16 and channels_last on CUDA, compile={args.compile}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:

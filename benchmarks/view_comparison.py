@@ -54,7 +54,7 @@ def synthetic_pairs(root: Path, n: int, size: int) -> Path:
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def _timed(step, batches, steps: int, warmup: int, device: torch.device) -> float:
@@ -116,7 +116,7 @@ def main() -> None:
     args = ap.parse_args()
     if (args.data is None) == (args.synthetic is None):
         ap.error("give --data DIR or --synthetic N")
-    where = torch.cuda.get_device_name() if args.device.startswith("cuda") else "CPU"
+    where = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else "CPU"
     print(f"{where}, torch {torch.__version__}, {args.model} at {args.resolution} px, batch {args.batch} pairs, "
           f"bf16 and channels_last on CUDA, compile={args.compile}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:

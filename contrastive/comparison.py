@@ -28,10 +28,6 @@ from spare3d_bench.options import option
 from .branches import ENCODER_BACKBONES, BranchOptions, FourBranchNet
 from .losses import NTXentLoss
 
-#: The pairing labels of one pair: (views of object 1, 2) x (isometric of object 1, 2).
-PAIR_LABELS = ((1.0, 0.0), (0.0, 1.0))
-
-
 class ComparisonModel(TaskModel):
     """T2I through the view-comparison network: each candidate's logit of showing the
     object of f, r and t; the answer is the argmax."""
@@ -65,7 +61,7 @@ class ComparisonSettings:
 def pairing_labels(pairs: int, device=None) -> torch.Tensor:
     """(2 * pairs, 2) targets: row 2p + i holds the labels of object i's views against
     the two isometrics of pair p, [1, 0] then [0, 1]: the [1, 0, 0, 1] of a pair."""
-    return torch.tensor(PAIR_LABELS, device=device).repeat(pairs, 1)
+    return torch.eye(2, device=device).repeat(pairs, 1)  # made on the device: no host copy to wait for
 
 
 class ViewComparison(Method):

@@ -53,9 +53,8 @@ def to_float(images: torch.Tensor, options: InputOptions) -> torch.Tensor:
     """(B, N, H, W, 3) uint8 -> (B, N, C, S, S) float in [0, 1]."""
     b, n, h, w, _ = images.shape
     x = images.permute(0, 1, 4, 2, 3).reshape(b * n, 3, h, w).float().div_(255.0)
-    if options.channels == 1:
-        luma = torch.tensor(LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
-        x = (x * luma).sum(dim=1, keepdim=True)
+    if options.channels == 1:  # weights as Python numbers: no tensor to copy to the device each batch
+        x = LUMA[0] * x[:, 0:1] + LUMA[1] * x[:, 1:2] + LUMA[2] * x[:, 2:3]
     if options.resolution is not None and options.resolution != h:
         x = F.interpolate(x, size=(options.resolution, options.resolution), mode="bilinear", antialias=True, align_corners=False)
     return x.view(b, n, *x.shape[1:])
@@ -69,10 +68,12 @@ def shift_questions(groups: list[torch.Tensor], max_shift: float, generator: tor
     out = []
     for x in groups:
         _, n, c, h, w = x.shape
-        theta = torch.zeros(b, 2, 3)
+        theta = torch.zeros(b, 2, 3, dtype=x.dtype)
         theta[:, 0, 0] = theta[:, 1, 1] = 1
         theta[:, :, 2] = offsets
-        theta = theta.to(x.device, x.dtype).repeat_interleave(n, dim=0)
+        if x.device.type == "cuda":  # from pinned memory, without waiting for the device
+            theta = theta.pin_memory().to(x.device, non_blocking=True)
+        theta = theta.repeat_interleave(n, dim=0)
         grid = F.affine_grid(theta, [b * n, c, h, w], align_corners=False)
         flat = 1 - x.reshape(b * n, c, h, w)  # shift ink, pad with 0 = white
         moved = F.grid_sample(flat, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -340,6 +340,9 @@ class Trainer:
                              f"value per channel ({e}); use a larger --batch-size or --resolution") from None
         except RuntimeError as e:
             reason = str(e).strip().splitlines()[0][:160]
+            if "size" not in reason or isinstance(e, torch.cuda.OutOfMemoryError):  # memory, cuDNN: not the drawings' size
+                raise ValueError(f"{self.config.model}: a first step on {plural(n, 'question')} at {size} px failed "
+                                 f"({reason})") from None
             raise ValueError(f"{self.config.model} cannot take {size} px drawings ({reason}); use a larger --resolution") from None
         finally:
             for b, saved in buffers:
@@ -419,12 +422,12 @@ class Trainer:
         torch.set_rng_state(ckpt["rng"]["torch"])
         self.augment.set_state(ckpt["rng"]["augment"])
         if self.cuda and "cuda" in ckpt["rng"]:
-            torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
+            torch.cuda.set_rng_state(ckpt["rng"]["cuda"], self.device)  # this run's GPU, not the current one
 
     def _checkpoint(self) -> dict:
         rng = {"torch": torch.get_rng_state(), "augment": self.augment.get_state()}
         if self.cuda:
-            rng["cuda"] = torch.cuda.get_rng_state()
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {
             "config": asdict(self.config),
             "spec": self.spec.to_dict(),

@@ -237,6 +237,9 @@ def test_shift_moves_every_drawing_of_a_question_alike():
     assert views.min() >= 0 and views.max() <= 1 and views[0, 0, 0, 0, 0] == pytest.approx(1)
     half = to_float(torch.from_numpy(img), InputOptions(resolution=16))
     assert half.shape == (2, 7, 3, 16, 16)
+    red = np.zeros((1, 1, 2, 2, 3), np.uint8)
+    red[..., 0] = 255  # a hidden line of the SPARE3D style: BT.601 luma 0.299
+    assert to_float(torch.from_numpy(red), InputOptions(channels=1)).flatten().tolist() == pytest.approx([0.299] * 4)
 
 
 def test_blank_views_show_the_model_white_paper_in_place_of_the_named_views():
