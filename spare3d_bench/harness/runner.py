@@ -286,12 +286,18 @@ def run_command(argv: list[str]) -> tuple[int, str, str]:
 
 
 def release_memory() -> None:
-    """Collect garbage and hand freed memory back to the system (glibc keeps freed arenas):
-    stages run one after another in one process, and should peak no higher than one."""
+    """Collect garbage and hand freed memory back to the system (glibc keeps freed arenas)
+    and to the GPU (torch's cache): stages run one after another in one process, and should
+    peak no higher than one. A stage that decides by the GPU's free memory whether its
+    drawings fit on it (`--data-on-device auto`) must not see the last stage's cache."""
     import ctypes
     import gc
+    import sys
 
     gc.collect()
+    torch = sys.modules.get("torch")  # never imported here for a stage that did not
+    if torch is not None and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
