@@ -21,7 +21,8 @@
 # RANDOM_SEEDS (environment; default 0) the initialisation seeds of the random encoders, e.g.
 # "0 1 2 3 4": the table then also gives the range of their accuracies.
 # `run` needs only this checkout (PYTHONPATH, no install) and python3 with torch, torchvision,
-# numpy, tqdm, pyyaml, kornia, timm and scikit-learn; it writes OUT/results.md and
+# numpy, tqdm, pyyaml, kornia, timm and scikit-learn (benchmarks/gpu_wheels.sh brings kornia
+# and timm to a GPU box that lacks them); it writes OUT/results.md and
 # OUT/results.json (kNN and linear accuracy of each encoder on the test split, with 95% intervals:
 # the pose, and its elevation, seen from above or from below),
 # rewritten as each probe finishes so that a run cut short keeps the rows it finished.
