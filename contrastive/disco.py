@@ -84,7 +84,8 @@ def load_teacher(source: str, backbone: str, channels: int) -> Teacher:
         hidden = int(first.shape[0]) if options.head_layers > 1 and isinstance(first, torch.Tensor) else 0
         try:
             encoder = make_feature_encoder(name, channels, weights=weights)  # a grey run serves an RGB student
-            head = ProjectionHead(FEATURE_BACKBONES[name], hidden, options.head_out, options.head_layers)
+            head = ProjectionHead(FEATURE_BACKBONES[name], hidden, options.head_out, options.head_layers,
+                                  batch_norm=options.head_bn)  # a run saved before head_bn had batch norm
             head.load_state_dict(head_state)
         except (RuntimeError, ValueError) as e:
             raise ValueError(f"{path}: its checkpoint does not fit its own configuration "

@@ -39,6 +39,8 @@ class MoCoOptions(DrawingOptions):
     queue: int = option(4096, "negatives kept in the queue (MoCo: 65,536 on ImageNet)", range=(16, 1_000_000))
     momentum: float = option(0.99, "momentum of the key encoder (MoCo: 0.999 over 200 ImageNet epochs)",
                              range=(0.0, 0.99999))
+    head_bn: bool = option(False, "batch norm after the projection head's hidden layers (MoCo v2's head, which CLSA "
+                           "and DisCo build on, has none)")
 
 
 class MoCo(DrawingMethod):

@@ -100,6 +100,7 @@ class DrawingOptions(AugmentOptions):
     head_layers: int = option(2, "projection head layers (2: SimCLR v1 / MoCo v2, 3: SimCLR v2)", choices=(1, 2, 3))
     head_hidden: int = option(0, "projection head hidden width (0: the encoder's feature count)", range=(0, 16384))
     head_out: int = option(128, "embedding size the loss sees", range=(8, 4096))
+    head_bn: bool = option(True, "batch norm after the projection head's hidden layers (SimCLR's head has it)")
     temperature: float = option(0.2, "softmax temperature of the contrastive loss", range=(1e-3, 10.0))
 
 
@@ -120,7 +121,8 @@ class DrawingMethod(Method):
         self.weak = LineAugment(size, o)
         self.n_strong = self.strong_views(o)
         self.strong = self.strong_augment(size, o) if self.n_strong else None
-        self.head = ProjectionHead(model.features, o.head_hidden or model.features, o.head_out, o.head_layers)
+        self.head = ProjectionHead(model.features, o.head_hidden or model.features, o.head_out, o.head_layers,
+                                   batch_norm=o.head_bn)
         self.classes = spec.poses + 1  # label 0: not an isometric of pose data
         self.probe = nn.Linear(model.features, self.classes)
         self.bank_source: QuestionDataset | None = None

@@ -137,6 +137,25 @@ def test_pretrain_fills_what_the_command_leaves_out_with_the_methods_recipe(argv
     assert (config.optimizer, config.batch, config.lr, config.weight_decay, config.warmup) == ("adam", 70, 2e-5, 0, 0)
 
 
+def test_simclrs_head_has_batch_norm_and_moco_v2s_has_none(poses_data, tmp_path):
+    """SimCLR's projection head normalises its hidden layer; MoCo v2's (and so CLSA's and
+    DisCo's) is Linear-ReLU-Linear, and a teacher run is rebuilt with the head it had."""
+    from contrastive.disco import load_teacher
+
+    def norms(head):
+        return [type(m).__name__ for m in head.modules() if isinstance(m, torch.nn.BatchNorm1d)]
+
+    assert norms(Trainer(_config(poses_data, "simclr"), tmp_path / "s", progress=False).method.head) == ["BatchNorm1d"]
+    moco = Trainer(_config(poses_data, "moco", epochs=1), tmp_path / "m", progress=False)
+    assert norms(moco.method.head) == norms(moco.method.key_head) == []
+    assert [type(m).__name__ for m in moco.method.head.net] == ["Linear", "ReLU", "Linear"]
+    moco.fit()
+    teacher = load_teacher(str(tmp_path / "m"), "resnet50", 3)
+    assert norms(teacher.head) == [] and teacher.hidden == 512
+    with_bn = Trainer(_config(poses_data, "moco", head_bn=True), tmp_path / "b", progress=False)
+    assert norms(with_bn.method.head) == ["BatchNorm1d"]
+
+
 def test_momentum_update_is_the_exponential_average():
     a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
     expected = 0.9 * a.weight.detach() + 0.1 * b.weight.detach()
