@@ -28,13 +28,6 @@ from .models import TASKS, TaskModel, TaskSpec, build_model, load_plugin, model_
 from .options import NoOptions
 
 ENTRY_POINTS = "spare3d.methods"
-#: Bumped whenever a change to the code alters what an unchanged `spare3d train` or
-#: `spare3d pretrain` command computes, its defaults included. The experiment harness's
-#: cached training stages key on it, so none is reused across such a change.
-#: 2: the pretraining methods' own batch, learning rate, weight decay and warm-up by
-#: default; plain-momentum SGD; CLSA's multi-crop DDM summed over the crops; MoCo v2's
-#: projection head without batch norm for MoCo, CLSA and DisCo.
-TRAINING_REVISION = 2
 #: What a method can train on: question tasks, or the self-supervised kinds of data.
 DATA_KINDS = (*TASKS, "pairs", "poses")
 

@@ -30,7 +30,7 @@ from torch.utils.data import Sampler
 from renderers.errors import plural
 from renderers.writers import atomic_write
 
-from . import distributed
+from . import TRAINING_REVISION, distributed
 from .backbones import read_tensor_file
 from .data import DeviceBatches, HostBatches, QuestionDataset, dataset_info, open_split
 from .inputs import InputOptions, prepare
@@ -396,7 +396,13 @@ class Trainer:
     def _restore(self, ckpt: dict) -> None:
         """Continue from a checkpoint. Only settings that do not change what is learnt may
         differ (RESUMABLE: more epochs, another device); --weights may be left out, since
-        the checkpoint holds the weights. Anything else is refused, not silently ignored."""
+        the checkpoint holds the weights. Anything else is refused, not silently ignored,
+        and so is a checkpoint of another training revision (the same flags would not
+        continue the same computation)."""
+        written = ckpt.get("training_revision", 1)  # checkpoints before the revision was recorded: 1
+        if written != TRAINING_REVISION:
+            raise ValueError(f"{self.out / LAST}: written by training revision {written}, and this version trains by "
+                             f"revision {TRAINING_REVISION} (what the same command computes changed); start the run afresh")
         saved = TrainConfig.from_dict(ckpt["config"])
         if self.config.weights is None:
             self.config = replace(self.config, weights=saved.weights)
@@ -440,6 +446,7 @@ class Trainer:
             "best": self.best,
             "history": self.history,
             "rng": rng,
+            "training_revision": TRAINING_REVISION,
         }
 
     def autocast(self):

@@ -45,8 +45,7 @@ import yaml
 
 from renderers import DRAWING_REVISION
 
-from .. import __version__
-from ..methods import TRAINING_REVISION
+from .. import TRAINING_REVISION, __version__
 
 SCALES = ("tiny", "cpu", "gpu", "paper")
 SECTIONS = ("data", "pretrain", "train")

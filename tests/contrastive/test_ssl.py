@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("kornia")
 
+import spare3d_bench  # noqa: E402
 from contrastive.ssl import EmbeddingModel, momentum_update  # noqa: E402
 from spare3d_bench.data import drawing_pool, open_split  # noqa: E402
 from spare3d_bench.probe import knn_predict  # noqa: E402
@@ -266,6 +267,26 @@ def test_a_checkpoint_without_the_queues_record_is_refused_in_one_line(poses_dat
         Trainer(replace(config, epochs=2), tmp_path / "run", resume=True, progress=False)
     assert "last.pt: written by another version of the moco method (no queue_ids)" in str(e.value)
     assert "\n" not in str(e.value)
+
+
+def test_a_pretraining_resumes_from_the_same_command_and_not_across_a_training_revision(poses_data, tmp_path):
+    """The method's recipe fills the same flags left out on --resume as at the start; a
+    checkpoint of another training revision (one without a revision: before it was
+    recorded) is refused in one line, since the same command no longer computes the same."""
+    run = tmp_path / "run"
+    start = ("pretrain", "--method", "simclr", "--data", str(poses_data), "--out", str(run), "--device", "cpu",
+             "--quiet", "--batch-size", "16", "--warmup", "0.5")
+    assert spare3d(*start, "--epochs", "1").returncode == 0
+    resumed = spare3d(*start, "--epochs", "2", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    ckpt = load_checkpoint(run / "last.pt")
+    assert ckpt["epoch"] == 2 and ckpt["training_revision"] == spare3d_bench.TRAINING_REVISION
+    assert (ckpt["config"]["lr"], ckpt["config"]["weight_decay"]) == (pytest.approx(0.3 * 16 / 256), 1e-6)
+    del ckpt["training_revision"]
+    torch.save(ckpt, run / "last.pt")
+    r = spare3d(*start, "--epochs", "3", "--resume")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"{run / 'last.pt'}: written by training revision 1, and this version trains by revision" in r.stderr
 
 
 @pytest.mark.parametrize("model", ["resnet18-late", "resnet18-early", "resnet18-compare"])

@@ -82,6 +82,14 @@ def test_a_bad_suite_is_one_line_naming_the_file(tmp_path, edit, message):
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"spare3d bench: error: {e.value}"]
 
 
+def test_the_harness_loads_no_torch_until_a_stage_trains():
+    """A data-only suite runs where torch is not installed: the stage hashes' training
+    revision is read without loading it."""
+    code = "import sys, spare3d_bench.harness.runner, spare3d_bench.harness.suite; print('torch' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
+
+
 def test_stage_hashes_change_with_what_decides_the_work_and_nothing_else(monkeypatch):
     spec = json.loads(json.dumps(TINY))
     spec["experiments"] = {"e": {}}
