@@ -54,7 +54,8 @@ case "${1:-}" in
         wheels=("$dir"/*.whl)
         (( ${#wheels[@]} )) || { echo "$dir: no wheels (benchmarks/gpu_wheels.sh fetch, then carry it)" >&2; exit 2; }
         python3 -m pip install --quiet --no-index --no-deps "${wheels[@]}"
-        python3 -m pip list 2>/dev/null | grep -i -E "^(torch|torchvision|kornia|kornia.rs|timm|trimesh|manifold3d|embreex) " ;;
+        python3 -m pip list 2>/dev/null | grep -i -E "^(torch|torchvision|kornia|kornia.rs|timm|trimesh|manifold3d|embreex) " \
+            || true ;;
     *)
         sed -n '2,16p' "$0" >&2
         exit 2 ;;

@@ -69,8 +69,9 @@ run() {
     tar -C "$out/data" -xJf "$archive"
     local data="$out/data/poses" runs="$out/runs" rows="$out/rows.tsv"
     local common=(--data "$data" --epochs "$EPOCHS" --batch-size "$BATCH" --device "$DEVICE" --seed "$SEED" --quiet)
-    # The MoCo family's recipe of this protocol: AdamW, and the projection head with batch
-    # norm that the documented tables were measured with (MoCo v2's own head has none).
+    # The protocol's recipes, as the documented tables were measured: SimCLR at lr 0.075
+    # whatever the batch (its default now scales with the batch); the MoCo family with
+    # AdamW and a projection head with batch norm (MoCo v2's own head has none).
     local adam=(--optimizer adamw --lr 1e-3 --weight-decay 1e-4 --warmup 0.5 --head-bn yes)
     : > "$rows"
     timed() {  # timed NAME COMMAND...: run COMMAND and note its wall time
@@ -88,7 +89,7 @@ run() {
     pids+=($!)
     for m in $METHODS; do
         case "$m" in
-            simclr) timed simclr spare3d pretrain --method simclr --out "$runs/simclr" --weight-decay 1e-6 --warmup 0.5 \
+            simclr) timed simclr spare3d pretrain --method simclr --out "$runs/simclr" --lr 0.075 --weight-decay 1e-6 --warmup 0.5 \
                         "${AUG[@]}" "${common[@]}" ;;
             moco) timed moco spare3d pretrain --method moco --queue "$QUEUE" --out "$runs/moco" "${adam[@]}" \
                       "${AUG[@]}" "${common[@]}" ;;

@@ -71,7 +71,8 @@ class EmbeddingModel(TaskModel):
 
 class ProjectionHead(nn.Module):
     """MLP projection head: `layers` linear layers (2: SimCLR v1, MoCo v2; 3: SimCLR v2),
-    the hidden ones `hidden` wide with batch norm and ReLU, the last `out` wide without."""
+    the hidden ones `hidden` wide with ReLU, and batch norm if `batch_norm` (SimCLR's head
+    has it, MoCo v2's not), the last `out` wide without."""
 
     def __init__(self, features: int, hidden: int, out: int, layers: int = 2, batch_norm: bool = True) -> None:
         super().__init__()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from .cli import (
     EXIT_OK,
@@ -19,6 +20,9 @@ from .cli import (
     _usage,
     plural,
 )
+
+if TYPE_CHECKING:  # the CLI starts without torch
+    from .methods import Method
 
 TASKS = ("t2i", "i2p", "p2i")
 
@@ -34,8 +38,13 @@ class _Renamed(argparse.Action):
         parser.error(f"{option_string} is now {self.new} ({self.why})")
 
 
-def _add_training_options(p, lr_help: str, lr_default: float | None) -> None:
-    """The options every training run takes, in `train` and `pretrain` alike."""
+def _add_training_options(p, lr_help: str, lr_default: float | None, pretrain: bool = False) -> None:
+    """The options every training run takes, in `train` and `pretrain` alike (`pretrain`:
+    the defaults the method's recipe fills are said so in the help)."""
+
+    def method(usual: str, recipe: str) -> str:
+        return f"default: the method's, {recipe}" if pretrain else usual
+
     p.add_argument("--data", metavar="DIR", help="dataset folder holding train/ (and val/) splits (required)")
     p.add_argument("--out", metavar="RUN", help="run folder (required)")
     p.add_argument("--arch", action="append", metavar="NAME=VALUE",
@@ -43,16 +52,17 @@ def _add_training_options(p, lr_help: str, lr_default: float | None) -> None:
                    "(default: the model's own; see docs/cli.md for each model's switches)")
     p.add_argument("--epochs", type=_positive_int, metavar="N", help="epochs (default 50, as SPARE3D; with --resume, the run's own)")
     p.add_argument("--batch-size", type=_positive_int, metavar="N",
-                   help="questions per batch (default SPARE3D's: 8 for t2i, pairs and poses, 70 for i2p/p2i; "
-                   "pretrain: the method's, 256 drawings for simclr, moco, clsa and disco)")
+                   help="questions per batch (" + method("default SPARE3D's: 8 for t2i, 70 for i2p/p2i",
+                                                         "256 drawings for simclr, moco, clsa and disco, else SPARE3D's: "
+                                                         "8 for t2i, pairs and poses, 70 for i2p/p2i") + ")")
     p.add_argument("--lr", type=_positive_float, default=lr_default, metavar="X", help=lr_help)
     p.add_argument("--optimizer", choices=("adam", "adamw", "sgd", "lars"),
                    help="sgd: momentum 0.9; lars: timm's LARS (batch-norm weights and biases neither decay nor adapt) "
-                   "(default adam; pretrain: the method's, see --list-methods)")
+                   "(" + method("default adam", "see --list-methods") + ")")
     p.add_argument("--weight-decay", type=_non_negative_float, metavar="X",
-                   help="default 0; pretrain: the method's (simclr 1e-6, moco, clsa and disco 1e-4)")
+                   help=method("default 0", "1e-6 for simclr, 1e-4 for moco, clsa and disco, else 0"))
     p.add_argument("--warmup", type=_non_negative_float, metavar="X",
-                   help="epochs of linear warm-up (default 0; pretrain: the method's, simclr 10)")
+                   help="epochs of linear warm-up (" + method("default 0", "10 for simclr, else 0") + ")")
     p.add_argument("--schedule", choices=("cosine", "constant"), default="cosine", help="after warm-up (default cosine)")
     p.add_argument("--clip", type=_non_negative_float, default=0.0, metavar="X",
                    help="clip the gradient norm to this (default 0: off)")
@@ -117,7 +127,7 @@ def _arch(args: argparse.Namespace) -> dict:
 
 
 def _config_from_args(args: argparse.Namespace, task: str, model: str, arch: dict, method: str = "supervised",
-                      options: dict | None = None, defaults=None):
+                      options: dict | None = None, defaults: type[Method] | None = None):
     """The run's TrainConfig; `defaults`: the method class whose defaults fill what the
     command line leaves out (pretrain), else `spare3d train`'s."""
     from .train import DEFAULT_BATCH, TrainConfig, saved_epochs
@@ -150,6 +160,9 @@ def _fit(args: argparse.Namespace, command: str, config) -> int:
         trainer = Trainer(config, args.out, resume=args.resume, progress=not args.quiet)
     except (ValueError, RuntimeError) as e:
         return _usage(command, str(e))
+    if config.warmup >= config.epochs and not trainer.rank:
+        print(f"spare3d {command}: note: a warm-up of {config.warmup:g} epochs in a run of {config.epochs}: the learning "
+              "rate never reaches its peak nor decays (--warmup sets it)", file=sys.stderr)
     history = trainer.fit()
     if trainer.rank:  # under torchrun, rank 0 speaks for all
         return EXIT_OK
@@ -210,7 +223,8 @@ def add_pretrain(sub) -> None:
     p.add_argument("--model", metavar="NAME", help="<backbone>-<fusion> network to train (default: the method's, "
                    "e.g. vgg16-compare for view-comparison)")
     _add_training_options(p, "peak learning rate (default: the method's, 5e-5 for view-comparison and pose, "
-                          "0.3 x batch / 256 for simclr, 0.03 x batch / 256 for moco, clsa and disco)", None)
+                          "0.3 x batch / 256 for simclr, 0.03 x batch / 256 for moco, clsa and disco)", None,
+                          pretrain=True)
     p.set_defaults(handler=cmd_pretrain)
 
 

@@ -172,6 +172,7 @@ class Supervised(Method):
 
     @classmethod
     def check_config(cls, model: str, arch: dict, options) -> dict:
+        """Refuses a per-drawing encoder: it has no head that answers a question."""
         if model_class(model).encoder_only:
             raise ValueError(f"{model} is a per-drawing encoder and answers no question: train a task model that "
                              "is built on its backbone (e.g. --model resnet18-late) and start it with --init RUN")

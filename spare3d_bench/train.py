@@ -288,6 +288,9 @@ class Trainer:
         for split, where in ((self.train_set, data / "train"), (self.val_set, val)):
             if split is not None:
                 self.method.check_split(split, where)
+        if len(self.train_set) < 2 * self.ranks:  # each rank's share of a batch needs two items for batch norm
+            raise ValueError(f"{data / 'train'}: {plural(len(self.train_set), 'item')} to train on for {self.ranks} "
+                             f"processes; needs at least {2 * self.ranks}")
         self._check_input_size()
         if self.cuda:
             self.method = self.method.to(memory_format=torch.channels_last)
@@ -335,7 +338,7 @@ class Trainer:
                 self.method.compute(*inputs)
         except ValueError as e:
             if "more than 1 value per channel" not in str(e):  # the model's own refusal says what is wrong
-                raise ValueError(f"{self.config.model}: {e}") from None
+                raise ValueError(f"{self.config.model}: {str(e).strip().splitlines()[0]}") from None
             raise ValueError(f"{self.config.model}: a batch of {plural(n, 'question')} at {size} px leaves batch norm one "
                              f"value per channel ({e}); use a larger --batch-size or --resolution") from None
         except RuntimeError as e:

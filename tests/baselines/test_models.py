@@ -162,6 +162,7 @@ def test_a_mobilenet_embedding_keeps_pretrained_stem_filters_across_grey_and_rgb
     """MobileNet-v3 weights of the other channel count are adapted, not replaced by a random
     stem; weights of another network are one line."""
     from spare3d_bench.backbones import make_feature_encoder
+    from spare3d_bench.inputs import LUMA
 
     torch.manual_seed(4)
     rgb_net = make_feature_encoder("mobilenet_v3_large", 3)
@@ -169,7 +170,7 @@ def test_a_mobilenet_embedding_keeps_pretrained_stem_filters_across_grey_and_rgb
     assert torch.allclose(grey.features[0][0].weight, rgb_net.features[0][0].weight.sum(1, keepdim=True))
     back = make_feature_encoder("mobilenet_v3_large", 3, weights=grey.state_dict())
     x = torch.rand(1, 3, 16, 16)
-    luma = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    luma = (x * torch.tensor(LUMA).view(1, 3, 1, 1)).sum(1, keepdim=True)
     assert torch.allclose(back.features[0][0](x), grey.features[0][0](luma), atol=1e-5)
     with pytest.raises(ValueError, match="not weights for mobilenet_v3_large"):
         make_feature_encoder("mobilenet_v3_large", 3, weights=make_feature_encoder("efficientnet_b0").state_dict())

@@ -287,6 +287,8 @@ def test_a_pretraining_resumes_from_the_same_command_and_not_across_a_training_r
     r = spare3d(*start, "--epochs", "3", "--resume")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert f"{run / 'last.pt'}: written by training revision 1, and this version trains by revision" in r.stderr
+    short = spare3d(*start[:-2], "--epochs", "1", "--out", str(tmp_path / "short"))  # SimCLR's 10 warm-up epochs
+    assert short.returncode == 0 and "a warm-up of 10 epochs in a run of 1: the learning rate never" in short.stderr
 
 
 @pytest.mark.parametrize("model", ["resnet18-late", "resnet18-early", "resnet18-compare"])
