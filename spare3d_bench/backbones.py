@@ -116,8 +116,8 @@ BACKBONES: dict[str, Callable[[int], nn.Module]] = {
 
 def _first_conv(model: nn.Module) -> tuple[nn.Module, str]:
     """The module owning the first convolution and that convolution's attribute name."""
-    if hasattr(model, "features"):  # VGG
-        return model.features, "0"
+    if hasattr(model, "features"):  # VGG: features[0]; MobileNet, EfficientNet: the stem, features[0][0]
+        return (model.features, "0") if isinstance(model.features[0], nn.Conv2d) else (model.features[0], "0")
     return model, "conv1"  # ResNet, BagNet
 
 
@@ -205,19 +205,22 @@ def _stacked_conv(old: nn.Conv2d, in_channels: int, image_channels: int, pretrai
     return new
 
 
-def _load_pretrained(model: nn.Module, path: str | os.PathLike | dict) -> None:
+def _load_pretrained(model: nn.Module, path: str | os.PathLike | dict, what: str = "this backbone") -> None:
     """Load an ImageNet state dict (a file, or a dict already read: a pretrained run's
     encoder), skipping the final classifier (its size differs). A first convolution
-    trained on grey drawings (one input channel) replaces the model's RGB one."""
+    trained on grey drawings (one input channel) replaces the model's RGB one. `what`
+    names the network in the error when the weights are another's."""
     state = path if isinstance(path, dict) else read_tensor_file(path, "pretrained weights")
     if isinstance(path, dict):
         path = "the pretrained encoder"
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not weights for {what} (a {type(state).__name__}, not a state dict)")
     owner, attr = _first_conv(model)
     conv: nn.Conv2d = getattr(owner, attr)
-    key = f"{'features.' if owner is not model else ''}{attr}.weight"
-    theirs = state.get(key) if isinstance(state, dict) else None
+    key = next(n for n, m in model.named_modules() if m is conv) + ".weight"
+    theirs = state.get(key)
     if isinstance(theirs, torch.Tensor) and theirs.dim() == 4 and theirs.shape[1] != conv.in_channels:
         setattr(owner, attr, nn.Conv2d(theirs.shape[1], conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
                                        bias=conv.bias is not None))
@@ -225,7 +228,7 @@ def _load_pretrained(model: nn.Module, path: str | os.PathLike | dict) -> None:
     usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     missing = [k for k in own if k not in usable and not k.startswith(("fc.", "classifier.6."))]
     if missing:
-        raise ValueError(f"{path}: not weights for this backbone ({len(missing)} tensors missing, e.g. {missing[0]})")
+        raise ValueError(f"{path}: not weights for {what} ({len(missing)} tensors missing, e.g. {missing[0]})")
     model.load_state_dict(usable, strict=False)
 
 
@@ -335,27 +338,12 @@ def make_feature_encoder(name: str, channels: int = 3, weights: str | os.PathLik
     net = getattr(models, name)(weights=None)
     if name.startswith("resnet"):
         net.fc = nn.Identity()
-        if weights is not None:
-            _load_pretrained(net, weights)
-        if channels != net.conv1.in_channels:
-            net.conv1 = _stacked_conv(net.conv1, channels, channels, pretrained=weights is not None)
-    else:  # MobileNet-v3, EfficientNet: features[0][0] is the stem convolution
+    else:  # MobileNet-v3, EfficientNet
         net.classifier = nn.Identity()
-        if weights is not None:
-            state = weights if isinstance(weights, dict) else read_tensor_file(weights, "pretrained weights")
-            where = weights if not isinstance(weights, dict) else "the weights"
-            stem, theirs = net.features[0][0], state.get("features.0.0.weight") if isinstance(state, dict) else None
-            if isinstance(theirs, torch.Tensor) and theirs.dim() == 4 and theirs.shape[1] != stem.in_channels:
-                net.features[0][0] = nn.Conv2d(theirs.shape[1], stem.out_channels, stem.kernel_size, stem.stride,
-                                               stem.padding, bias=False)  # a grey run's stem: adapted below
-            try:
-                missing, _ = net.load_state_dict({k: v for k, v in state.items() if not k.startswith("classifier.")},
-                                                 strict=False)
-            except (RuntimeError, AttributeError) as e:  # tensors of other shapes: another network's weights
-                raise ValueError(f"{where}: not weights for {name} ({str(e).splitlines()[-1].strip()})") from None
-            if missing:
-                raise ValueError(f"{where}: not weights for {name} ({len(missing)} tensors missing, e.g. {missing[0]})")
-        stem = net.features[0][0]
-        if channels != stem.in_channels:
-            net.features[0][0] = _stacked_conv(stem, channels, channels, pretrained=weights is not None)
+    if weights is not None:
+        _load_pretrained(net, weights, name)
+    owner, attr = _first_conv(net)
+    first = getattr(owner, attr)
+    if channels != first.in_channels:
+        setattr(owner, attr, _stacked_conv(first, channels, channels, pretrained=weights is not None))
     return net
