@@ -83,11 +83,11 @@ class LineAugment(nn.Module):
     the same shape, black lines on white. `strong` adds CLSA's RandAugment-style set,
     without its rotations and shears when `strong_geometry` is off."""
 
-    def __init__(self, size: int, options: AugmentOptions | None = None, strong: bool = False,
+    def __init__(self, options: AugmentOptions | None = None, strong: bool = False,
                  strong_geometry: bool = True) -> None:
         super().__init__()
         self.options = options or AugmentOptions()
-        self.strong = strong_set(size, geometry=strong_geometry) if strong else None
+        self.strong = strong_set(geometry=strong_geometry) if strong else None
 
     def draw(self, b: int, h: int, w: int, generator: torch.Generator) -> torch.Tensor:
         """The (b, 14) float32 parameter table of a batch of b drawings of h x w pixels,
@@ -144,7 +144,9 @@ class LineAugment(nn.Module):
         if self.strong is not None:
             with torch.random.fork_rng(devices=[x.device] if cuda else []):
                 torch.manual_seed(seed)
-                ink = self.strong(ink)
+                # Grey drawings go through as three equal channels (kornia's saturation takes
+                # RGB only), which every operation keeps equal: one of them is the grey view.
+                ink = self.strong(ink.expand(-1, 3, -1, -1).contiguous())[:, :c] if c == 1 else self.strong(ink)
         if o.dropout:
             rows = torch.arange(h, device=x.device, dtype=x.dtype)
             cols = torch.arange(w, device=x.device, dtype=x.dtype)
@@ -162,7 +164,7 @@ class LineAugment(nn.Module):
         return (1 - ink).clamp_(0, 1)
 
 
-def strong_set(size: int, ops: int = 5, p: float = 0.5, geometry: bool = True) -> nn.Module:
+def strong_set(ops: int = 5, p: float = 0.5, geometry: bool = True) -> nn.Module:
     """CLSA's strong augmentation, made per sample: the reference draws `ops` of 14
     RandAugment operations (with replacement) per image, each applied with probability
     `p` at a random magnitude. kornia's RandAugment draws the operations once per batch,

@@ -129,8 +129,8 @@ class CLSA(MoCo):
         return len(CROPS[options.crops])
 
     @staticmethod
-    def strong_augment(size: int, options) -> LineAugment:
-        return LineAugment(size, options, strong=True, strong_geometry=options.strong_geometry)
+    def strong_augment(options) -> LineAugment:
+        return LineAugment(options, strong=True, strong_geometry=options.strong_geometry)
 
     def prepare(self, batch, device, generator=None) -> tuple:
         *views, labels, ids = super().prepare(batch, device, generator)

@@ -118,10 +118,9 @@ class DrawingMethod(Method):
     def __init__(self, spec: TaskSpec, model: EmbeddingModel, options, inputs) -> None:
         super().__init__(spec, model, options, inputs)
         o = options
-        size = spec.size or 64
-        self.weak = LineAugment(size, o)
+        self.weak = LineAugment(o)
         self.n_strong = self.strong_views(o)
-        self.strong = self.strong_augment(size, o) if self.n_strong else None
+        self.strong = self.strong_augment(o) if self.n_strong else None
         self.head = ProjectionHead(model.features, o.head_hidden or model.features, o.head_out, o.head_layers,
                                    batch_norm=o.head_bn)
         self.classes = spec.poses + 1  # label 0: not an isometric of pose data
@@ -134,9 +133,9 @@ class DrawingMethod(Method):
         return 0
 
     @staticmethod
-    def strong_augment(size: int, options) -> LineAugment:
+    def strong_augment(options) -> LineAugment:
         """The augmentation of the strong views, where a method has them."""
-        return LineAugment(size, options, strong=True)
+        return LineAugment(options, strong=True)
 
     @classmethod
     def model_task(cls, data: str) -> str:

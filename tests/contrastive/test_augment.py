@@ -20,13 +20,13 @@ def _drawings(n: int = 8, size: int = 48) -> torch.Tensor:
 
 
 def test_each_sample_of_a_batch_gets_its_own_view():
-    out = LineAugment(48)(_drawings(), torch.Generator().manual_seed(0))
+    out = LineAugment()(_drawings(), torch.Generator().manual_seed(0))
     distinct = {tuple(out[i].flatten().round(decimals=3).tolist()) for i in range(len(out))}
     assert len(distinct) == len(out)
 
 
 def test_the_view_is_a_function_of_the_generator_only():
-    aug, x = LineAugment(48), _drawings()
+    aug, x = LineAugment(), _drawings()
     torch.manual_seed(123)  # the global generator must not matter
     a = aug(x, torch.Generator().manual_seed(5))
     torch.manual_seed(456)
@@ -37,7 +37,7 @@ def test_the_view_is_a_function_of_the_generator_only():
 
 def test_lines_stay_black_on_white():
     x = _drawings(32)
-    out = LineAugment(48, AugmentOptions(noise=0.0))(x, torch.Generator().manual_seed(1))
+    out = LineAugment(AugmentOptions(noise=0.0))(x, torch.Generator().manual_seed(1))
     assert out.min() >= 0 and out.max() <= 1
     corners = torch.stack([out[..., 0, 0], out[..., 0, -1], out[..., -1, 0], out[..., -1, -1]])
     assert (corners > 0.95).all()  # what a crop or rotation uncovers is paper, not ink
@@ -72,11 +72,11 @@ def test_stroke_jitter_thickens_or_thins_each_sample_by_one_pixel():
 def test_stroke_jitter_is_drawn_per_sample_with_its_probability():
     x = _drawings(64)
     opts = AugmentOptions(crop=1.0, rotate=0.0, translate=0.0, stroke=1.0, dropout=0.0, blur=0.0, noise=0.0)
-    out = LineAugment(48, opts)(x, torch.Generator().manual_seed(0))
+    out = LineAugment(opts)(x, torch.Generator().manual_seed(0))
     area = (1 - out).sum(dim=(1, 2, 3)) / (1 - x).sum(dim=(1, 2, 3))
     thick, thin = area > 1.5, (area > 0.45) & (area < 0.55)
     assert (thick | thin).all() and 16 < thick.sum() < 48
-    off = LineAugment(48, AugmentOptions(crop=1.0, rotate=0.0, translate=0.0, stroke=0.0, dropout=0.0, blur=0.0,
+    off = LineAugment(AugmentOptions(crop=1.0, rotate=0.0, translate=0.0, stroke=0.0, dropout=0.0, blur=0.0,
                                          noise=0.0))
     assert torch.equal(off(x, torch.Generator().manual_seed(0)), x)  # nothing drawn: the drawing itself
 
@@ -87,7 +87,7 @@ def test_the_crop_is_a_zoom_per_axis_that_keeps_at_least_crop_of_the_drawing():
     x = torch.ones(64, 1, 64, 64)
     x[:, :, 24:40, 24:40] = 0
     opts = AugmentOptions(crop=0.25, rotate=0.0, translate=0.0, stroke=0.0, dropout=0.0, blur=0.0, noise=0.0)
-    ink = (LineAugment(64, opts)(x, torch.Generator().manual_seed(0)) < 0.5)[:, 0]
+    ink = (LineAugment(opts)(x, torch.Generator().manual_seed(0)) < 0.5)[:, 0]
     width = ink.any(dim=1).sum(dim=1).float()
     height = ink.any(dim=2).sum(dim=1).float()
     assert (width >= 15).all() and (width <= 33).all() and (height >= 15).all() and (height <= 33).all()
@@ -107,7 +107,7 @@ def _still(**change) -> AugmentOptions:
 
 
 def test_the_shift_moves_each_drawing_by_at_most_translate_of_the_side():
-    out = LineAugment(64, _still(translate=0.25))(_square(), torch.Generator().manual_seed(0)) < 0.5
+    out = LineAugment(_still(translate=0.25))(_square(), torch.Generator().manual_seed(0)) < 0.5
     ys, xs = torch.arange(64.0)[:, None], torch.arange(64.0)[None, :]
     ink = out[:, 0].float()
     cy, cx = (ink * ys).sum((1, 2)) / ink.sum((1, 2)), (ink * xs).sum((1, 2)) / ink.sum((1, 2))
@@ -119,9 +119,9 @@ def test_the_shift_moves_each_drawing_by_at_most_translate_of_the_side():
 def test_flips_mirror_about_half_the_drawings_when_asked_and_none_by_default():
     x = _square(left=12)  # left of centre: asymmetric
     left = lambda out: ((out < 0.5)[:, 0, :, :32].sum((1, 2)) > 128)  # noqa: E731
-    flipped = ~left(LineAugment(64, _still(flip=True))(x, torch.Generator().manual_seed(0)))
+    flipped = ~left(LineAugment(_still(flip=True))(x, torch.Generator().manual_seed(0)))
     assert 16 < flipped.sum() < 48
-    assert left(LineAugment(64, _still())(x, torch.Generator().manual_seed(0))).all()
+    assert left(LineAugment(_still())(x, torch.Generator().manual_seed(0))).all()
 
 
 def test_a_sample_s_view_does_not_depend_on_the_other_drawings_of_its_batch():
@@ -130,15 +130,15 @@ def test_a_sample_s_view_does_not_depend_on_the_other_drawings_of_its_batch():
     x = _drawings(6)
     y = x.clone()
     y[2] = 1.0  # a blank page in place of the third drawing
-    a = LineAugment(48)(x, torch.Generator().manual_seed(3))
-    b = LineAugment(48)(y, torch.Generator().manual_seed(3))
+    a = LineAugment()(x, torch.Generator().manual_seed(3))
+    b = LineAugment()(y, torch.Generator().manual_seed(3))
     same = [i for i in range(6) if torch.equal(a[i], b[i])]
     assert same == [0, 1, 3, 4, 5]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_the_weak_views_never_wait_for_the_device():
-    x, aug = _drawings(8).cuda(), LineAugment(48)
+    x, aug = _drawings(8).cuda(), LineAugment()
     aug(x, torch.Generator().manual_seed(0))  # kernels loaded
     torch.cuda.set_sync_debug_mode("error")
     try:
@@ -154,7 +154,7 @@ def test_clsa_strong_views_without_geometry_keep_axis_aligned_lines_axis_aligned
     distinct_rows = []
     for geometry in (False, True):
         torch.manual_seed(0)
-        out = strong_set(64, geometry=geometry)(ink)
+        out = strong_set(geometry=geometry)(ink)
         distinct_rows.append([len(torch.unique(o[0].round(decimals=3), dim=0)) for o in out])
     # shifts, tone and sharpness leave a handful of distinct rows; a rotation or shear makes dozens
     assert max(distinct_rows[0]) <= 16
@@ -165,6 +165,18 @@ def test_clsa_takes_the_strong_geometry_switch():
     from contrastive.moco import CLSA
 
     assert CLSA.Options().strong_geometry
-    kept = CLSA.strong_augment(64, CLSA.Options(strong_geometry=False)).strong
+    kept = CLSA.strong_augment(CLSA.Options(strong_geometry=False)).strong
     assert not any(type(m).__name__ == "RandomRotation" for m in kept)
-    assert any(type(m).__name__ == "RandomRotation" for m in CLSA.strong_augment(64, CLSA.Options()).strong)
+    assert any(type(m).__name__ == "RandomRotation" for m in CLSA.strong_augment(CLSA.Options()).strong)
+
+
+def test_grey_drawings_get_the_strong_views_their_rgb_copies_get():
+    """CLSA's strong set on one channel: the grey view is what the same drawing in three
+    equal channels gets, channel for channel (kornia's saturation takes RGB only)."""
+    grey = _drawings(6)[:, :1]
+    aug = LineAugment(AugmentOptions(noise=0.0), strong=True)
+    one = aug(grey, torch.Generator().manual_seed(5))
+    three = aug(grey.repeat(1, 3, 1, 1), torch.Generator().manual_seed(5))
+    assert one.shape == grey.shape
+    torch.testing.assert_close(one[:, 0], three[:, 0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(three[:, 1], three[:, 0], atol=1e-5, rtol=0)
