@@ -52,7 +52,8 @@ class AugmentOptions:
                          "on each axis, drawn per axis (1: no zoom)", range=(0.05, 1.0))
     rotate: float = option(10.0, "augmentation: largest rotation, degrees", range=(0.0, 180.0))
     translate: float = option(0.05, "augmentation: largest shift, a share of the side", range=(0.0, 0.5))
-    stroke: float = option(0.5, "augmentation: probability of stroke-width jitter (one pixel thicker or thinner)",
+    stroke: float = option(0.5, "augmentation: probability of stroke-width jitter (a pixel of ink more on each side, "
+                           "or less: lines of 1-2 px turn half grey)",
                            range=(0.0, 1.0))
     dropout: float = option(0.3, "augmentation: probability of stroke dropout (a patch of ink erased)", range=(0.0, 1.0))
     blur: float = option(0.3, "augmentation: probability of Gaussian blur (sigma 0.1-1 px)", range=(0.0, 1.0))
@@ -63,9 +64,10 @@ class AugmentOptions:
 def jitter_strokes(ink: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
     """Make each sample's lines thicker (`choice` 1: a 3 x 3 dilation, a pixel on each
     side), thinner (-1) or leave them (0); ink (B, C, H, W) in [0, 1], lines high, `choice`
-    (B,) on its device. Thinner is a 3 x 3 erosion that keeps half the ink where it would
-    remove a line altogether (lines under 3 px wide, the common case at 64-128 px), so no
-    line ever disappears."""
+    (B,) on its device. Thinner is a 3 x 3 erosion under which every pixel keeps at least
+    half its ink: a line w >= 3 px wide keeps its w - 2 px core and half-grey edges (the
+    ink of w - 1 px), a narrower one (the common case at 64-128 px), which erosion would
+    remove, turns half grey. So no line ever disappears."""
     choice = choice.view(-1, 1, 1, 1)
     thick = F.max_pool2d(ink, 3, 1, 1)
     thin = torch.maximum(-F.max_pool2d(-ink, 3, 1, 1), 0.5 * ink)

@@ -69,6 +69,13 @@ def test_stroke_jitter_thickens_or_thins_each_sample_by_one_pixel():
     assert area[0] > 1.5 and 0.45 < area[1] < 0.55 and torch.equal(out[2], ink[2])
 
 
+def test_thinner_takes_a_pixel_of_ink_off_a_wide_line_and_keeps_its_core():
+    ink = torch.zeros(1, 1, 16, 16)
+    ink[:, :, 6:11, 2:14] = 1  # a 5 px line
+    out = jitter_strokes(ink, torch.tensor([-1.0]))[0, 0, :, 8]  # one column across it
+    assert out[7:10].tolist() == [1, 1, 1] and out[6] == out[10] == 0.5 and out[:6].sum() == out[11:].sum() == 0
+
+
 def test_stroke_jitter_is_drawn_per_sample_with_its_probability():
     x = _drawings(64)
     opts = AugmentOptions(crop=1.0, rotate=0.0, translate=0.0, stroke=1.0, dropout=0.0, blur=0.0, noise=0.0)
