@@ -28,8 +28,8 @@ shows another object (a left-handed part is not the right-handed one).
 
 Randomness: the weak chain draws from the caller's generator (its noise from a device
 generator seeded from it); kornia's strong set draws from torch's global generator, so it
-runs inside `torch.random.fork_rng` seeded from the caller's. A view is a function of that
-generator's state, which the trainer checkpoints (exact resume).
+runs inside `torch.random.fork_rng`, seeded from the caller's with a seed of its own. A
+view is a function of that generator's state, which the trainer checkpoints (exact resume).
 """
 
 from __future__ import annotations
@@ -134,7 +134,8 @@ class LineAugment(nn.Module):
         o = self.options
         b, c, h, w = x.shape
         table = self.draw(b, h, w, generator)
-        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        seeds = torch.randint(0, 2**62, (1 + (self.strong is not None),), generator=generator).tolist()
+        seed = seeds[0]
         cuda = x.device.type == "cuda"
         p = (table.pin_memory() if cuda else table).to(x.device, x.dtype, non_blocking=cuda)  # the one copy
         ink = 1 - x
@@ -145,7 +146,7 @@ class LineAugment(nn.Module):
             ink = jitter_strokes(ink, p[:, _STROKE])
         if self.strong is not None:
             with torch.random.fork_rng(devices=[x.device] if cuda else []):
-                torch.manual_seed(seed)
+                torch.manual_seed(seeds[1])  # not the noise's seed: on the CPU both generators are Mersenne twisters
                 # Grey drawings go through as three equal channels (kornia's saturation takes
                 # RGB only), which every operation keeps equal: one of them is the grey view.
                 ink = self.strong(ink.expand(-1, 3, -1, -1).contiguous())[:, :c] if c == 1 else self.strong(ink)

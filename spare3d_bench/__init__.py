@@ -10,4 +10,5 @@ __version__ = "0.1.0"
 #: 2: the pretraining methods' own batch, learning rate, weight decay and warm-up by
 #: default; plain-momentum SGD; CLSA's multi-crop DDM summed over the crops; MoCo v2's
 #: projection head without batch norm for MoCo, CLSA and DisCo.
-TRAINING_REVISION = 2
+#: 3: CLSA's strong views drawn from a seed of their own, not the noise's.
+TRAINING_REVISION = 3

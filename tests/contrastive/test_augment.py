@@ -187,3 +187,25 @@ def test_grey_drawings_get_the_strong_views_their_rgb_copies_get():
     assert one.shape == grey.shape
     torch.testing.assert_close(one[:, 0], three[:, 0], atol=1e-5, rtol=0)
     torch.testing.assert_close(three[:, 1], three[:, 0], atol=1e-5, rtol=0)
+
+
+def test_the_strong_set_and_the_noise_draw_from_different_seeds(monkeypatch):
+    """Both are Mersenne twisters on the CPU: one seed would make the noise a function of
+    the strong set's draws."""
+    seeds = {}
+
+    class Spy(torch.Generator):
+        def manual_seed(self, seed):
+            seeds["noise"] = seed
+            return super().manual_seed(seed)
+
+    def manual_seed(seed, real=torch.manual_seed):
+        seeds["strong"] = seed
+        return real(seed)
+
+    aug = LineAugment(AugmentOptions(noise=1.0), strong=True)
+    generator = torch.Generator().manual_seed(0)
+    monkeypatch.setattr(torch, "Generator", Spy)
+    monkeypatch.setattr(torch, "manual_seed", manual_seed)
+    aug(_drawings(4), generator)
+    assert seeds.keys() == {"noise", "strong"} and seeds["noise"] != seeds["strong"]
