@@ -816,6 +816,16 @@ PIP_NAMES = {
 }
 
 
+def _resume_hint(args: argparse.Namespace) -> str:
+    """How to go on after Ctrl-C: a training run with a finished epoch continues with
+    --resume; one without, or any other command, by running the same command again."""
+    if args.command in ("train", "pretrain") and not getattr(args, "resume", False):
+        if args.out and (Path(args.out) / "last.pt").exists():
+            return "add --resume to continue from the last finished epoch"
+        return "no epoch finished: run the same command again to start afresh"
+    return "run the same command again to resume"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `spare3d` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -828,8 +838,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except KeyboardInterrupt:
-        again = "add --resume to continue from the last finished epoch" if args.command == "train" and not args.resume else "run the same command again to resume"
-        print(f"interrupted: {again}", file=sys.stderr)
+        print(f"interrupted: {_resume_hint(args)}", file=sys.stderr)
         return 130
     except ModuleNotFoundError as e:  # a GPU box without OCCT, a render box without torch
         root = (e.name or "").partition(".")[0]

@@ -160,6 +160,22 @@ def host_batches(ds: QuestionDataset, batch: int, device: torch.device, threads:
     return HostBatches(ds, batch, sampler, drop_last, threads, pin=cuda)
 
 
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete the temporary files (`.last.pt.<pid>.tmp`, ...) that a killed process left in
+    a run folder: atomic writes leave no partial file, but a kill mid-write leaves the
+    temporary (a whole checkpoint's size). Those of a live process are kept."""
+    for tmp in out.glob(".*.tmp") if out.is_dir() else ():
+        name, _, pid = tmp.name[1:-4].rpartition(".")
+        if name not in (LAST, BEST, CONFIG, METRICS) or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's
+            pass
+
+
 def _atomic_save(obj, path: Path) -> None:
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -311,7 +327,9 @@ class Trainer:
         self.steps_per_epoch = len(self.loader)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.augment = torch.Generator()
-        self.epoch, self.best, self.history = 0, float("-inf"), []
+        self.epoch, self.best, self.best_epoch, self.history = 0, float("-inf"), 0, []
+        if self.rank == 0:
+            _remove_stale_temporaries(self.out)
         if (self.out / LAST).exists():
             if not resume:
                 raise ValueError(f"{self.out}: holds a run already; pass --resume to continue it, or another --out")
@@ -419,8 +437,17 @@ class Trainer:
             if key not in RESUMABLE and old != new:
                 raise ValueError(f"{self.out / LAST}: saved with {key}={old!r}, now {new!r} (only "
                                  f"{', '.join(RESUMABLE)} may change on --resume)")
+        ranks = ckpt.get("world_size", 1)
+        if ranks != self.ranks:  # each rank augments with its own seed and keeps its own batch-norm statistics
+            raise ValueError(f"{self.out / LAST}: saved by a run of {plural(ranks, 'process', 'processes')}, resumed "
+                             f"by {self.ranks}; resume it with {ranks}")
         state = {**{f"model.{k}": v for k, v in ckpt["model"].items()}, **ckpt.get("method", {})}
-        found = self.method.load_state_dict(state, strict=False)
+        try:
+            found = self.method.load_state_dict(state, strict=False)
+        except RuntimeError as e:  # a size mismatch: torch lists every tensor on lines of its own
+            detail = " ".join(str(e).split("\n\t")[1:2]).strip().rstrip(".") or str(e).splitlines()[0]
+            raise ValueError(f"{self.out / LAST}: does not fit the {self.config.method} network these flags "
+                             f"build ({detail[:200]}); start the run afresh") from None
         if found.missing_keys or found.unexpected_keys:
             names = [*(f"no {k}" for k in found.missing_keys[:3]), *(f"an unknown {k}" for k in found.unexpected_keys[:3])]
             raise ValueError(f"{self.out / LAST}: written by another version of the {self.config.method} method "
@@ -428,10 +455,13 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.epoch, self.best, self.history = ckpt["epoch"], ckpt["best"], ckpt["history"]
+        self.best_epoch = ckpt.get("best_epoch", 0)
         torch.set_rng_state(ckpt["rng"]["torch"])
         self.augment.set_state(ckpt["rng"]["augment"])
         if self.cuda and "cuda" in ckpt["rng"]:
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"], self.device)  # this run's GPU, not the current one
+        if self.rank == 0:  # what a kill between the epoch's writes left undone
+            self._write_epoch(ckpt, improved=self.best_epoch == self.epoch, last=False)
 
     def _checkpoint(self) -> dict:
         rng = {"torch": torch.get_rng_state(), "augment": self.augment.get_state()}
@@ -447,10 +477,24 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(),
             "epoch": self.epoch,
             "best": self.best,
+            "best_epoch": self.best_epoch,
             "history": self.history,
             "rng": rng,
+            "world_size": self.ranks,
             "training_revision": TRAINING_REVISION,
         }
+
+    def _write_epoch(self, ckpt: dict, improved: bool, last: bool = True) -> None:
+        """An epoch's files, in an order a kill at any point leaves repairable: metrics.jsonl
+        (every epoch so far), then last.pt, then best.pt where the epoch improved. A resume
+        calls it with `last` off: a kill after last.pt left metrics.jsonl complete but
+        perhaps best.pt behind, which last.pt then holds."""
+        atomic_write(self.out / METRICS, "".join(json.dumps(r) + "\n" for r in self.history).encode())
+        if last:
+            _atomic_save(ckpt, self.out / LAST)
+        if improved:
+            keep = ("config", "spec", "input_size", "model", "method", "epoch")  # method: heads a teacher needs
+            _atomic_save({k: v for k, v in ckpt.items() if k in keep}, self.out / BEST)
 
     def autocast(self):
         return torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.cuda)
@@ -522,20 +566,16 @@ class Trainer:
             self.epoch = epoch + 1
             self.history.append(row)
             improved = score > self.best
-            self.best = max(self.best, score)
-            ckpt = self._checkpoint()
-            if improved and chief:
-                keep = ("config", "spec", "input_size", "model", "method", "epoch")  # method: heads a teacher needs
-                _atomic_save({k: v for k, v in ckpt.items() if k in keep}, self.out / BEST)
-            if chief:
-                _atomic_save(ckpt, self.out / LAST)
-                atomic_write(self.out / METRICS, "".join(json.dumps(r) + "\n" for r in self.history).encode())
-            distributed.barrier()
-            if writer is not None:
+            if improved:
+                self.best, self.best_epoch = score, self.epoch
+            if writer is not None:  # before last.pt: a resume purges what a killed epoch logged
                 for key, value in row.items():
                     if key != "epoch":
                         writer.add_scalar(key, value, self.epoch)
                 writer.flush()
+            if chief:
+                self._write_epoch(self._checkpoint(), improved)
+            distributed.barrier()
             if self.progress and chief:
                 shown = ", ".join(f"{k} {v:.4g}" for k, v in row.items() if k != "epoch")
                 print(f"epoch {self.epoch}/{self.config.epochs}: {shown}", flush=True)

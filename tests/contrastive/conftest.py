@@ -107,7 +107,7 @@ def kill_and_resume(tmp_path: Path, command: list[str]) -> tuple[dict, dict]:
     proc = subprocess.Popen([sys.executable, "-m", "spare3d_bench.cli", *command, "--out", str(run), "--quiet"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.time() + 600
-    while not (run / "metrics.jsonl").exists() and proc.poll() is None and time.time() < deadline:
+    while not (run / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()

@@ -72,7 +72,7 @@ def test_killed_and_resumed_run_ends_with_the_same_weights(i2p_data, tmp_path):
     run = tmp_path / "killed"
     proc = _train_cli([*args, "--out", str(run)])
     deadline = time.time() + 300
-    while not (run / "metrics.jsonl").exists() and proc.poll() is None and time.time() < deadline:
+    while not (run / "last.pt").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)  # during epoch 2 (or later): the last checkpoint is epoch 1's
     proc.wait()
@@ -171,20 +171,72 @@ def test_cli_lists_models_and_reports_bad_input(tmp_path):
                  "--epochs", "1", "--device", "cpu", "--quiet"]) == 2
 
 
-def test_ctrl_c_in_training_says_how_to_continue(monkeypatch, capsys):
-    """The generic 'run the same command again' was wrong for train: that is refused
-    (the run folder holds a run) unless --resume is added."""
+@pytest.mark.parametrize("command", ["train", "pretrain"])
+def test_ctrl_c_in_training_says_how_to_continue(command, monkeypatch, capsys, tmp_path):
+    """The generic 'run the same command again' is wrong once an epoch is saved: that is
+    refused (the run folder holds a run) unless --resume is added; before, it is right."""
     from spare3d_bench import cli, cli_train
 
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli_train, "cmd_train", interrupted)
-    base = ["train", "--task", "i2p", "--model", "resnet18-early", "--data", "d", "--out", "r"]
+    monkeypatch.setattr(cli_train, f"cmd_{command}", interrupted)
+    run = tmp_path / "r"
+    base = [command, "--data", "d", "--out", str(run)]
+    base += ["--task", "i2p", "--model", "resnet18-early"] if command == "train" else ["--method", "simclr"]
+    assert cli.main(base) == 130
+    assert "interrupted: no epoch finished: run the same command again to start afresh" in capsys.readouterr().err
+    run.mkdir()
+    (run / "last.pt").write_bytes(b"")
     assert cli.main(base) == 130
     assert "interrupted: add --resume to continue from the last finished epoch" in capsys.readouterr().err
     assert cli.main([*base, "--resume"]) == 130
     assert "interrupted: run the same command again to resume" in capsys.readouterr().err
+
+
+def test_a_kill_between_an_epochs_writes_is_repaired_by_the_resume(i2p_data, tmp_path):
+    """last.pt is written after metrics.jsonl and before best.pt: a resume restores what a
+    kill after last.pt left behind (the epoch's best.pt), and metrics.jsonl from the
+    checkpoint's history, even with no epoch left to run."""
+    run = tmp_path / "run"
+    Trainer(_config(i2p_data, epochs=1), run, progress=False).fit()
+    saved = load_checkpoint(run / "last.pt")
+    assert saved["best_epoch"] == 1 and saved["world_size"] == 1
+    (run / "best.pt").unlink()
+    (run / "metrics.jsonl").unlink()
+    Trainer(_config(i2p_data, epochs=1), run, resume=True, progress=False).fit()
+    best = load_checkpoint(run / "best.pt")
+    assert best["epoch"] == 1 and all(torch.equal(best["model"][k], saved["model"][k]) for k in saved["model"])
+    assert [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()] == saved["history"]
+
+
+def test_a_resume_refuses_another_process_count_and_a_network_of_another_shape(i2p_data, tmp_path):
+    run = tmp_path / "run"
+    Trainer(_config(i2p_data, epochs=1), run, progress=False).fit()
+    ckpt = load_checkpoint(run / "last.pt")
+    torch.save({**ckpt, "world_size": 2}, run / "last.pt")
+    with pytest.raises(ValueError) as e:
+        Trainer(_config(i2p_data, epochs=2), run, resume=True, progress=False)
+    assert str(e.value) == f"{run / 'last.pt'}: saved by a run of 2 processes, resumed by 1; resume it with 2"
+    name = next(k for k, v in ckpt["model"].items() if v.ndim == 2)  # the head's weight
+    ckpt["model"][name] = ckpt["model"][name][:, :-1].clone()
+    torch.save(ckpt, run / "last.pt")
+    with pytest.raises(ValueError) as e:
+        Trainer(_config(i2p_data, epochs=2), run, resume=True, progress=False)
+    assert f"{run / 'last.pt'}: does not fit the supervised network these flags build" in str(e.value)
+    assert f"size mismatch for model.{name}" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_a_run_folder_loses_the_temporaries_of_killed_writes_only(i2p_data, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale, live = run / f".last.pt.{dead.stdout.strip()}.tmp", run / f".best.pt.{os.getpid()}.tmp"
+    other = run / f".notes.txt.{dead.stdout.strip()}.tmp"  # not the run's own
+    for path in (stale, live, other):
+        path.write_bytes(b"partial")
+    Trainer(_config(i2p_data, epochs=1), run, progress=False)
+    assert not stale.exists() and live.exists() and other.exists()
 
 
 def test_training_imports_and_runs_without_opencascade(i2p_data, tmp_path):
