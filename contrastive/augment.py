@@ -52,9 +52,8 @@ class AugmentOptions:
                          "on each axis, drawn per axis (1: no zoom)", range=(0.05, 1.0))
     rotate: float = option(10.0, "augmentation: largest rotation, degrees", range=(0.0, 180.0))
     translate: float = option(0.05, "augmentation: largest shift, a share of the side", range=(0.0, 0.5))
-    stroke: float = option(0.5, "augmentation: probability of stroke-width jitter (a pixel of ink more on each side, "
-                           "or less: lines of 1-2 px turn half grey)",
-                           range=(0.0, 1.0))
+    stroke: float = option(0.5, "augmentation: probability of stroke-width jitter (lines a pixel wider on each side, or "
+                           "half a pixel narrower: lines of 1-2 px turn half grey)", range=(0.0, 1.0))
     dropout: float = option(0.3, "augmentation: probability of stroke dropout (a patch of ink erased)", range=(0.0, 1.0))
     blur: float = option(0.3, "augmentation: probability of Gaussian blur (sigma 0.1-1 px)", range=(0.0, 1.0))
     noise: float = option(0.2, "augmentation: probability of Gaussian noise (std 0.05)", range=(0.0, 1.0))

@@ -121,8 +121,9 @@ def _first_conv(model: nn.Module) -> tuple[nn.Module, str]:
     return model, "conv1"  # ResNet, BagNet
 
 
-def read_tensor_file(path: str | os.PathLike, what: str):
-    """torch.load with weights_only=True (tensors and plain values, never objects).
+def read_tensor_file(path: str | os.PathLike, what: str, mmap: bool = False):
+    """torch.load with weights_only=True (tensors and plain values, never objects); `mmap`
+    maps the tensors instead of reading them (for a look at a checkpoint's plain values).
 
     Any failure is the file's fault (missing, truncated, not a torch file, a pickle that
     would build objects: the restricted unpickler raises KeyError, UnpicklingError and
@@ -131,7 +132,7 @@ def read_tensor_file(path: str | os.PathLike, what: str):
     try:
         with warnings.catch_warnings():  # torch's note on foreign pickle protocols: the error says it
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except OSError as e:
         raise ValueError(f"{path}: cannot read the {what} ({e.strerror or e})") from None
     except Exception as e:  # noqa: BLE001 - see the docstring

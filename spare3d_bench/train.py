@@ -170,7 +170,7 @@ def _remove_stale_temporaries(out: Path) -> None:
             continue
         try:
             os.kill(int(pid), 0)
-        except ProcessLookupError:
+        except (ProcessLookupError, OverflowError):  # no such process (OverflowError: no such pid at all)
             tmp.unlink(missing_ok=True)
         except PermissionError:  # alive, another user's
             pass
@@ -214,12 +214,23 @@ def model_from_checkpoint(ckpt: dict, task: str | None = None) -> TaskModel:
 
 
 def run_checkpoint(run: str | os.PathLike) -> dict:
-    """A run's best checkpoint (or its last, if no epoch was validated yet)."""
+    """A run's best checkpoint (or its last, if no epoch was validated yet). A best.pt that
+    is not the epoch last.pt names the best (a kill between an epoch's last two writes) is
+    refused: `--resume` restores it."""
     run = Path(run)
     path = run / BEST if (run / BEST).exists() else run / LAST
     if not path.exists():
         raise ValueError(f"{run}: no checkpoint ({BEST} or {LAST}): not a training run")
-    return load_checkpoint(path)
+    ckpt = load_checkpoint(path)
+    if path.name == BEST and (run / LAST).exists():
+        try:
+            best = read_tensor_file(run / LAST, "checkpoint", mmap=True).get("best_epoch")  # tensors mapped, not read
+        except (ValueError, AttributeError):  # an unreadable last.pt says nothing of best.pt
+            best = None
+        if best is not None and best != ckpt.get("epoch"):
+            raise ValueError(f"{run / BEST}: holds epoch {ckpt.get('epoch')}, not the run's best, epoch {best} (a kill "
+                             "interrupted the epoch's writes): run its training command again with --resume to restore it")
+    return ckpt
 
 
 def encoder_of_run(run: str | os.PathLike) -> dict | None:

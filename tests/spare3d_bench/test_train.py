@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 
 from renderers.writers import png_bytes  # noqa: E402
 from spare3d_bench.evaluate import evaluate_run, wilson_interval  # noqa: E402
-from spare3d_bench.train import TrainConfig, Trainer, load_checkpoint  # noqa: E402
+from spare3d_bench.train import TrainConfig, Trainer, load_checkpoint, run_checkpoint  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -196,16 +196,22 @@ def test_ctrl_c_in_training_says_how_to_continue(command, monkeypatch, capsys, t
 
 def test_a_kill_between_an_epochs_writes_is_repaired_by_the_resume(i2p_data, tmp_path):
     """last.pt is written after metrics.jsonl and before best.pt: a resume restores what a
-    kill after last.pt left behind (the epoch's best.pt), and metrics.jsonl from the
-    checkpoint's history, even with no epoch left to run."""
+    kill after last.pt left behind (the epoch's best.pt, which readers of the run refuse
+    until then), and metrics.jsonl from the checkpoint's history, even with no epoch left
+    to run."""
     run = tmp_path / "run"
     Trainer(_config(i2p_data, epochs=1), run, progress=False).fit()
     saved = load_checkpoint(run / "last.pt")
     assert saved["best_epoch"] == 1 and saved["world_size"] == 1
-    (run / "best.pt").unlink()
-    (run / "metrics.jsonl").unlink()
-    Trainer(_config(i2p_data, epochs=1), run, resume=True, progress=False).fit()
     best = load_checkpoint(run / "best.pt")
+    torch.save({**best, "epoch": 0}, run / "best.pt")  # an earlier epoch's, as a kill before its write leaves it
+    (run / "metrics.jsonl").unlink()
+    with pytest.raises(ValueError) as e:
+        run_checkpoint(run)  # what evaluate, probe and --init read
+    assert str(e.value) == (f"{run / 'best.pt'}: holds epoch 0, not the run's best, epoch 1 (a kill interrupted the "
+                            "epoch's writes): run its training command again with --resume to restore it")
+    Trainer(_config(i2p_data, epochs=1), run, resume=True, progress=False).fit()
+    best = run_checkpoint(run)
     assert best["epoch"] == 1 and all(torch.equal(best["model"][k], saved["model"][k]) for k in saved["model"])
     assert [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()] == saved["history"]
 
@@ -233,10 +239,11 @@ def test_a_run_folder_loses_the_temporaries_of_killed_writes_only(i2p_data, tmp_
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     stale, live = run / f".last.pt.{dead.stdout.strip()}.tmp", run / f".best.pt.{os.getpid()}.tmp"
     other = run / f".notes.txt.{dead.stdout.strip()}.tmp"  # not the run's own
-    for path in (stale, live, other):
+    impossible = run / f".metrics.jsonl.{2**70}.tmp"  # no process can have that number
+    for path in (stale, live, other, impossible):
         path.write_bytes(b"partial")
     Trainer(_config(i2p_data, epochs=1), run, progress=False)
-    assert not stale.exists() and live.exists() and other.exists()
+    assert not stale.exists() and not impossible.exists() and live.exists() and other.exists()
 
 
 def test_training_imports_and_runs_without_opencascade(i2p_data, tmp_path):
