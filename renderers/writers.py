@@ -19,12 +19,17 @@ if TYPE_CHECKING:  # writers import without OpenCV: dataset readers on GPU boxes
 FORMATS = ("png", "svg", "npy")
 
 
+def _temporary(path: Path, pid: int) -> Path:
+    """Where `atomic_write` puts `path`'s bytes before the rename: `.<name>.<pid>.tmp`."""
+    return path.with_name(f".{path.name}.{pid}.tmp")
+
+
 def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     """Write bytes so that readers see the old file or the whole new one, never a part;
     a failed write (disk full, read-only folder) leaves no temporary file behind and raises
     OSError naming `path`, not the temporary."""
     p = Path(path)
-    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    tmp = _temporary(p, os.getpid())
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
@@ -35,6 +40,23 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, names: tuple[str, ...]) -> None:
+    """Delete the temporaries of `atomic_write`s of `folder`/name (for each of `names`)
+    that a killed process left: a kill mid-write leaves no partial file, but leaves the
+    temporary. Those of a process still alive on this machine are kept."""
+    folder = Path(folder)
+    for tmp in folder.glob(".*.tmp") if folder.is_dir() else ():
+        name, _, pid = tmp.name[1:-4].rpartition(".")
+        if name not in names or not pid.isdigit():  # `_temporary`'s name, read back
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except (ProcessLookupError, OverflowError):  # no such process (OverflowError: no such pid at all)
+            tmp.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's
+            pass
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import Sampler
 
 from renderers.errors import plural
-from renderers.writers import atomic_write
+from renderers.writers import atomic_write, remove_stale_temporaries
 
 from . import TRAINING_REVISION, distributed
 from .backbones import read_tensor_file
@@ -160,20 +160,13 @@ def host_batches(ds: QuestionDataset, batch: int, device: torch.device, threads:
     return HostBatches(ds, batch, sampler, drop_last, threads, pin=cuda)
 
 
-def _remove_stale_temporaries(out: Path) -> None:
-    """Delete the temporary files (`.last.pt.<pid>.tmp`, ...) that a killed process left in
-    a run folder: atomic writes leave no partial file, but a kill mid-write leaves the
-    temporary (a whole checkpoint's size). Those of a live process are kept."""
-    for tmp in out.glob(".*.tmp") if out.is_dir() else ():
-        name, _, pid = tmp.name[1:-4].rpartition(".")
-        if name not in (LAST, BEST, CONFIG, METRICS) or not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except (ProcessLookupError, OverflowError):  # no such process (OverflowError: no such pid at all)
-            tmp.unlink(missing_ok=True)
-        except PermissionError:  # alive, another user's
-            pass
+def _saved_value(path: Path, key: str):
+    """`key` of the checkpoint at `path`, its tensors mapped rather than read; None when
+    the file is missing or unreadable, or lacks the key."""
+    try:
+        return read_tensor_file(path, "checkpoint", mmap=True).get(key)
+    except (ValueError, AttributeError):
+        return None
 
 
 def _atomic_save(obj, path: Path) -> None:
@@ -223,10 +216,7 @@ def run_checkpoint(run: str | os.PathLike) -> dict:
         raise ValueError(f"{run}: no checkpoint ({BEST} or {LAST}): not a training run")
     ckpt = load_checkpoint(path)
     if path.name == BEST and (run / LAST).exists():
-        try:
-            best = read_tensor_file(run / LAST, "checkpoint", mmap=True).get("best_epoch")  # tensors mapped, not read
-        except (ValueError, AttributeError):  # an unreadable last.pt says nothing of best.pt
-            best = None
+        best = _saved_value(run / LAST, "best_epoch")  # an unreadable last.pt says nothing of best.pt
         if best is not None and best != ckpt.get("epoch"):
             raise ValueError(f"{run / BEST}: holds epoch {ckpt.get('epoch')}, not the run's best, epoch {best} (a kill "
                              "interrupted the epoch's writes): run its training command again with --resume to restore it")
@@ -340,7 +330,7 @@ class Trainer:
         self.augment = torch.Generator()
         self.epoch, self.best, self.best_epoch, self.history = 0, float("-inf"), 0, []
         if self.rank == 0:
-            _remove_stale_temporaries(self.out)
+            remove_stale_temporaries(self.out, (LAST, BEST, CONFIG, METRICS))  # a checkpoint's size each
         if (self.out / LAST).exists():
             if not resume:
                 raise ValueError(f"{self.out}: holds a run already; pass --resume to continue it, or another --out")
@@ -472,7 +462,8 @@ class Trainer:
         if self.cuda and "cuda" in ckpt["rng"]:
             torch.cuda.set_rng_state(ckpt["rng"]["cuda"], self.device)  # this run's GPU, not the current one
         if self.rank == 0:  # what a kill between the epoch's writes left undone
-            self._write_epoch(ckpt, improved=self.best_epoch == self.epoch, last=False)
+            behind = self.best_epoch == self.epoch and _saved_value(self.out / BEST, "epoch") != self.epoch
+            self._write_epoch(ckpt, improved=behind, last=False)
 
     def _checkpoint(self) -> dict:
         rng = {"torch": torch.get_rng_state(), "augment": self.augment.get_state()}
@@ -498,8 +489,8 @@ class Trainer:
     def _write_epoch(self, ckpt: dict, improved: bool, last: bool = True) -> None:
         """An epoch's files, in an order a kill at any point leaves repairable: metrics.jsonl
         (every epoch so far), then last.pt, then best.pt where the epoch improved. A resume
-        calls it with `last` off: a kill after last.pt left metrics.jsonl complete but
-        perhaps best.pt behind, which last.pt then holds."""
+        calls it with `last` off, and `improved` where best.pt is behind last.pt's best
+        epoch (a kill after last.pt), which last.pt then holds."""
         atomic_write(self.out / METRICS, "".join(json.dumps(r) + "\n" for r in self.history).encode())
         if last:
             _atomic_save(ckpt, self.out / LAST)
